@@ -35,7 +35,9 @@ def main() -> None:
 # --------------------------------------------------------------------------------------------
 # sparse-mm opensearch start|stop|status
 # --------------------------------------------------------------------------------------------
-_HOME_HELP = "Node home and cache directory [default: $SPARSE_MM_HOME or ~/.cache/sparse-mm/opensearch]."
+_HOME_HELP = (
+    "Node home and cache directory [default: $SPARSE_MM_HOME or ~/.cache/sparse-mm/opensearch]."
+)
 
 
 @main.group(cls=_Group)
@@ -57,24 +59,33 @@ def opensearch_start(port: int, home: Path | None, heap: str, timeout: float) ->
     click.echo(info.describe())
 
 
-@opensearch.command("stop")
-@click.option("--home", type=click.Path(path_type=Path), default=None, help=_HOME_HELP)
-def opensearch_stop(home: Path | None) -> None:
-    """Stop the node started by `sparse-mm opensearch start`."""
-    from indexing.node import ManagedNode
+_PORT_HELP = "Only the node on this port [default: every node started under --home]."
 
-    click.echo(ManagedNode(home=home).stop())
+
+@opensearch.command("stop")
+@click.option("--port", type=int, default=None, help=_PORT_HELP)
+@click.option("--home", type=click.Path(path_type=Path), default=None, help=_HOME_HELP)
+def opensearch_stop(port: int | None, home: Path | None) -> None:
+    """Stop the node(s) started by `sparse-mm opensearch start`."""
+    from indexing.node import ManagedNode, managed_ports
+
+    ports = [port] if port else managed_ports(home) or [9200]
+    for p in ports:
+        click.echo(ManagedNode(home=home, port=p).stop())
 
 
 @opensearch.command("status")
+@click.option("--port", type=int, default=None, help=_PORT_HELP)
 @click.option("--home", type=click.Path(path_type=Path), default=None, help=_HOME_HELP)
-def opensearch_status(home: Path | None) -> None:
-    """Say whether the managed node runs, where, and where its log is. Exit 1 if it does not."""
-    from indexing.node import ManagedNode
+def opensearch_status(port: int | None, home: Path | None) -> None:
+    """Say whether the managed node runs, where, and where its log is. Exit 1 if none does."""
+    from indexing.node import ManagedNode, managed_ports
 
-    status = ManagedNode(home=home).status()
-    click.echo(status.describe())
-    if not status.running:
+    ports = [port] if port else managed_ports(home) or [9200]
+    statuses = [ManagedNode(home=home, port=p).status() for p in ports]
+    for status in statuses:
+        click.echo(status.describe())
+    if not any(s.running for s in statuses):
         sys.exit(1)
 
 

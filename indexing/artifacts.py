@@ -1,0 +1,133 @@
+"""Resolve OpenSearch artifacts from Maven Central.
+
+Maven itself does the resolving when `mvn` is on the PATH, so that the user's settings.xml
+(mirrors, proxies, credentials) applies and its local repository caches the files. Without
+`mvn`, the same files are downloaded over HTTPS from the standard repository layout and checked
+against the checksums published next to them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sparse_mm.errors import EngineError
+
+MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One Maven coordinate, e.g. `org.opensearch.plugin:opensearch-knn:3.6.0.0:zip`."""
+
+    group: str
+    name: str
+    version: str
+    packaging: str = "jar"
+
+    @property
+    def coordinate(self) -> str:
+        return f"{self.group}:{self.name}:{self.version}:{self.packaging}"
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}-{self.version}.{self.packaging}"
+
+    def url(self, repository: str) -> str:
+        group_path = self.group.replace(".", "/")
+        return f"{repository.rstrip('/')}/{group_path}/{self.name}/{self.version}/{self.filename}"
+
+
+def resolve(
+    artifacts: list[Artifact],
+    dest: Path,
+    *,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> list[Path]:
+    """Put each artifact's file into `dest` and return the paths, in order.
+
+    Uses `mvn` when available (set `SPARSE_MM_NO_MAVEN=1` to force the HTTPS route).
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    mvn = None if os.environ.get("SPARSE_MM_NO_MAVEN") else shutil.which("mvn")
+    paths = []
+    for artifact in artifacts:
+        target = dest / artifact.filename
+        if not target.exists():
+            if mvn:
+                progress(f"resolving {artifact.coordinate} with Maven")
+                _resolve_with_maven(mvn, artifact, dest)
+            else:
+                progress(f"downloading {artifact.coordinate} (mvn not found)")
+                _download_verified(artifact, target)
+        paths.append(target)
+    return paths
+
+
+def _resolve_with_maven(mvn: str, artifact: Artifact, dest: Path) -> None:
+    cmd = [
+        mvn,
+        "-B",
+        "-q",
+        "--strict-checksums",
+        f"{DEPENDENCY_PLUGIN}:copy",
+        f"-Dartifact={artifact.coordinate}",
+        f"-DoutputDirectory={dest}",
+    ]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise EngineError(f"Maven took too long resolving {artifact.coordinate}") from exc
+    if done.returncode != 0 or not (dest / artifact.filename).exists():
+        lines = (done.stdout + done.stderr).strip().splitlines()
+        errors = [line for line in lines if "ERROR" in line] or lines
+        detail = errors[0].strip() if errors else f"exit status {done.returncode}"
+        raise EngineError(
+            f"Maven could not resolve {artifact.coordinate}: {detail[:300]} "
+            "(check your network or the mirrors in ~/.m2/settings.xml)"
+        )
+
+
+def _download_verified(artifact: Artifact, target: Path) -> None:
+    repository = os.environ.get("SPARSE_MM_MAVEN_REPO", MAVEN_CENTRAL)
+    url = artifact.url(repository)
+    algorithm, expected = _published_checksum(url)
+    partial = target.with_name(target.name + ".part")
+    digest = hashlib.new(algorithm)
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, partial.open("wb") as out:
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+    except (urllib.error.URLError, OSError) as exc:
+        partial.unlink(missing_ok=True)
+        raise EngineError(f"could not download {url}: {exc}") from exc
+    if digest.hexdigest() != expected:
+        partial.unlink(missing_ok=True)
+        raise EngineError(f"checksum mismatch for {url} ({algorithm}); refusing to use it")
+    partial.replace(target)
+
+
+def _published_checksum(url: str) -> tuple[str, str]:
+    """The strongest checksum Maven Central publishes beside `url`: (algorithm, hex digest)."""
+    for algorithm in ("sha512", "sha256", "sha1"):
+        try:
+            with urllib.request.urlopen(f"{url}.{algorithm}", timeout=30) as response:
+                text = response.read().decode("ascii", "replace").strip()
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                continue
+            raise EngineError(f"could not fetch the checksum of {url}: {exc}") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            raise EngineError(f"could not reach {url}: {exc}") from exc
+        if text:
+            return algorithm, text.split()[0].lower()
+    raise EngineError(f"no published checksum for {url}; refusing an unverified download")

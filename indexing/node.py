@@ -1,0 +1,358 @@
+"""A real OpenSearch node on 127.0.0.1, assembled from Maven Central, for machines without Docker.
+
+Layout under the home directory (default `$SPARSE_MM_HOME`, else `~/.cache/sparse-mm/opensearch`,
+or `/var/cache/sparse-mm/opensearch` for root, whose home the node's user cannot enter):
+
+    artifacts/                      resolved zips (the core distribution and the k-NN plugin)
+    dist/opensearch-<v>/            the assembled distribution, k-NN installed; built once
+    nodes/<port>/                   one node's config, data, logs and node.json (pid, port, log)
+
+Assembly happens in a temporary folder that is renamed into place only when complete, so an
+interrupted first start never leaves a half-built distribution for later starts to trip over.
+OpenSearch refuses to run as root; when started by root the node runs as `nobody` (or
+`$SPARSE_MM_OPENSEARCH_USER`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from indexing.artifacts import Artifact, resolve
+from indexing.jdk import Jdk, find_jdk
+from sparse_mm.errors import EngineError
+
+# The one place the engine version is pinned; docker-compose.yml must match (a test checks).
+OPENSEARCH_VERSION = "3.6.0"
+MIN_JAVA = 21  # OpenSearch 3.x
+# Modules the project needs from the core distribution: painless (exact vector scripts, and the
+# k-NN plugin extends it), mapper-extras (`rank_features`), analysis-common, the HTTP transport.
+REQUIRED_MODULES = ("lang-painless", "mapper-extras", "analysis-common", "transport-netty4")
+_READY = ".sparse-mm-ready"
+_Progress = Callable[[str], None]
+
+
+def default_home() -> Path:
+    if os.environ.get("SPARSE_MM_HOME"):
+        return Path(os.environ["SPARSE_MM_HOME"]).expanduser()
+    if os.geteuid() == 0:
+        return Path("/var/cache/sparse-mm/opensearch")
+    return Path.home() / ".cache" / "sparse-mm" / "opensearch"
+
+
+def core_artifacts(version: str = OPENSEARCH_VERSION) -> list[Artifact]:
+    return [
+        Artifact("org.opensearch.distribution.integ-test-zip", "opensearch", version, "zip"),
+        Artifact("org.opensearch.plugin", "opensearch-knn", f"{version}.0", "zip"),
+    ]
+
+
+@dataclass
+class NodeStatus:
+    running: bool
+    port: int
+    pid: int | None = None
+    url: str | None = None
+    log: str | None = None
+    version: str | None = None
+    java: str | None = None
+    home: str | None = None
+    reused: bool = False
+    seconds: float | None = None
+
+    def describe(self) -> str:
+        if not self.running:
+            return f"OpenSearch (managed) is not running on port {self.port}"
+        verb = "already running" if self.reused else "running"
+        took = f" (ready in {self.seconds:.1f}s)" if self.seconds is not None else ""
+        return (
+            f"OpenSearch {self.version} {verb} at {self.url}{took}\n"
+            f"  pid {self.pid}, Java {self.java}\n  log {self.log}\n  home {self.home}"
+        )
+
+
+class ManagedNode:
+    """One local node, identified by its HTTP port, under a home directory."""
+
+    def __init__(
+        self,
+        home: Path | None = None,
+        port: int = 9200,
+        heap: str = "1g",
+        *,
+        version: str = OPENSEARCH_VERSION,
+        settings: dict[str, object] | None = None,
+    ) -> None:
+        self.home = (home or default_home()).expanduser().resolve()
+        self.port = port
+        self.heap = heap
+        self.version = version
+        self.settings = settings or {}
+        self.node_dir = self.home / "nodes" / str(port)
+        self.dist_dir = self.home / "dist" / f"opensearch-{version}"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # ---------------------------------------------------------------- assembly
+    def ensure_distribution(self, jdk: Jdk, progress: _Progress) -> Path:
+        """Resolve and assemble the distribution once; later calls return at once."""
+        if (self.dist_dir / _READY).exists():
+            return self.dist_dir
+        core_zip, knn_zip = resolve(
+            core_artifacts(self.version), self.home / "artifacts", progress=progress
+        )
+        self.dist_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".assembling-", dir=self.dist_dir.parent))
+        try:
+            progress(f"assembling OpenSearch {self.version} with k-NN in {self.dist_dir}")
+            root = _extract_zip(core_zip, staging)
+            missing = [m for m in REQUIRED_MODULES if not (root / "modules" / m).is_dir()]
+            if missing:
+                raise EngineError(f"the core distribution {core_zip.name} lacks modules {missing}")
+            self._install_plugin(root, knn_zip, jdk)
+            (root / _READY).write_text(json.dumps({"version": self.version, "java": jdk.version}))
+            os.chmod(staging, 0o755)
+            if self.dist_dir.exists():  # a stale, unmarked folder from an older layout
+                shutil.rmtree(self.dist_dir)
+            root.rename(self.dist_dir)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return self.dist_dir
+
+    @staticmethod
+    def _install_plugin(root: Path, plugin_zip: Path, jdk: Jdk) -> None:
+        env = {**os.environ, "OPENSEARCH_JAVA_HOME": str(jdk.home)}
+        cmd = [
+            str(root / "bin" / "opensearch-plugin"),
+            "install",
+            "--batch",
+            plugin_zip.resolve().as_uri(),
+        ]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
+            raise EngineError(f"installing {plugin_zip.name} failed: {' | '.join(tail)}")
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self, timeout: float = 180.0, progress: _Progress = lambda _m: None) -> NodeStatus:
+        """Start the node (assembling it on first use) and wait until it answers."""
+        current = self.status()
+        if current.running:
+            current.reused = True
+            return current
+        if _port_in_use(self.port):
+            raise EngineError(
+                f"port {self.port} is already in use by another program; "
+                "pick another with --port or stop that program"
+            )
+        began = time.monotonic()
+        jdk = find_jdk(MIN_JAVA)
+        dist = self.ensure_distribution(jdk, progress)
+        config_dir = self._write_node_config(dist)
+        log = self.node_dir / "logs" / "console.log"
+        run_as = _unprivileged_user()
+        if run_as is not None:
+            _chown_tree(self.node_dir, run_as)
+        env = {
+            **os.environ,
+            "OPENSEARCH_JAVA_HOME": str(jdk.home),
+            "OPENSEARCH_PATH_CONF": str(config_dir),
+            "OPENSEARCH_JAVA_OPTS": f"-Xms{self.heap} -Xmx{self.heap}",
+        }
+        progress(f"starting OpenSearch {self.version} on {self.url} (Java {jdk.version})")
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [str(dist / "bin" / "opensearch")],
+                cwd=dist,  # jvm.options names the agent jar relative to the distribution
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # outlive this command; stop() signals the group
+                user=run_as.pw_uid if run_as else None,
+                group=run_as.pw_gid if run_as else None,
+                extra_groups=[] if run_as else None,
+            )
+        info = NodeStatus(
+            running=True,
+            port=self.port,
+            pid=proc.pid,
+            url=self.url,
+            log=str(self.node_dir / "logs" / "sparse-mm.log"),
+            version=self.version,
+            java=jdk.version,
+            home=str(self.home),
+        )
+        (self.node_dir / "node.json").write_text(json.dumps(asdict(info), indent=2))
+        self._wait_until_ready(proc, timeout)
+        info.seconds = time.monotonic() - began
+        return info
+
+    def _write_node_config(self, dist: Path) -> Path:
+        config_dir = self.node_dir / "config"
+        if config_dir.exists():
+            shutil.rmtree(config_dir)
+        shutil.copytree(dist / "config", config_dir)
+        for sub in ("data", "logs"):
+            (self.node_dir / sub).mkdir(parents=True, exist_ok=True)
+        settings: dict[str, object] = {
+            "cluster.name": "sparse-mm",
+            "node.name": f"sparse-mm-{self.port}",
+            "network.host": "127.0.0.1",
+            "http.port": self.port,
+            "transport.port": self.port + 100,
+            "discovery.type": "single-node",
+            "path.data": str(self.node_dir / "data"),
+            "path.logs": str(self.node_dir / "logs"),
+            # A development node on a shared disk: never turn indices read-only at 95% full.
+            "cluster.routing.allocation.disk.threshold_enabled": False,
+            **self.settings,
+        }
+        lines = [f"{key}: {json.dumps(value)}" for key, value in settings.items()]
+        (config_dir / "opensearch.yml").write_text("\n".join(lines) + "\n")
+        # jvm.options names gc logs, heap dumps and crash files relative to the working
+        # directory (the shared, read-only distribution): point them into this node's logs.
+        jvm_options = config_dir / "jvm.options"
+        logs = self.node_dir / "logs"
+        text = jvm_options.read_text().replace("=logs/", f"={logs}/")
+        jvm_options.write_text(text.replace("HeapDumpPath=data", f"HeapDumpPath={logs}"))
+        return config_dir
+
+    def _wait_until_ready(self, proc: subprocess.Popen, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise EngineError(
+                    f"OpenSearch exited during start (status {proc.returncode}); "
+                    f"last log lines: {self._log_tail()}"
+                )
+            if _cluster_ready(self.url):
+                return
+            time.sleep(0.5)
+        self._terminate(proc.pid)
+        raise EngineError(f"OpenSearch did not answer within {timeout:.0f}s; {self._log_tail()}")
+
+    def _log_tail(self, lines: int = 5) -> str:
+        for name in ("sparse-mm.log", "console.log"):
+            path = self.node_dir / "logs" / name
+            if path.exists() and path.stat().st_size:
+                text = path.read_text(errors="replace").strip().splitlines()
+                return " | ".join(line.strip() for line in text[-lines:]) + f" (log: {path})"
+        return "(no log written)"
+
+    def status(self) -> NodeStatus:
+        record = self._record()
+        if record is None or not _is_opensearch_process(record.get("pid")):
+            return NodeStatus(running=False, port=self.port)
+        record["running"] = True
+        return NodeStatus(**{k: v for k, v in record.items() if k in NodeStatus.__annotations__})
+
+    def stop(self, timeout: float = 60.0) -> str:
+        record = self._record()
+        if record is None or not _is_opensearch_process(record.get("pid")):
+            return f"OpenSearch (managed) was not running on port {self.port}"
+        self._terminate(record["pid"], timeout)
+        return f"stopped OpenSearch on port {self.port} (pid {record['pid']})"
+
+    def _terminate(self, pid: int, timeout: float = 60.0) -> None:
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+            try:
+                os.killpg(pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + wait
+            while time.monotonic() < deadline and _is_opensearch_process(pid):
+                time.sleep(0.2)
+            if not _is_opensearch_process(pid):
+                break
+        (self.node_dir / "node.json").unlink(missing_ok=True)
+
+    def _record(self) -> dict | None:
+        path = self.node_dir / "node.json"
+        try:
+            return json.loads(path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+
+def managed_ports(home: Path | None = None) -> list[int]:
+    """Ports of the nodes recorded under `home` (running or not)."""
+    nodes = (home or default_home()) / "nodes"
+    return sorted(int(p.name) for p in nodes.glob("*") if (p / "node.json").exists())
+
+
+def _extract_zip(archive: Path, dest: Path) -> Path:
+    """Extract keeping Unix permission bits (zipfile drops them); return the top folder."""
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            path = Path(zf.extract(info, dest))
+            mode = (info.external_attr >> 16) & 0o777
+            if mode and not info.is_dir():
+                path.chmod(mode | 0o444)
+    tops = [p for p in dest.iterdir() if p.is_dir()]
+    if len(tops) != 1:
+        raise EngineError(f"unexpected layout in {archive.name}")
+    return tops[0]
+
+
+def _unprivileged_user() -> pwd.struct_passwd | None:
+    if os.geteuid() != 0:
+        return None
+    name = os.environ.get("SPARSE_MM_OPENSEARCH_USER", "nobody")
+    try:
+        return pwd.getpwnam(name)
+    except KeyError as exc:
+        raise EngineError(
+            f"running as root, and user {name!r} for the node does not exist"
+        ) from exc
+
+
+def _chown_tree(root: Path, user: pwd.struct_passwd) -> None:
+    for parent in (root, *root.parents):  # the node's user must be able to reach its folder
+        if parent.stat().st_mode & 0o001 == 0:
+            raise EngineError(f"{parent} is not accessible to user {user.pw_name}; use --home")
+    for path in (root, *root.rglob("*")):
+        os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _cluster_ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_cluster/health", timeout=2) as response:
+            return json.loads(response.read()).get("status") in ("green", "yellow")
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _is_opensearch_process(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        try:  # no /proc (macOS): fall back to "the pid exists"
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+    return b"org.opensearch.bootstrap.OpenSearch" in cmdline or b"bin/opensearch" in cmdline
