@@ -28,7 +28,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from indexing.artifacts import Artifact, resolve
@@ -53,11 +53,23 @@ def default_home() -> Path:
     return Path.home() / ".cache" / "sparse-mm" / "opensearch"
 
 
+# SHA-256 of the artifacts of the pinned version, taken when the version was pinned.
+# fmt: off
+_PINNED_SHA256 = {
+    "opensearch-3.6.0.zip": "a91faa1dc1cadc78cb278b4f63847e19e1627a4e9de698e14e7efc14ee37b286",
+    "opensearch-knn-3.6.0.0.zip": "ac392ca28a39b3bf290648a422ef30cb149dda2963a9d7feb26060e932341c9a",  # noqa: E501
+}
+# fmt: on
+
+
 def core_artifacts(version: str = OPENSEARCH_VERSION) -> list[Artifact]:
-    return [
+    """The integ-test zip (the core distribution on Maven Central; since 3.x it carries all core
+    modules, painless and mapper-extras included) and the k-NN plugin of the same version."""
+    artifacts = [
         Artifact("org.opensearch.distribution.integ-test-zip", "opensearch", version, "zip"),
         Artifact("org.opensearch.plugin", "opensearch-knn", f"{version}.0", "zip"),
     ]
+    return [replace(a, sha256=_PINNED_SHA256.get(a.filename)) for a in artifacts]
 
 
 @dataclass
@@ -237,6 +249,7 @@ class ManagedNode:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
+                (self.node_dir / "node.json").unlink(missing_ok=True)
                 raise EngineError(
                     f"OpenSearch exited during start (status {proc.returncode}); "
                     f"last log lines: {self._log_tail()}"
@@ -252,7 +265,9 @@ class ManagedNode:
             path = self.node_dir / "logs" / name
             if path.exists() and path.stat().st_size:
                 text = path.read_text(errors="replace").strip().splitlines()
-                return " | ".join(line.strip() for line in text[-lines:]) + f" (log: {path})"
+                # Stack frames say nothing to a user; the exception lines above them do.
+                useful = [t.strip() for t in text if t.strip() and not _is_stack_frame(t)]
+                return " | ".join(useful[-lines:]) + f" (log: {path})"
         return "(no log written)"
 
     def status(self) -> NodeStatus:
@@ -308,6 +323,11 @@ def _extract_zip(archive: Path, dest: Path) -> Path:
     if len(tops) != 1:
         raise EngineError(f"unexpected layout in {archive.name}")
     return tops[0]
+
+
+def _is_stack_frame(line: str) -> bool:
+    stripped = line.strip()
+    return stripped.startswith(("at ", "... ")) and not stripped.startswith("at least")
 
 
 def _unprivileged_user() -> pwd.struct_passwd | None:
