@@ -56,5 +56,5 @@ def test_unreachable_engine_gives_up_with_a_clear_error():
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     client = connect(ConnectionOptions(url=f"http://127.0.0.1:{port}", max_retries=0), check=False)
-    with pytest.raises(EngineError, match="stayed unreachable .* after 2 retries"):
+    with pytest.raises(EngineError, match=r"stayed unreachable .* after 2 retries"):
         bulk_index(client, "nowhere", _docs(3), BulkOptions(max_retries=2, initial_backoff=0.01))
