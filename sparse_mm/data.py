@@ -1,0 +1,342 @@
+"""Datasets in the reference layout (METHOD.md, "Inputs"), loaded fast and validated.
+
+    img_embs_before_proj_<backbone>.parquet    id (string), emb (list<float>, in_dim)
+    text_embs_before_proj_<backbone>.parquet   id = sentid, emb
+    dataset_meta.json                          Karpathy format; image ids are imgid
+    vocab.txt, word_embeddings.safetensors, init_projection.safetensors   optional
+
+Embeddings are read as one flat Arrow buffer reshaped into (N, in_dim) without per-row Python
+work; float32 data is not copied again. Every problem is a DataError naming the file and the row.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sparse_mm.errors import DataError
+
+META = "dataset_meta.json"
+SPLITS = ("train", "restval", "val", "test")  # restval joins train (Karpathy convention)
+PROJECTION_TENSORS = (
+    "text_proj.weight",
+    "text_proj.bias",
+    "vision_proj.weight",
+    "vision_proj.bias",
+)
+
+
+def image_file(root: Path, backbone: str) -> Path:
+    return Path(root) / f"img_embs_before_proj_{backbone}.parquet"
+
+
+def text_file(root: Path, backbone: str) -> Path:
+    return Path(root) / f"text_embs_before_proj_{backbone}.parquet"
+
+
+@dataclass
+class EmbeddingTable:
+    path: Path
+    ids: list[str]
+    emb: torch.Tensor  # (N, dim) float32
+    _rows: dict[str, int] | None = field(default=None, repr=False)
+
+    def row_of(self, id_: str) -> int:
+        if self._rows is None:
+            self._rows = {k: i for i, k in enumerate(self.ids)}
+        try:
+            return self._rows[id_]
+        except KeyError:
+            raise DataError(f"{self.path}: no row with id {id_!r}") from None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@dataclass
+class Split:
+    name: str
+    image_rows: torch.Tensor  # (n_img,) rows into the image table
+    text_rows: torch.Tensor  # (n_txt,) rows into the text table
+    text_to_image: torch.Tensor  # (n_txt,) position in image_rows of each caption's image
+    captions: list[str]
+    image_ids: list[str]
+    filenames: list[str]
+    caption_ids: list[str] = field(default_factory=list)
+
+    def image_emb(self, dataset: Dataset) -> torch.Tensor:
+        return dataset.images.emb[self.image_rows]
+
+    def text_emb(self, dataset: Dataset) -> torch.Tensor:
+        return dataset.texts.emb[self.text_rows]
+
+
+@dataclass
+class Dataset:
+    root: Path
+    backbone: str
+    images: EmbeddingTable
+    texts: EmbeddingTable | None
+    splits: dict[str, Split]
+    meta_path: Path
+    vocab_path: Path | None = None
+    word_embeddings: torch.Tensor | None = None
+    init_projection: dict[str, torch.Tensor] | None = None
+
+
+def find_backbones(root: Path) -> list[str]:
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"dataset folder {root} does not exist")
+    prefix = "img_embs_before_proj_"
+    return sorted(p.stem[len(prefix) :] for p in root.glob(f"{prefix}*.parquet"))
+
+
+def load_embeddings(path: Path, dim: int | None = None) -> EmbeddingTable:
+    """Read and validate one embeddings parquet file (`id`, `emb`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path} does not exist")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{path}: not a readable parquet file ({exc})") from exc
+    if "id" not in table.column_names or "emb" not in table.column_names:
+        raise DataError(f"{path}: expected columns 'id' and 'emb', found {table.column_names}")
+    if table.num_rows == 0:
+        raise DataError(f"{path}: the file has no rows")
+    ids = [str(v) for v in table.column("id").to_pylist()]
+    column = table.column("emb").combine_chunks()
+    if not (
+        pa.types.is_list(column.type)
+        or pa.types.is_large_list(column.type)
+        or pa.types.is_fixed_size_list(column.type)
+    ):
+        raise DataError(f"{path}: column 'emb' must be a list of floats, found {column.type}")
+    if column.null_count:
+        row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+        raise DataError(f"{path}: row {row} (id {ids[row]}) has no embedding")
+    lengths = np.diff(column.offsets.to_numpy()) if hasattr(column, "offsets") else None
+    width = int(lengths[0]) if lengths is not None else column.type.list_size
+    expected = dim if dim is not None else width
+    if lengths is not None and (lengths != expected).any():
+        row = int(np.flatnonzero(lengths != expected)[0])
+        raise DataError(
+            f"{path}: row {row} (id {ids[row]}) has {lengths[row]} values, expected {expected}"
+        )
+    if lengths is None and width != expected:
+        raise DataError(f"{path}: embeddings have {width} values, expected {expected}")
+    values = column.flatten()
+    if not pa.types.is_floating(values.type):
+        raise DataError(f"{path}: embedding values must be floats, found {values.type}")
+    flat = values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    with warnings.catch_warnings():  # Arrow's buffer is read-only; nothing here writes to it
+        warnings.simplefilter("ignore", UserWarning)
+        emb = torch.from_numpy(flat.reshape(len(ids), expected))
+    bad = ~torch.isfinite(emb).all(dim=1)
+    if bool(bad.any()):
+        row = int(bad.nonzero()[0])
+        raise DataError(f"{path}: row {row} (id {ids[row]}) has NaN or infinite values")
+    rows = {}
+    for i, id_ in enumerate(ids):
+        if id_ in rows:
+            raise DataError(f"{path}: row {i} repeats id {id_} of row {rows[id_]}")
+        rows[id_] = i
+    return EmbeddingTable(path, ids, emb, rows)
+
+
+def write_embeddings(path: Path, ids: Sequence[str], emb: np.ndarray | torch.Tensor) -> None:
+    """Write `id`/`emb` in the reference layout (emb as list<float>)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    array = np.ascontiguousarray(np.asarray(emb, dtype=np.float32))
+    n, dim = array.shape
+    offsets = pa.array(np.arange(0, (n + 1) * dim, dim, dtype=np.int32))
+    lists = pa.ListArray.from_arrays(offsets, pa.array(array.reshape(-1)))
+    pq.write_table(pa.table({"id": pa.array([str(i) for i in ids]), "emb": lists}), path)
+
+
+def load_dataset(
+    root: Path,
+    backbone: str | None = None,
+    *,
+    splits: Iterable[str] | None = None,
+    load_texts: bool = True,
+) -> Dataset:
+    """Load a dataset folder; `splits` limits which splits are built (default: all)."""
+    root = Path(root)
+    backbones = find_backbones(root)
+    if backbone is None:
+        if len(backbones) != 1:
+            found = ", ".join(backbones) or "none"
+            raise DataError(
+                f"{root}: expected one img_embs_before_proj_<backbone>.parquet, "
+                f"found {found}; choose with --backbone"
+            )
+        backbone = backbones[0]
+    images = load_embeddings(image_file(root, backbone))
+    texts = load_embeddings(text_file(root, backbone), images.emb.shape[1]) if load_texts else None
+    meta_path = root / META
+    wanted = set(splits) if splits is not None else None
+    built = _build_splits(meta_path, images, texts, wanted)
+    vocab_path = root / "vocab.txt" if (root / "vocab.txt").exists() else None
+    return Dataset(
+        root,
+        backbone,
+        images,
+        texts,
+        built,
+        meta_path,
+        vocab_path,
+        _load_word_embeddings(root / "word_embeddings.safetensors", vocab_path),
+        _load_projection(root / "init_projection.safetensors", images.emb.shape[1]),
+    )
+
+
+def _read_meta(meta_path: Path) -> list[dict]:
+    try:
+        meta = json.loads(meta_path.read_text())
+    except FileNotFoundError as exc:
+        raise DataError(f"{meta_path} does not exist (Karpathy-format split file)") from exc
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{meta_path}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+    if not isinstance(meta, dict) or not isinstance(meta.get("images"), list):
+        raise DataError(f"{meta_path}: expected an object with an 'images' list")
+    return meta["images"]
+
+
+def _build_splits(
+    meta_path: Path, images: EmbeddingTable, texts: EmbeddingTable | None, wanted: set[str] | None
+) -> dict[str, Split]:
+    acc: dict[str, dict] = {}
+    missing_images, missing_texts = [], []
+    for n, entry in enumerate(_read_meta(meta_path)):
+        try:
+            split, imgid = entry["split"], str(entry["imgid"])
+        except (KeyError, TypeError) as exc:
+            raise DataError(f"{meta_path}: image entry {n} lacks 'split' or 'imgid'") from exc
+        if split not in SPLITS:
+            raise DataError(
+                f"{meta_path}: image entry {n} (imgid {imgid}) has unknown split "
+                f"{split!r}; expected one of {', '.join(SPLITS)}"
+            )
+        name = "train" if split == "restval" else split
+        if wanted is not None and name not in wanted:
+            continue
+        row = images._rows.get(imgid)
+        if row is None:
+            missing_images.append(imgid)
+            continue
+        part = acc.setdefault(
+            name, {"img": [], "txt": [], "t2i": [], "cap": [], "ids": [], "files": [], "cids": []}
+        )
+        position = len(part["img"])
+        part["img"].append(row)
+        part["ids"].append(imgid)
+        part["files"].append(str(entry.get("filename", "")))
+        for sentence in entry.get("sentences", []):
+            sentid = str(sentence["sentid"])
+            if texts is not None:
+                t_row = texts._rows.get(sentid)
+                if t_row is None:
+                    missing_texts.append(sentid)
+                    continue
+                part["txt"].append(t_row)
+            part["t2i"].append(position)
+            part["cap"].append(str(sentence.get("raw", "")))
+            part["cids"].append(sentid)
+    for kind, missing, table in (
+        ("imgid", missing_images, images),
+        ("sentid", missing_texts, texts),
+    ):
+        if missing:
+            raise DataError(
+                f"{meta_path}: {len(missing)} {kind}s have no row in {table.path} "
+                f"(first: {', '.join(missing[:3])})"
+            )
+    used = sum(len(p["img"]) for p in acc.values())
+    if wanted is None and used < len(images):
+        warnings.warn(f"{images.path}: {len(images) - used} rows are in no split", stacklevel=3)
+    return {
+        name: Split(
+            name,
+            torch.tensor(p["img"], dtype=torch.long),
+            torch.tensor(p["txt"], dtype=torch.long),
+            torch.tensor(p["t2i"], dtype=torch.long),
+            p["cap"],
+            p["ids"],
+            p["files"],
+            p["cids"],
+        )
+        for name, p in acc.items()
+    }
+
+
+def _load_word_embeddings(path: Path, vocab_path: Path | None) -> torch.Tensor | None:
+    if not path.exists():
+        return None
+    tensors = _read_safetensors(path)
+    if "weight" not in tensors or tensors["weight"].ndim != 2:
+        raise DataError(f"{path}: expected one 2-d tensor named 'weight' (V, hidden)")
+    weight = tensors["weight"].float()
+    if vocab_path is not None:
+        lines = vocab_path.read_bytes().count(b"\n")
+        if weight.shape[0] != lines:
+            raise DataError(
+                f"{path}: 'weight' has {weight.shape[0]} rows but {vocab_path} has {lines} tokens"
+            )
+    return weight
+
+
+def _load_projection(path: Path, in_dim: int) -> dict[str, torch.Tensor] | None:
+    if not path.exists():
+        return None
+    tensors = _read_safetensors(path)
+    missing = [n for n in PROJECTION_TENSORS if n not in tensors]
+    if missing:
+        raise DataError(f"{path}: missing tensors {', '.join(missing)}")
+    for prefix in ("text_proj", "vision_proj"):
+        w, b = tensors[f"{prefix}.weight"], tensors[f"{prefix}.bias"]
+        if w.ndim != 2 or w.shape[1] != in_dim or b.shape != (w.shape[0],):
+            raise DataError(
+                f"{path}: {prefix} has weight {tuple(w.shape)} and bias "
+                f"{tuple(b.shape)}; expected (dense_dim, {in_dim}) and (dense_dim,)"
+            )
+    return {n: tensors[n].float() for n in PROJECTION_TENSORS}
+
+
+def _read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise DataError(f"{path}: not a readable safetensors file ({exc})") from exc
+
+
+def load_caption_embedding(root: Path, caption_id: str, backbone: str | None = None):
+    """(1, in_dim) embedding of one caption (text parquet row with this id)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    root = Path(root)
+    backbone = backbone or (find_backbones(root) or [None])[0]
+    if backbone is None:
+        raise DataError(f"{root}: no embeddings found")
+    path = text_file(root, backbone)
+    table = pq.read_table(path, columns=["id", "emb"])
+    hit = table.filter(pc.equal(table.column("id").cast("string"), str(caption_id)))
+    if hit.num_rows == 0:
+        raise DataError(f"{path}: no caption with id {caption_id!r}")
+    return torch.tensor(hit.column("emb")[0].as_py(), dtype=torch.float32)[None, :]
