@@ -33,6 +33,317 @@ def main() -> None:
 
 
 # --------------------------------------------------------------------------------------------
+# Shared options
+# --------------------------------------------------------------------------------------------
+def _model_option(f):
+    return click.option(
+        "--model",
+        "model_dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Model directory [default: the bundled demo model].",
+    )(f)
+
+
+def _data_option(f):
+    return click.option(
+        "--data",
+        "data_dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Dataset folder in the seed layout [default: the bundled demo corpus].",
+    )(f)
+
+
+def _engine_options(f):
+    f = click.option(
+        "--index", default="sparse-mm", show_default=True, help="OpenSearch index name."
+    )(f)
+    return click.option(
+        "--url",
+        envvar="OPENSEARCH_URL",
+        default="http://localhost:9200",
+        show_default=True,
+        help="OpenSearch URL (or $OPENSEARCH_URL).",
+    )(f)
+
+
+def _load_model(model_dir: Path | None):
+    from sparse_mm.checkpoint import load_model
+    from sparse_mm.demo import demo_model_dir
+
+    return load_model(model_dir or demo_model_dir())
+
+
+def _data_root(data_dir: Path | None) -> Path:
+    from sparse_mm.demo import demo_data_dir
+
+    return data_dir or demo_data_dir()
+
+
+# --------------------------------------------------------------------------------------------
+# sparse-mm train / eval
+# --------------------------------------------------------------------------------------------
+@main.command()
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Dataset folder in the seed layout (embeddings, dataset_meta.json, vocab.txt).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A reference-style JSON config (training/configs/*.json).",
+)
+@click.option(
+    "--method",
+    type=click.Choice(["joint", "d2s"]),
+    default=None,
+    help="joint: the paper's method [default]; d2s: the distillation baseline.",
+)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Model directory.")
+@click.option("--epochs", type=int, default=None, help="Override the config's epochs.")
+@click.option("--batch-size", type=int, default=None, help="Override the config's batch size.")
+@click.option("--lr", type=float, default=None, help="Override the config's learning rate.")
+@click.option("--seed", type=int, default=None, help="Override the config's seed.")
+@click.option("--backbone", default=None, help="Which embeddings (blip, albef...) if several.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1 ...")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last epoch.")
+@click.option("--overwrite", is_flag=True, help="Delete an existing --out first.")
+@click.option("--no-self-distill", is_flag=True, help="Ablation: contrastive losses only.")
+@click.option("--detach-teacher", is_flag=True, help="Ablation: no gradient through the teacher.")
+@click.option(
+    "--released-transpose",
+    is_flag=True,
+    help="The released code's second-direction teacher (see METHOD.md).",
+)
+@click.option("--freeze-dense", is_flag=True, help="Ablation: keep the dense projections fixed.")
+def train(
+    data_dir,
+    config_file,
+    method,
+    out,
+    epochs,
+    batch_size,
+    lr,
+    seed,
+    backbone,
+    device,
+    resume,
+    overwrite,
+    no_self_distill,
+    detach_teacher,
+    released_transpose,
+    freeze_dense,
+) -> None:
+    """Train the dense projections and the sparse head on precomputed embeddings."""
+    from sparse_mm.data import load_dataset
+    from training.config import TrainConfig, load_config
+    from training.evaluate import format_metrics
+    from training.trainer import Trainer, remove_run
+
+    config = TrainConfig()
+    if config_file is not None:
+        config, ignored = load_config(config_file)
+        if ignored:
+            click.echo(
+                f"note: {config_file} keys not used by training: {', '.join(ignored)}", err=True
+            )
+    config = config.with_overrides(
+        method=method,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        self_distill=False if no_self_distill else None,
+        detach_teacher=True if detach_teacher else None,
+        released_transpose=True if released_transpose else None,
+        freeze_dense=True if freeze_dense else None,
+    )
+    if out.exists() and any(out.iterdir()) and not (resume or overwrite):
+        raise SparseMMError(f"{out} is not empty; use --resume to continue or --overwrite")
+    if overwrite and not resume:
+        remove_run(out)
+    dataset = load_dataset(data_dir, backbone)
+    result = Trainer(dataset, config, out, device=device).fit(resume=resume)
+    click.echo(
+        f"best epoch {result.best_epoch} of {result.epochs_run} "
+        f"({result.seconds:.0f}s); model in {result.out}"
+    )
+    click.echo(format_metrics(result.best_metrics))
+
+
+@main.command("eval")
+@_model_option
+@_data_option
+@click.option("--split", default="test", show_default=True, help="Split to evaluate.")
+@click.option(
+    "--json",
+    "json_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also write the metrics to this JSON file.",
+)
+@click.option("--topk", type=int, default=None, help="Keep only each vector's top-k terms.")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+def evaluate(model_dir, data_dir, split, json_file, topk, device) -> None:
+    """Text -> image R@1/5/10 and MRR@10 (dense, sparse, integrated), sparsity and FLOPs."""
+    from sparse_mm.data import load_dataset
+    from training.evaluate import evaluate_split, format_metrics, write_metrics
+
+    model = _load_model(model_dir)
+    dataset = load_dataset(_data_root(data_dir), splits=[split])
+    if split not in dataset.splits:
+        raise SparseMMError(f"no split {split!r} in {dataset.root}")
+    metrics = evaluate_split(model, dataset, split, topk=topk, device=device)
+    click.echo(format_metrics(metrics))
+    if json_file is not None:
+        write_metrics(metrics, json_file)
+
+
+# --------------------------------------------------------------------------------------------
+# sparse-mm ingest / query
+# --------------------------------------------------------------------------------------------
+@main.command()
+@_model_option
+@_data_option
+@click.option("--split", default="test", show_default=True, help="Which split's images to index.")
+@_engine_options
+@click.option("--batch-size", default=2048, show_default=True, help="Images encoded at once.")
+@click.option("--doc-top-k", type=int, default=None, help="Keep at most this many terms per image.")
+@click.option("--doc-min-weight", default=0.0, show_default=True, help="Drop lighter terms.")
+@click.option("--shards", default=1, show_default=True, help="Primary shards (new index only).")
+@click.option("--replicas", default=0, show_default=True, help="Replicas (new index only).")
+@click.option(
+    "--rejects",
+    type=click.Path(path_type=Path),
+    default=Path("rejected.jsonl"),
+    show_default=True,
+    help="Where rejected documents and reasons are written.",
+)
+@click.option("--device", default="cpu", show_default=True, help="Encode on cpu or cuda.")
+def ingest(
+    model_dir,
+    data_dir,
+    split,
+    url,
+    index,
+    batch_size,
+    doc_top_k,
+    doc_min_weight,
+    shards,
+    replicas,
+    rejects,
+    device,
+) -> None:
+    """Encode a split's images with the model and index them (dense k-NN + rank_features).
+
+    Re-running is idempotent: documents have the images' ids. Exits non-zero if any document
+    was rejected (they are listed with reasons in --rejects).
+    """
+    from indexing.bulk import BulkOptions
+    from indexing.client import ConnectionOptions, connect
+    from indexing.documents import Pruning
+    from indexing.ingest import IngestOptions, source_from_dataset
+    from indexing.ingest import ingest as run_ingest
+    from indexing.mapping import IndexSettings
+
+    client = connect(ConnectionOptions(url=url))
+    model = _load_model(model_dir)
+    source = source_from_dataset(_data_root(data_dir), split)
+    options = IngestOptions(
+        index=index,
+        settings=IndexSettings(shards=shards, replicas=replicas),
+        batch_size=batch_size,
+        pruning=Pruning(doc_top_k, doc_min_weight),
+        bulk=BulkOptions(rejects_path=rejects),
+        device=device,
+    )
+    report = run_ingest(client, model, source, options)
+    click.echo(report.describe())
+    if report.bulk.failed:
+        raise SparseMMError(f"{report.bulk.failed} documents were rejected; see {rejects}")
+    rejects.unlink(missing_ok=True)
+
+
+@main.command()
+@click.argument("text", required=False)
+@_model_option
+@_engine_options
+@click.option(
+    "--mode",
+    type=click.Choice(["hybrid", "sparse", "dense"]),
+    default="hybrid",
+    show_default=True,
+    help="Integrated score, sparse terms only, or dense k-NN only.",
+)
+@click.option("-k", "k", default=10, show_default=True, help="Number of hits.")
+@click.option("--exact", is_flag=True, help="Score every document by brute force (small indices).")
+@click.option(
+    "--window", default=100, show_default=True, help="Hybrid candidates rescored exactly."
+)
+@click.option("--query-top-k", type=int, default=None, help="Keep the heaviest query terms only.")
+@click.option("--query-min-weight", default=0.0, show_default=True, help="Drop lighter terms.")
+@click.option("--caption-id", default=None, help="Query with a stored caption's embedding.")
+@_data_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def query(
+    text,
+    model_dir,
+    url,
+    index,
+    mode,
+    k,
+    exact,
+    window,
+    query_top_k,
+    query_min_weight,
+    caption_id,
+    data_dir,
+    as_json,
+) -> None:
+    """Search the index with TEXT (or --caption-id), scoring like the model.
+
+    hybrid returns exactly w1 * cos + w2 * sparse for each hit, with its dense part, sparse
+    part and the matching terms (query weight x stored weight).
+    """
+    from indexing.client import ConnectionOptions, connect
+    from indexing.render import render_json, render_table
+    from indexing.search import SearchOptions, encode_query, search, vectors_from_embedding
+
+    if (text is None) == (caption_id is None):
+        raise click.UsageError("give either TEXT or --caption-id")
+    model = _load_model(model_dir)
+    if caption_id is not None:
+        from sparse_mm.data import load_caption_embedding
+
+        vectors = vectors_from_embedding(
+            model, load_caption_embedding(_data_root(data_dir), caption_id)
+        )
+    else:
+        from sparse_mm.encoders import load_query_encoder
+
+        vectors = encode_query(model, load_query_encoder(model), text)
+    client = connect(ConnectionOptions(url=url))
+    options = SearchOptions(
+        mode=mode,
+        k=k,
+        window=window,
+        exact=exact,
+        query_top_k=query_top_k,
+        query_min_weight=query_min_weight,
+    )
+    response = search(client, index, vectors, options, model.config.w1, model.config.w2)
+    if response.pruning and response.pruning.describe():
+        click.echo(response.pruning.describe(), err=True)
+    click.echo(render_json(response) if as_json else render_table(response))
+
+
+# --------------------------------------------------------------------------------------------
 # sparse-mm opensearch start|stop|status
 # --------------------------------------------------------------------------------------------
 _HOME_HELP = (
@@ -87,6 +398,34 @@ def opensearch_status(port: int | None, home: Path | None) -> None:
         click.echo(status.describe())
     if not any(s.running for s in statuses):
         sys.exit(1)
+
+
+# --------------------------------------------------------------------------------------------
+# sparse-mm data synth
+# --------------------------------------------------------------------------------------------
+@main.group(cls=_Group)
+def data() -> None:
+    """Datasets in the reference layout."""
+
+
+@data.command("synth")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write.")
+@click.option(
+    "--images", default=20000, show_default=True, help="Number of images (5 captions each)."
+)
+@click.option("--seed", default=0, show_default=True, help="Same seed, same corpus.")
+def data_synth(out: Path, images: int, seed: int) -> None:
+    """Write a SYNTHETIC corpus (embeddings, captions, vocabulary, initial projection).
+
+    It stands in for a real backbone's embeddings in tests, demos and benchmarks; nothing in
+    it comes from a real vision-language model.
+    """
+    from sparse_mm.synth import SynthParams, synthesize
+
+    if images < 10:
+        raise click.BadParameter("use at least 10 images", param_hint="--images")
+    summary = synthesize(out, SynthParams(seed=seed, n_images=images), progress=True)
+    click.echo(summary.describe())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -136,7 +136,9 @@ class SparseDenseHeads(nn.Module):
         dense_parts, crows, cols, vals = [], [torch.zeros(1, dtype=torch.int64)], [], []
         offset = 0
         starts = range(0, x.shape[0], batch_size)
-        for start in tqdm(starts, disable=not progress, desc=f"encode {modality}", unit="batch"):
+        for start in tqdm(
+            starts, disable=None if progress else True, desc=f"encode {modality}", unit="batch"
+        ):
             batch = x[start : start + batch_size].to(device, torch.float32)
             d = self.dense(batch, modality)
             z = self.sparse(d)

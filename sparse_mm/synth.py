@@ -115,7 +115,10 @@ class World:
             self.projection[f"{side}_proj.weight"] = weight
             self.projection[f"{side}_proj.bias"] = -(weight @ offset)
         self.text_table = self.word_vec @ self.rot_text.T  # a word's contribution to a caption
-        self.object_p = _zipf(len(self.by_kind["object"]), 0.9)
+        # skewed frequencies, most common first: objects and scenes strongly, others mildly
+        exponents = {"object": 0.9, "scene": 0.9, "attribute": 0.5, "action": 0.5}
+        self.frequency = {k: _zipf(len(self.by_kind[k]), e) for k, e in exponents.items()}
+        self.object_p = self.frequency["object"]
 
     def vocabulary(self) -> list[str]:
         return self.words
@@ -179,7 +182,7 @@ def _sample_slots(world: World, rng: np.random.Generator, n: int) -> np.ndarray:
     slots[:, 1] = np.where((rng.random(n) < _PRESENT[1]) & (second != slots[:, 0]), second, -1)
     for s, kind in ((2, "scene"), (3, "attribute"), (4, "action")):
         pool = world.by_kind[kind]
-        pick = pool[rng.integers(0, len(pool), size=n)]
+        pick = pool[rng.choice(len(pool), size=n, p=world.frequency[kind])]
         slots[:, s] = np.where(rng.random(n) < _PRESENT[s], pick, -1)
     return slots
 
@@ -267,7 +270,7 @@ def synthesize(
     out = Path(out)
     writer = CorpusWriter(out, BACKBONE, sizes, params.captions_per_image)
     test_img, test_txt = None, None
-    bar = tqdm(total=params.n_images, unit="img", desc="synth", disable=not progress)
+    bar = tqdm(total=params.n_images, unit="img", desc="synth", disable=None if progress else True)
     for start in range(0, params.n_images, chunk_images):
         chunk = generate_chunk(world, start, min(chunk_images, params.n_images - start))
         writer.write(chunk, world)

@@ -1,0 +1,128 @@
+"""`sparse-mm ingest`: image embeddings -> model heads -> documents -> bulk into OpenSearch.
+
+Encoding runs batch by batch inside the document stream, so memory stays bounded by one encode
+batch plus one bulk chunk whatever the collection's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from indexing.bulk import BulkOptions, BulkReport, bulk_index
+from indexing.documents import DocumentBuilder, Pruning, PruningReport
+from indexing.index import bulk_loading, ensure_index
+from indexing.mapping import IndexSettings
+from sparse_mm.errors import DataError
+
+DEFAULT_INDEX = "sparse-mm"
+
+
+@dataclass
+class IngestSource:
+    """What to index: ids (N,), pre-projection image embeddings (N, in_dim), metadata per row."""
+
+    ids: Sequence[str]
+    emb: torch.Tensor
+    metadata: Sequence[dict] | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    index: str = DEFAULT_INDEX
+    settings: IndexSettings = field(default_factory=IndexSettings)
+    batch_size: int = 2048
+    pruning: Pruning = field(default_factory=Pruning)
+    bulk: BulkOptions = field(default_factory=BulkOptions)
+    device: str = "cpu"
+
+
+@dataclass
+class IngestReport:
+    index: str
+    created: bool
+    documents: int
+    bulk: BulkReport
+    pruning: PruningReport
+
+    def describe(self) -> str:
+        verb = "created" if self.created else "updated"
+        return (
+            f"{verb} index {self.index!r} from {self.documents:,} images: {self.bulk.describe()}\n"
+            f"{self.pruning.describe()}"
+        )
+
+
+def source_from_dataset(
+    root: Path, split: str = "test", backbone: str | None = None
+) -> IngestSource:
+    """The images of one split of a dataset in the seed layout, with file names and captions."""
+    from sparse_mm.data import load_dataset
+
+    dataset = load_dataset(root, backbone, splits=[split])
+    if split not in dataset.splits:
+        raise DataError(f"{root}: no split {split!r} (found {', '.join(dataset.splits)})")
+    part = dataset.splits[split]
+    captions: list[list[str]] = [[] for _ in part.image_ids]
+    for caption, image in zip(part.captions, part.text_to_image.tolist(), strict=True):
+        captions[image].append(caption)
+    metadata = [
+        {"filename": name, "split": split, "captions": caps}
+        for name, caps in zip(part.filenames, captions, strict=True)
+    ]
+    emb = dataset.images.emb[part.image_rows]
+    return IngestSource(
+        part.image_ids, emb, metadata, f"{root} ({split}, {len(part.image_ids)} images)"
+    )
+
+
+def ingest(client, model, source: IngestSource, options: IngestOptions, *, progress: bool = True):
+    """Encode `source` with `model` (a LoadedModel) and index it; returns an IngestReport."""
+    from tqdm import tqdm
+
+    heads, config = model.heads, model.config
+    if source.emb.ndim != 2 or source.emb.shape[1] != config.heads.in_dim:
+        raise DataError(
+            f"{source.description}: embeddings are {tuple(source.emb.shape)} but the model "
+            f"expects rows of {config.heads.in_dim}"
+        )
+    if len(source.ids) != source.emb.shape[0]:
+        raise DataError(
+            f"{source.description}: {len(source.ids)} ids for {source.emb.shape[0]} rows"
+        )
+    meta = {
+        "model": str(model.path),
+        "w1": config.w1,
+        "w2": config.w2,
+        "vocab_size": config.heads.vocab_size,
+    }
+    created = ensure_index(client, options.index, config.heads.dense_dim, options.settings, meta)
+    builder = DocumentBuilder(model.vocab.tokens, options.pruning)
+    bar = tqdm(
+        total=len(source.ids),
+        unit="doc",
+        desc=f"ingest {options.index}",
+        disable=None if progress else True,
+    )
+
+    def documents() -> Iterator[dict]:
+        for start in range(0, len(source.ids), options.batch_size):
+            stop = min(start + options.batch_size, len(source.ids))
+            encoded = heads.encode(source.emb[start:stop], "image", device=options.device)
+            metadata = source.metadata[start:stop] if source.metadata is not None else None
+            yield from builder.build(
+                source.ids[start:stop], encoded.dense, encoded.sparse, metadata
+            )
+
+    try:
+        with bulk_loading(client, options.index):
+            report = bulk_index(
+                client, options.index, documents(), options.bulk, on_done=bar.update
+            )
+    finally:
+        bar.close()
+    return IngestReport(options.index, created, len(source.ids), report, builder.report)

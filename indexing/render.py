@@ -1,0 +1,52 @@
+"""Printing search results: a readable table, or JSON for programs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from indexing.search import SearchResponse
+
+
+def render_table(response: SearchResponse, top_terms: int = 4) -> str:
+    """Rank, id, score, its dense and sparse parts, and the heaviest matching terms."""
+    header = f"{'rank':>4}  {'id':<14} {'score':>9} {'dense':>9} {'sparse':>9}  top terms (q x d)"
+    lines = [header, "-" * len(header)]
+    for rank, hit in enumerate(response.hits, start=1):
+        terms = ", ".join(
+            f"{m.term} {m.query_weight:.2f}x{m.doc_weight:.2f}" for m in hit.matches[:top_terms]
+        )
+        lines.append(
+            f"{rank:>4}  {hit.id:<14} {hit.score:>9.4f} {_num(hit.dense_part)} "
+            f"{_num(hit.sparse_part)}  {terms}"
+        )
+    if not response.hits:
+        lines.append("  (no hits)")
+    lines.append(
+        f"{response.mode}: {len(response.hits)} hits, engine took {response.took_ms} ms, "
+        f"round trip {response.client_ms:.0f} ms"
+    )
+    return "\n".join(lines)
+
+
+def render_json(response: SearchResponse) -> str:
+    hits = []
+    for hit in response.hits:
+        item = asdict(hit)
+        source = item.pop("source")
+        item["filename"] = source.get("filename")
+        hits.append(item)
+    return json.dumps(
+        {
+            "mode": response.mode,
+            "took_ms": response.took_ms,
+            "client_ms": round(response.client_ms, 3),
+            "hits": hits,
+        },
+        indent=2,
+        ensure_ascii=False,
+    )
+
+
+def _num(value: float | None) -> str:
+    return f"{value:>9.4f}" if value is not None else f"{'-':>9}"

@@ -1,0 +1,168 @@
+"""Running a query against the engine and explaining its hits from the stored vectors.
+
+An explanation is recomputed from each hit's stored dense vector and term weights (not from
+`_explain`): the dense part w1 * cos, and per shared term w2 * query weight * stored weight,
+the stored weight truncated as Lucene stores it. The parts add up to the reported score.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sparse_mm.scores import quantize_feature
+
+from indexing.codec import decode_term
+from indexing.mapping import DENSE_FIELD, SPARSE_FIELD
+from indexing.queries import (
+    DEFAULT_MAX_CLAUSES,
+    PruneReport,
+    dense_query,
+    hybrid_query,
+    model_score,
+    prune_terms,
+    sparse_query,
+)
+from sparse_mm.errors import ConfigError, EngineError
+
+
+@dataclass(frozen=True)
+class QueryVectors:
+    """A query as the model sees it: a unit dense vector (D,) and term -> weight (> 0)."""
+
+    dense: Sequence[float]
+    terms: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    mode: str = "hybrid"
+    k: int = 10
+    window: int = 100  # hybrid: candidates rescored exactly
+    ef_search: int | None = None
+    exact: bool = False  # hybrid/dense: brute force over every document
+    query_top_k: int | None = None
+    query_min_weight: float = 0.0
+    max_clauses: int = DEFAULT_MAX_CLAUSES
+    explain: bool = True
+
+
+@dataclass
+class Match:
+    term: str
+    query_weight: float
+    doc_weight: float  # as stored by the engine
+    contribution: float  # (w2 *) query weight * stored weight
+
+
+@dataclass
+class Hit:
+    id: str
+    score: float  # the model's score for the mode (integrated for hybrid)
+    dense_part: float | None = None
+    sparse_part: float | None = None
+    matches: list[Match] = field(default_factory=list)
+    source: dict = field(default_factory=dict)
+
+
+@dataclass
+class SearchResponse:
+    mode: str
+    hits: list[Hit]
+    took_ms: int
+    client_ms: float
+    pruning: PruneReport | None = None
+
+
+def encode_query(model, encoder, text: str) -> QueryVectors:
+    """Text -> pre-projection embedding (the model's query encoder) -> dense + term weights."""
+    embedding = encoder.encode_texts([text])
+    return vectors_from_embedding(model, embedding)
+
+
+def vectors_from_embedding(model, embedding: torch.Tensor) -> QueryVectors:
+    """(1, in_dim) pre-projection text embedding -> the query's dense vector and term weights."""
+    with torch.inference_mode():
+        dense = model.heads.dense(embedding.float(), "text")
+        weights = model.heads.sparse(dense)[0]
+    nonzero = torch.nonzero(weights > 0).flatten().tolist()
+    values = weights[nonzero].tolist()
+    terms = {model.vocab.tokens[i]: w for i, w in zip(nonzero, values, strict=True)}
+    return QueryVectors(dense[0].tolist(), terms)
+
+
+def search(client, index: str, query: QueryVectors, options: SearchOptions, w1: float, w2: float):
+    """Run `query` in `options.mode`; scores are the model's (see indexing.queries)."""
+    from opensearchpy.exceptions import NotFoundError, RequestError
+
+    terms, report = prune_terms(
+        query.terms,
+        top_k=options.query_top_k,
+        min_weight=options.query_min_weight,
+        max_clauses=options.max_clauses,
+    )
+    if options.mode == "dense":
+        body = dense_query(query.dense, k=options.k, ef_search=options.ef_search)
+        if options.exact:
+            body = hybrid_query(query.dense, {}, w1=0.5, w2=1.0, k=options.k, exact=True)
+    elif options.mode == "sparse":
+        body = sparse_query(terms, k=options.k)
+    elif options.mode == "hybrid":
+        body = hybrid_query(
+            query.dense,
+            terms,
+            w1=w1,
+            w2=w2,
+            k=options.k,
+            window=options.window,
+            ef_search=options.ef_search,
+            exact=options.exact,
+        )
+    else:
+        raise ConfigError(f"unknown mode {options.mode!r}; expected hybrid, sparse or dense")
+    body["_source"] = [DENSE_FIELD, SPARSE_FIELD, "filename"] if options.explain else ["filename"]
+    began = time.perf_counter()
+    try:
+        response = client.search(index=index, body=body)
+    except NotFoundError as exc:
+        raise EngineError(f"index {index!r} does not exist; run `sparse-mm ingest` first") from exc
+    except RequestError as exc:
+        raise EngineError(f"OpenSearch rejected the query: {exc.info}") from exc
+    client_ms = (time.perf_counter() - began) * 1000
+    # exact dense mode runs the hybrid script with w1 = 0.5: engine score = (1 + cos) / 2 too
+    hits = [
+        Hit(str(h["_id"]), model_score(h["_score"], options.mode, w1), source=h["_source"])
+        for h in response["hits"]["hits"]
+    ]
+    if options.explain:
+        for hit in hits:
+            explain(hit, query.dense, terms, options.mode, w1, w2)
+    return SearchResponse(options.mode, hits, response["took"], client_ms, report)
+
+
+def explain(
+    hit: Hit, dense: Sequence[float], terms: Mapping[str, float], mode: str, w1: float, w2: float
+) -> None:
+    """Fill `hit`'s dense part, sparse part and per-term matches from its stored vectors."""
+    stored = hit.source.get(SPARSE_FIELD, {})
+    names = [name for name in stored if decode_term(name) in terms]
+    doc_weights = quantize_feature(torch.tensor([stored[n] for n in names], dtype=torch.float32))
+    scale = w2 if mode == "hybrid" else 1.0
+    hit.matches = sorted(
+        (
+            Match(decode_term(n), terms[decode_term(n)], dw, scale * terms[decode_term(n)] * dw)
+            for n, dw in zip(names, doc_weights.tolist(), strict=True)
+        ),
+        key=lambda m: -m.contribution,
+    )
+    cos = float(
+        np.dot(
+            np.asarray(dense, dtype=np.float64),
+            np.asarray(hit.source[DENSE_FIELD], dtype=np.float64),
+        )
+    )
+    hit.sparse_part = sum(m.contribution for m in hit.matches) if mode != "dense" else 0.0
+    hit.dense_part = {"hybrid": w1 * cos, "dense": cos}.get(mode, 0.0)

@@ -1,0 +1,318 @@
+"""Training the heads on precomputed embeddings (METHOD.md, "Training set-up").
+
+Embeddings stay on the device; a batch is a gather by index from them, so the hot loop does no
+per-item Python work. Every epoch is validated; the best epoch (validation sparse R@1) is the
+model directory `out`, the last epoch plus the optimiser state lives in `out/last` so a run can
+resume, and `out/train_log.jsonl` has one line of metrics per epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sparse_mm.checkpoint import ModelConfig, load_model, save_model
+from sparse_mm.errors import ConfigError
+from sparse_mm.model import HeadsConfig, SparseDenseHeads
+from sparse_mm.vocab import Vocabulary
+from training.config import TrainConfig
+from training.evaluate import evaluate_embeddings
+from training.losses import D2SLoss, JointLoss, JointLossConfig
+from training.schedule import QuadraticWarmup, linear_warmup_decay
+
+STATE_FILE = "trainer_state.pt"
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    best_epoch: int
+    epochs_run: int
+    best_metrics: dict
+    seconds: float
+
+
+class Trainer:
+    """One training run; construct, then `fit()`. Decisions are made here, once."""
+
+    def __init__(
+        self,
+        dataset,
+        config: TrainConfig,
+        out: Path,
+        *,
+        device: str = "cpu",
+        progress: bool = True,
+        log=print,
+    ) -> None:
+        self.dataset, self.config, self.out = dataset, config, Path(out)
+        self.device = torch.device(device)
+        self.progress, self.log = progress, log
+        if "train" not in dataset.splits or "val" not in dataset.splits:
+            raise ConfigError(f"{dataset.root}: training needs 'train' and 'val' splits")
+        if dataset.vocab_path is None:
+            raise ConfigError(
+                f"{dataset.root}: no vocab.txt beside the embeddings; the sparse head needs the "
+                "backbone's vocabulary (BERT's 30,522 WordPiece tokens for BLIP/ALBEF)"
+            )
+        _seed_everything(config.seed)
+        self.vocab = Vocabulary.from_file(dataset.vocab_path)
+        heads_cfg = HeadsConfig(
+            vocab_size=len(self.vocab),
+            in_dim=dataset.images.emb.shape[1],
+            dense_dim=config.dense_dim,
+            hidden_dim=config.hidden_dim,
+        )
+        self.heads = SparseDenseHeads(heads_cfg, seed=config.seed)
+        self.heads.init_from(
+            init_projection=dataset.init_projection, word_embeddings=dataset.word_embeddings
+        )
+        self.heads.to(self.device)
+        freeze_dense = config.freeze_dense or config.method == "d2s"
+        for proj in (self.heads.text_proj, self.heads.vision_proj):
+            proj.requires_grad_(not freeze_dense)
+        self.temp = torch.nn.Parameter(torch.tensor(config.temp, device=self.device))
+        self.temp.requires_grad_(config.method == "joint")
+        if config.method == "joint":
+            self.loss = JointLoss(
+                JointLossConfig(
+                    w1=config.w1,
+                    w2=config.w2,
+                    lam1=config.lam1,
+                    lam2=config.lam2,
+                    self_distill=config.self_distill,
+                    detach_teacher=config.detach_teacher,
+                    released_transpose=config.released_transpose,
+                )
+            )
+        else:
+            self.loss = D2SLoss()
+        train = dataset.splits["train"]
+        self.text_table = dataset.texts.emb.to(self.device)
+        self.image_table = dataset.images.emb.to(self.device)
+        self.pair_text = train.text_rows.to(self.device)
+        self.pair_image = train.image_rows[train.text_to_image].to(self.device)
+        self.steps_per_epoch = max(1, len(self.pair_text) // config.batch_size)
+        total = self.steps_per_epoch * config.epochs
+        warmup = int(config.warmup_ratio * total)
+        params = [p for p in [*self.heads.parameters(), self.temp] if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(
+            params, lr=config.lr, weight_decay=config.weight_decay, eps=config.adam_eps
+        )
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, linear_warmup_decay(warmup, total)
+        )
+        self.eta_text = QuadraticWarmup(config.eta_text, warmup)
+        self.eta_image = QuadraticWarmup(config.eta_image, warmup)
+        self.amp = config.use_amp and self.device.type == "cuda"
+        self.epoch, self.best_r1, self.best_epoch, self.bad_epochs = 0, -1.0, 0, 0
+        self.best_metrics: dict = {}
+
+    # ------------------------------------------------------------------ loop
+    def fit(self, *, resume: bool = False) -> TrainResult:
+        began = time.monotonic()
+        if resume:
+            self._resume()
+        self.out.mkdir(parents=True, exist_ok=True)
+        while self.epoch < self.config.epochs:
+            parts = self._train_epoch()
+            metrics = self.validate()
+            self.epoch += 1
+            r1 = metrics["sparse"]["R@1"]
+            improved = r1 > self.best_r1
+            if improved:
+                self.best_r1, self.best_epoch, self.bad_epochs = r1, self.epoch, 0
+                self.best_metrics = metrics
+                self._save(self.out, metrics)
+            else:
+                self.bad_epochs += 1
+            self._save_last(metrics)
+            record = {
+                "epoch": self.epoch,
+                **{k: round(v, 6) for k, v in parts.items()},
+                "tau": float(self.temp),
+                "lr": self.scheduler.get_last_lr()[0],
+                "val": metrics,
+                "best": improved,
+            }
+            with (self.out / "train_log.jsonl").open("a") as f:
+                f.write(json.dumps(record) + "\n")
+            self.log(
+                f"epoch {self.epoch}: loss {parts['loss']:.4f}, val R@1 dense "
+                f"{metrics['dense']['R@1']:.4f} sparse {r1:.4f} integrated "
+                f"{metrics['integrated']['R@1']:.4f}" + (" *" if improved else "")
+            )
+            if self.config.patience and self.bad_epochs >= self.config.patience:
+                self.log(
+                    f"early stop: no better validation sparse R@1 for {self.bad_epochs} epochs"
+                )
+                break
+        return TrainResult(
+            self.out, self.best_epoch, self.epoch, self.best_metrics, time.monotonic() - began
+        )
+
+    def _train_epoch(self) -> dict[str, float]:
+        from tqdm import tqdm
+
+        self.heads.train()
+        g = torch.Generator(device="cpu").manual_seed(self.config.seed * 100_003 + self.epoch)
+        order = torch.randperm(len(self.pair_text), generator=g).to(self.device)
+        sums: dict[str, float] = {}
+        bar = tqdm(
+            range(self.steps_per_epoch),
+            desc=f"epoch {self.epoch + 1}",
+            disable=None if self.progress else True,
+            leave=False,
+        )
+        for step in bar:
+            idx = order[step * self.config.batch_size : (step + 1) * self.config.batch_size]
+            parts = self.train_step(self.pair_text[idx], self.pair_image[idx])
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v
+            if step % 20 == 0:
+                bar.set_postfix(
+                    {
+                        k: f"{v:.3g}"
+                        for k, v in parts.items()
+                        if k in ("loss", "kd", "contrastive", "l1_text", "l1_image")
+                    }
+                )
+        return {k: v / self.steps_per_epoch for k, v in sums.items()}
+
+    def train_step(self, text_rows: torch.Tensor, image_rows: torch.Tensor) -> dict[str, float]:
+        x_text, x_image = self.text_table[text_rows], self.image_table[image_rows]
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
+            d_text, d_image = self.heads.dense(x_text, "text"), self.heads.dense(x_image, "image")
+            z_text, z_image = self.heads.sparse(d_text), self.heads.sparse(d_image)
+            tau = self.temp.clamp(self.config.tau_min, self.config.tau_max)
+            parts = self.loss(
+                d_image.float(),
+                d_text.float(),
+                z_image.float(),
+                z_text.float(),
+                tau,
+                self.eta_text.value,
+                self.eta_image.value,
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        parts["loss"].backward()
+        if self.config.grad_clip:
+            params = [p for group in self.optimizer.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.eta_text.step()
+        self.eta_image.step()
+        with torch.no_grad():
+            self.temp.clamp_(self.config.tau_min, self.config.tau_max)
+        return {k: float(v) for k, v in parts.items()}
+
+    def validate(self, split: str = "val") -> dict:
+        part = self.dataset.splits[split]
+        return evaluate_embeddings(
+            self.heads,
+            self.text_table[part.text_rows.to(self.device)],
+            self.image_table[part.image_rows.to(self.device)],
+            part.text_to_image,
+            w1=self.config.w1,
+            w2=self.config.w2,
+            device=self.device,
+        )
+
+    # ------------------------------------------------------------------ checkpoints
+    def model_config(self, metrics: dict) -> ModelConfig:
+        return ModelConfig(
+            heads=self.heads.config,
+            w1=self.config.w1,
+            w2=self.config.w2,
+            query_encoder={"type": "none"},
+            provenance={
+                "method": self.config.method,
+                "train_config": self.config.to_dict(),
+                "data": str(self.dataset.root),
+                "backbone": self.dataset.backbone,
+                "epoch": self.epoch,
+                "val": metrics,
+            },
+        )
+
+    def _save(self, target: Path, metrics: dict) -> None:
+        """Write the model files into `target` (which may hold other files: last/, the log)."""
+        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+            staging = Path(tmp) / "model"
+            save_model(staging, self.heads, self.vocab, self.model_config(metrics))
+            write_query_encoder(self.dataset.root, staging)
+            for path in staging.iterdir():
+                path.replace(target / path.name)
+
+    def _save_last(self, metrics: dict) -> None:
+        last = self.out / "last"
+        last.mkdir(exist_ok=True)
+        self._save(last, metrics)
+        state = {
+            "epoch": self.epoch,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "temp": self.temp.detach().cpu(),
+            "eta_text": self.eta_text.state_dict(),
+            "eta_image": self.eta_image.state_dict(),
+            "best_r1": self.best_r1,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "best_metrics": self.best_metrics,
+            "config": self.config.to_dict(),
+        }
+        torch.save(state, last / (STATE_FILE + ".tmp"))
+        (last / (STATE_FILE + ".tmp")).replace(last / STATE_FILE)
+
+    def _resume(self) -> None:
+        last = self.out / "last"
+        if not (last / STATE_FILE).exists():
+            raise ConfigError(f"nothing to resume in {self.out} (no last/{STATE_FILE})")
+        state = torch.load(last / STATE_FILE, map_location=self.device, weights_only=False)
+        if state["config"] != self.config.to_dict():
+            raise ConfigError(f"{self.out} was trained with other settings; resume needs the same")
+        self.heads.load_state_dict(load_model(last).heads.state_dict())
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        with torch.no_grad():
+            self.temp.copy_(state["temp"])
+        self.eta_text.load_state_dict(state["eta_text"])
+        self.eta_image.load_state_dict(state["eta_image"])
+        self.epoch, self.best_r1 = state["epoch"], state["best_r1"]
+        self.best_epoch, self.bad_epochs = state["best_epoch"], state["bad_epochs"]
+        self.best_metrics = state["best_metrics"]
+        self.log(f"resuming {self.out} after epoch {self.epoch}")
+
+
+def write_query_encoder(data_root: Path, model_dir: Path) -> None:
+    """Give the model the data's query encoder when it has one (the synthetic corpus does)."""
+    if not (Path(data_root) / "synthetic.json").exists():
+        return
+    from sparse_mm.synth import SyntheticTextEncoder
+
+    desc = SyntheticTextEncoder.from_corpus(data_root).save(model_dir)
+    config_path = model_dir / "config.json"
+    config = json.loads(config_path.read_text())
+    config["query_encoder"] = desc
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def remove_run(out: Path) -> None:
+    """Delete a previous run's outputs (used by `train --overwrite`)."""
+    if out.exists():
+        shutil.rmtree(out)
