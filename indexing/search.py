@@ -85,7 +85,7 @@ def encode_query(model, encoder, text: str) -> QueryVectors:
 
 def vectors_from_embedding(model, embedding: torch.Tensor) -> QueryVectors:
     """(1, in_dim) pre-projection text embedding -> the query's dense vector and term weights."""
-    with torch.inference_mode():
+    with torch.no_grad():
         dense = model.heads.dense(embedding.float(), "text")
         weights = model.heads.sparse(dense)[0]
     nonzero = torch.nonzero(weights > 0).flatten().tolist()

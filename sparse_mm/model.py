@@ -114,7 +114,7 @@ class SparseDenseHeads(nn.Module):
         d = self.dense(x, modality)
         return Encoded(d, self.sparse(d))
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def encode(
         self,
         x: Tensor,
@@ -156,7 +156,11 @@ class SparseDenseHeads(nn.Module):
         self.train(was_training)
         n, vocab = x.shape[0], self.config.vocab_size
         sparse = torch.sparse_csr_tensor(
-            torch.cat(crows), _cat(cols, torch.int64), _cat(vals, torch.float32), size=(n, vocab)
+            torch.cat(crows),
+            _cat(cols, torch.int64),
+            _cat(vals, torch.float32),
+            size=(n, vocab),
+            check_invariants=False,  # built from valid CSR pieces
         )
         dense = torch.cat(dense_parts) if dense_parts else torch.zeros(0, self.config.dense_dim)
         return EncodedCollection(dense, sparse)

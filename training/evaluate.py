@@ -23,7 +23,9 @@ def cat_csr(chunks: list[Tensor]) -> Tensor:
     cols = torch.cat([c.col_indices() for c in chunks])
     values = torch.cat([c.values() for c in chunks])
     shape = (sum(c.shape[0] for c in chunks), chunks[0].shape[1])
-    return torch.sparse_csr_tensor(torch.cat(crows), cols, values, size=shape)
+    return torch.sparse_csr_tensor(
+        torch.cat(crows), cols, values, size=shape, check_invariants=False
+    )
 
 
 def truncate_topk(weights: Tensor, k: int | None) -> Tensor:
@@ -34,7 +36,7 @@ def truncate_topk(weights: Tensor, k: int | None) -> Tensor:
     return torch.zeros_like(weights).scatter_(1, top.indices, top.values)
 
 
-@torch.inference_mode()
+@torch.no_grad()
 def evaluate_embeddings(
     heads,
     text_emb: Tensor,  # (Q, in_dim) pre-projection caption embeddings
