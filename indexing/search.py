@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from sparse_mm.scores import quantize_feature
 
 from indexing.codec import decode_term
 from indexing.mapping import DENSE_FIELD, SPARSE_FIELD
@@ -27,6 +26,7 @@ from indexing.queries import (
     sparse_query,
 )
 from sparse_mm.errors import ConfigError, EngineError
+from sparse_mm.scores import quantize_feature
 
 
 @dataclass(frozen=True)
