@@ -147,8 +147,30 @@ class Chunk:
     text_emb: np.ndarray  # (n * captions_per_image, dim)
 
 
+BLOCK = 1000  # images drawn from one random stream; chunks are made of whole blocks
+
+
 def generate_chunk(world: World, start: int, count: int) -> Chunk:
-    """Images start .. start + count - 1; deterministic whatever the chunking."""
+    """Images start .. start + count - 1 (start a multiple of BLOCK): every block of BLOCK
+    images has its own random stream, so the output does not depend on the chunking."""
+    if start % BLOCK:
+        raise ValueError(f"chunks start at multiples of {BLOCK}, got {start}")
+    blocks = [
+        _generate_block(world, b, min(BLOCK, start + count - b))
+        for b in range(start, start + count, BLOCK)
+    ]
+    if len(blocks) == 1:
+        return blocks[0]
+    return Chunk(
+        np.concatenate([b.image_ids for b in blocks]),
+        np.concatenate([b.image_emb for b in blocks]),
+        np.concatenate([b.slots for b in blocks]),
+        [c for b in blocks for c in b.captions],
+        np.concatenate([b.text_emb for b in blocks]),
+    )
+
+
+def _generate_block(world: World, start: int, count: int) -> Chunk:
     p = world.params
     rng = np.random.default_rng([p.seed, 1, start])
     noise = torch.Generator().manual_seed(int(rng.integers(2**62)))
@@ -258,12 +280,14 @@ def synthesize(
     chunk_images: int = 20000,
     progress: bool = False,
 ) -> SynthSummary:
-    """Write the corpus into `out` (created; existing corpus files are replaced)."""
+    """Write the corpus into `out` (created; existing corpus files are replaced).
+    `chunk_images` (rounded to whole blocks) bounds memory; it does not change the output."""
     from tqdm import tqdm
 
     from sparse_mm.synth_io import CorpusWriter
 
     params = params or SynthParams()
+    chunk_images = max(BLOCK, chunk_images // BLOCK * BLOCK)
     began = time.monotonic()
     world = World(params)
     sizes = split_sizes(params.n_images)
