@@ -213,7 +213,7 @@ class Trainer:
         self.eta_image.step()
         with torch.no_grad():
             self.temp.clamp_(self.config.tau_min, self.config.tau_max)
-        return {k: float(v) for k, v in parts.items()}
+        return {k: float(v.detach()) for k, v in parts.items()}
 
     def validate(self, split: str = "val") -> dict:
         part = self.dataset.splits[split]
