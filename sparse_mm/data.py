@@ -99,7 +99,10 @@ def find_backbones(root: Path) -> list[str]:
 
 
 def load_embeddings(path: Path, dim: int | None = None) -> EmbeddingTable:
-    """Read and validate one embeddings parquet file (`id`, `emb`)."""
+    """Read and validate one embeddings parquet file (`id`, `emb`).
+
+    Row batches are decoded straight into one preallocated (N, dim) float32 tensor: the
+    embeddings exist once in memory, whatever the file's row groups."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -107,51 +110,66 @@ def load_embeddings(path: Path, dim: int | None = None) -> EmbeddingTable:
     if not path.exists():
         raise DataError(f"{path} does not exist")
     try:
-        table = pq.read_table(path)
+        handle = pq.ParquetFile(path)
+        names = handle.schema_arrow.names
+        if "id" not in names or "emb" not in names:
+            raise DataError(f"{path}: expected columns 'id' and 'emb', found {names}")
+        n = handle.metadata.num_rows
+        if n == 0:
+            raise DataError(f"{path}: the file has no rows")
+        ids = [str(v) for v in handle.read(columns=["id"]).column("id").to_pylist()]
+        emb_type = handle.schema_arrow.field("emb").type
+        if not (
+            pa.types.is_list(emb_type)
+            or pa.types.is_large_list(emb_type)
+            or pa.types.is_fixed_size_list(emb_type)
+        ):
+            raise DataError(f"{path}: column 'emb' must be a list of floats, found {emb_type}")
+        out, row = None, 0
+        for batch in handle.iter_batches(columns=["emb"], batch_size=65536):
+            block = _block(path, batch.column(0), ids, row, dim)
+            if out is None:
+                dim = block.shape[1]
+                out = torch.empty((n, dim), dtype=torch.float32)
+            out.numpy()[row : row + len(block)] = block  # one copy, from Arrow into place
+            row += len(block)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{path}: not a readable parquet file ({exc})") from exc
-    if "id" not in table.column_names or "emb" not in table.column_names:
-        raise DataError(f"{path}: expected columns 'id' and 'emb', found {table.column_names}")
-    if table.num_rows == 0:
-        raise DataError(f"{path}: the file has no rows")
-    ids = [str(v) for v in table.column("id").to_pylist()]
-    column = table.column("emb").combine_chunks()
-    if not (
-        pa.types.is_list(column.type)
-        or pa.types.is_large_list(column.type)
-        or pa.types.is_fixed_size_list(column.type)
-    ):
-        raise DataError(f"{path}: column 'emb' must be a list of floats, found {column.type}")
-    if column.null_count:
-        row = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
-        raise DataError(f"{path}: row {row} (id {ids[row]}) has no embedding")
-    lengths = np.diff(column.offsets.to_numpy()) if hasattr(column, "offsets") else None
-    width = int(lengths[0]) if lengths is not None else column.type.list_size
-    expected = dim if dim is not None else width
-    if lengths is not None and (lengths != expected).any():
-        row = int(np.flatnonzero(lengths != expected)[0])
-        raise DataError(
-            f"{path}: row {row} (id {ids[row]}) has {lengths[row]} values, expected {expected}"
-        )
-    if lengths is None and width != expected:
-        raise DataError(f"{path}: embeddings have {width} values, expected {expected}")
-    values = column.flatten()
-    if not pa.types.is_floating(values.type):
-        raise DataError(f"{path}: embedding values must be floats, found {values.type}")
-    flat = values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-    with warnings.catch_warnings():  # Arrow's buffer is read-only; nothing here writes to it
-        warnings.simplefilter("ignore", UserWarning)
-        emb = torch.from_numpy(flat.reshape(len(ids), expected))
-    bad = ~torch.isfinite(emb).all(dim=1)
+    bad = ~torch.isfinite(out).all(dim=1)
     if bool(bad.any()):
-        row = int(bad.nonzero()[0])
-        raise DataError(f"{path}: row {row} (id {ids[row]}) has NaN or infinite values")
+        i = int(bad.nonzero()[0])
+        raise DataError(f"{path}: row {i} (id {ids[i]}) has NaN or infinite values")
     rows = {}
     for i, id_ in enumerate(ids):
         if id_ in rows:
             raise DataError(f"{path}: row {i} repeats id {id_} of row {rows[id_]}")
         rows[id_] = i
-    return EmbeddingTable(path, ids, emb, rows)
+    return EmbeddingTable(path, ids, out, rows)
+
+
+def _block(path: Path, column, ids: list[str], first_row: int, dim: int | None) -> np.ndarray:
+    """One record batch's list column -> (rows, dim) float32, checking every row's length."""
+    import pyarrow as pa
+
+    if column.null_count:
+        i = first_row + int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
+        raise DataError(f"{path}: row {i} (id {ids[i]}) has no embedding")
+    if pa.types.is_fixed_size_list(column.type):
+        lengths = np.full(len(column), column.type.list_size)
+    else:
+        lengths = np.diff(column.offsets.to_numpy())
+    expected = dim if dim is not None else int(lengths[0])
+    if (lengths != expected).any():
+        i = first_row + int(np.flatnonzero(lengths != expected)[0])
+        raise DataError(
+            f"{path}: row {i} (id {ids[i]}) has {lengths[i - first_row]} values, "
+            f"expected {expected}"
+        )
+    values = column.flatten()
+    if not pa.types.is_floating(values.type):
+        raise DataError(f"{path}: embedding values must be floats, found {values.type}")
+    flat = values.to_numpy(zero_copy_only=False)
+    return flat.astype(np.float32, copy=False).reshape(len(column), expected)
 
 
 def write_embeddings(path: Path, ids: Sequence[str], emb: np.ndarray | torch.Tensor) -> None:
@@ -205,7 +223,7 @@ def load_dataset(
 
 def _read_meta(meta_path: Path) -> list[dict]:
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = _json_loads(meta_path.read_bytes())
     except FileNotFoundError as exc:
         raise DataError(f"{meta_path} does not exist (Karpathy-format split file)") from exc
     except json.JSONDecodeError as exc:
@@ -280,6 +298,17 @@ def _build_splits(
         )
         for name, p in acc.items()
     }
+
+
+def _json_loads(raw: bytes):
+    try:  # orjson parses a 150 MB Karpathy file several times faster than the standard library
+        import orjson
+    except ImportError:
+        return json.loads(raw)
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise json.JSONDecodeError(exc.msg, exc.doc, exc.pos) from exc
 
 
 def _load_word_embeddings(path: Path, vocab_path: Path | None) -> torch.Tensor | None:
