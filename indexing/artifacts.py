@@ -1,7 +1,8 @@
 """Resolve OpenSearch artifacts from Maven Central.
 
 Maven itself does the resolving when `mvn` is on the PATH, so that the user's settings.xml
-(mirrors, proxies, credentials) applies and its local repository caches the files. Without
+(mirrors, proxies, credentials) applies and its local repository caches the files; one Maven run
+resolves all the files a call asks for (each run costs seconds of JVM start). Without
 `mvn`, the same files are downloaded over HTTPS from the standard repository layout. Either way,
 an artifact with a pinned SHA-256 is checked against it (Maven Central publishes no checksum at
 all for some plugin zips, e.g. the k-NN plugin); without a pin, the HTTPS route checks the
@@ -14,6 +15,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -61,42 +63,58 @@ def resolve(
     """
     dest.mkdir(parents=True, exist_ok=True)
     mvn = None if os.environ.get("SPARSE_MM_NO_MAVEN") else shutil.which("mvn")
-    paths = []
-    for artifact in artifacts:
+    missing = list({a.filename: a for a in artifacts if not (dest / a.filename).exists()}.values())
+    if missing and mvn:
+        for artifact in missing:
+            progress(f"resolving {artifact.coordinate} with Maven")
+        _resolve_with_maven(mvn, missing, dest)
+    for artifact in missing:
         target = dest / artifact.filename
-        if not target.exists():
-            if mvn:
-                progress(f"resolving {artifact.coordinate} with Maven")
-                _resolve_with_maven(mvn, artifact, dest)
-            else:
-                progress(f"downloading {artifact.coordinate} (mvn not found)")
-                _download_verified(artifact, target)
-            if artifact.sha256:
-                _check_pinned(artifact, target)
-        paths.append(target)
-    return paths
+        if not mvn:
+            progress(f"downloading {artifact.coordinate} (mvn not found)")
+            _download_verified(artifact, target)
+        if artifact.sha256:
+            _check_pinned(artifact, target)
+    return [dest / artifact.filename for artifact in artifacts]
 
 
-def _resolve_with_maven(mvn: str, artifact: Artifact, dest: Path) -> None:
-    cmd = [
-        mvn,
-        "-B",
-        "-q",
-        f"{DEPENDENCY_PLUGIN}:copy",
-        f"-Dartifact={artifact.coordinate}",
-        f"-DoutputDirectory={dest}",
-    ]
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise EngineError(f"Maven took too long resolving {artifact.coordinate}") from exc
-    if done.returncode != 0 or not (dest / artifact.filename).exists():
+def copy_pom(artifacts: list[Artifact]) -> str:
+    """A throwaway POM whose only job is to let one `dependency:copy` run fetch `artifacts`."""
+    items = "".join(
+        f"<artifactItem><groupId>{a.group}</groupId><artifactId>{a.name}</artifactId>"
+        f"<version>{a.version}</version><type>{a.packaging}</type></artifactItem>"
+        for a in artifacts
+    )
+    group, name, version = DEPENDENCY_PLUGIN.split(":")
+    return (
+        '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
+        "<groupId>sparse-mm</groupId><artifactId>resolve</artifactId><version>0</version>"
+        "<packaging>pom</packaging><build><plugins><plugin>"
+        f"<groupId>{group}</groupId><artifactId>{name}</artifactId><version>{version}</version>"
+        f"<configuration><artifactItems>{items}</artifactItems></configuration>"
+        "</plugin></plugins></build></project>\n"
+    )
+
+
+def _resolve_with_maven(mvn: str, artifacts: list[Artifact], dest: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="sparse-mm-resolve-") as folder:
+        pom = Path(folder) / "pom.xml"
+        pom.write_text(copy_pom(artifacts))
+        # the output folder stays on the command line, not in the POM (it is a user property)
+        cmd = [mvn, "-B", "-q", "-f", str(pom), f"{DEPENDENCY_PLUGIN}:copy"]
+        cmd.append(f"-DoutputDirectory={dest}")
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise EngineError(f"Maven took too long resolving {artifacts[0].coordinate}") from exc
+    absent = [a.coordinate for a in artifacts if not (dest / a.filename).exists()]
+    if done.returncode != 0 or absent:
         lines = (done.stdout + done.stderr).strip().splitlines()
         errors = [line for line in lines if "ERROR" in line] or lines
         detail = errors[0].strip() if errors else f"exit status {done.returncode}"
         raise EngineError(
-            f"Maven could not resolve {artifact.coordinate}: {detail[:300]} "
-            "(check your network or the mirrors in ~/.m2/settings.xml)"
+            f"Maven could not resolve {', '.join(absent or [a.coordinate for a in artifacts])}: "
+            f"{detail[:300]} (check your network or the mirrors in ~/.m2/settings.xml)"
         )
 
 

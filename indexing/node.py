@@ -3,7 +3,8 @@
 Layout under the home directory (default `$SPARSE_MM_HOME`, else `~/.cache/sparse-mm/opensearch`,
 or `/var/cache/sparse-mm/opensearch` for root, whose home the node's user cannot enter):
 
-    artifacts/                      resolved zips (the core distribution and the k-NN plugin)
+    artifacts/                      resolved files (the core distribution, the k-NN plugin and
+                                    the jars of core modules the core zip lacks)
     dist/opensearch-<v>/            the assembled distribution, k-NN installed; built once
     nodes/<port>/                   one node's config, data, logs and node.json (pid, port, log)
 
@@ -29,17 +30,22 @@ import urllib.request
 import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from indexing.artifacts import Artifact, resolve
 from indexing.jdk import Jdk, find_jdk
+from indexing.modules import install_modules, missing_modules
 from sparse_mm.errors import EngineError
 
 # The one place the engine version is pinned; docker-compose.yml must match (a test checks).
-OPENSEARCH_VERSION = "3.6.0"
+# 3.4.0 is the newest release with all of the core zip, the k-NN plugin and the security plugin
+# on Maven Central (the security plugin stops at 3.4.0.0).
+OPENSEARCH_VERSION = "3.4.0"
 MIN_JAVA = 21  # OpenSearch 3.x
-# Modules the project needs from the core distribution: painless (exact vector scripts, and the
-# k-NN plugin extends it), mapper-extras (`rank_features`), analysis-common, the HTTP transport.
+# Modules the project needs: painless (exact vector scripts, and the k-NN plugin extends it),
+# mapper-extras (`rank_features`), analysis-common, the HTTP transport. Those the core zip lacks
+# are built from their own jars (indexing/modules.py).
 REQUIRED_MODULES = ("lang-painless", "mapper-extras", "analysis-common", "transport-netty4")
 _READY = ".sparse-mm-ready"
 _Progress = Callable[[str], None]
@@ -56,15 +62,16 @@ def default_home() -> Path:
 # SHA-256 of the artifacts of the pinned version, taken when the version was pinned.
 # fmt: off
 _PINNED_SHA256 = {
-    "opensearch-3.6.0.zip": "a91faa1dc1cadc78cb278b4f63847e19e1627a4e9de698e14e7efc14ee37b286",
-    "opensearch-knn-3.6.0.0.zip": "ac392ca28a39b3bf290648a422ef30cb149dda2963a9d7feb26060e932341c9a",  # noqa: E501
+    "opensearch-3.4.0.zip": "6540e95fe8bfaedc3eb1c58e829912ea2203af2ac1f88f76411c20a2fc5254a6",
+    "opensearch-knn-3.4.0.0.zip": "f6cc96677277521e0dacc82aa078f87df70032026c8c7059623467a4141cfd2f",  # noqa: E501
 }
 # fmt: on
 
 
 def core_artifacts(version: str = OPENSEARCH_VERSION) -> list[Artifact]:
-    """The integ-test zip (the core distribution on Maven Central; since 3.x it carries all core
-    modules, painless and mapper-extras included) and the k-NN plugin of the same version."""
+    """The integ-test zip (the core distribution on Maven Central; depending on the release it
+    carries all core modules or only the transport ones) and the k-NN plugin of the same
+    version."""
     artifacts = [
         Artifact("org.opensearch.distribution.integ-test-zip", "opensearch", version, "zip"),
         Artifact("org.opensearch.plugin", "opensearch-knn", f"{version}.0", "zip"),
@@ -133,9 +140,14 @@ class ManagedNode:
         try:
             progress(f"assembling OpenSearch {self.version} with k-NN in {self.dist_dir}")
             root = _extract_zip(core_zip, staging)
-            missing = [m for m in REQUIRED_MODULES if not (root / "modules" / m).is_dir()]
-            if missing:
-                raise EngineError(f"the core distribution {core_zip.name} lacks modules {missing}")
+            absent = missing_modules(root, REQUIRED_MODULES)
+            if absent:
+                progress(f"building modules {', '.join(absent)} from their Maven Central jars")
+                fetch = partial(resolve, dest=self.home / "artifacts", progress=progress)
+                install_modules(root, absent, self.version, str(MIN_JAVA), fetch)
+            incomplete = missing_modules(root, REQUIRED_MODULES)
+            if incomplete:  # a recipe that builds the wrong folder must not pass unnoticed
+                raise EngineError(f"modules {incomplete} are incomplete after assembly")
             self._install_plugin(root, knn_zip, jdk)
             (root / _READY).write_text(json.dumps({"version": self.version, "java": jdk.version}))
             os.chmod(staging, 0o755)

@@ -1,5 +1,6 @@
 """Lifecycle of the managed node beyond the session's own: a node that dies during start
-reports its log, and status/stop see a second node."""
+reports its log, and status/stop see a second node. Also: the engine has the modules sparse-mm
+needs loaded (on the managed node, some are built from their own jars)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import socket
 
 import pytest
 
-from indexing.node import ManagedNode
+from indexing.node import REQUIRED_MODULES, ManagedNode
 from sparse_mm.errors import EngineError
 
 
@@ -41,3 +42,10 @@ def test_second_node_start_status_stop(engine):
         shutil.rmtree(node.node_dir, ignore_errors=True)
     assert "stopped" in message
     assert not node.status().running
+
+
+def test_engine_loads_every_required_module(engine):
+    nodes = engine.client.nodes.info(metric="plugins")["nodes"]
+    for node in nodes.values():
+        loaded = {module["name"] for module in node["modules"]}
+        assert set(REQUIRED_MODULES) <= loaded, f"missing {set(REQUIRED_MODULES) - loaded}"
