@@ -1,15 +1,20 @@
-"""The model directory: `model.safetensors`, `config.json`, `vocab.txt` (+ query encoder files).
+"""The model directory: `model.safetensors`, `config.json`, `vocab.txt` (+ query-encoder files).
 
-Loading needs no flags: everything needed is in `config.json`. Saving is atomic: files are
-written into a temporary folder beside the target, which then replaces it.
+Loading needs no flags: everything is described by `config.json`. Saving is atomic: the files
+are written and synced in a temporary folder beside the target, which then takes its place, so
+the target is always either the previous complete model or the new complete one (if the
+process dies between the two renames, the previous one is left complete at `.NAME-old`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,10 +27,16 @@ from sparse_mm.vocab import Vocabulary
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+_REQUIRED = ("heads", "w1", "w2", "format_version")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """What `config.json` holds. `query_encoder` describes how to embed query text, e.g.
+    {"type": "synthetic", "file": "query_encoder.safetensors"}, {"type": "blip", "name": ...}
+    or {"type": "none"}; `provenance` is free-form JSON (method, training config, data,
+    metrics, git commit...)."""
+
     heads: HeadsConfig
     w1: float
     w2: float
@@ -34,23 +45,51 @@ class ModelConfig:
     provenance: dict = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
+    def __post_init__(self) -> None:
+        for name in ("w1", "w2"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ModelError(f"model config: {name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ModelError(f"model config: {name} must be finite, got {value!r}")
+        if not isinstance(self.query_encoder, dict) or not isinstance(self.provenance, dict):
+            raise ModelError("model config: query_encoder and provenance must be JSON objects")
+        name = self.vocab_file
+        if not isinstance(name, str) or not name or Path(name).name != name:
+            raise ModelError(f"model config: vocab_file must be a plain file name, got {name!r}")
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict, source: str = CONFIG) -> ModelConfig:
+    def from_dict(cls, raw: object, source: str = CONFIG) -> ModelConfig:
+        """Parse `config.json`'s object; unknown versions or keys and missing keys are errors."""
+        if not isinstance(raw, dict):
+            raise ModelError(f"{source}: expected a JSON object, got {type(raw).__name__}")
         version = raw.get("format_version")
-        if version != FORMAT_VERSION:
-            raise ModelError(f"{source}: format_version {version!r} is not {FORMAT_VERSION}")
-        missing = [k for k in ("heads", "w1", "w2") if k not in raw]
-        if missing:
-            raise ModelError(f"{source}: missing keys {', '.join(missing)}")
+        if "format_version" in raw and version != FORMAT_VERSION:
+            raise ModelError(
+                f"{source}: format_version {version!r} is not supported (this sparse-mm reads "
+                f"version {FORMAT_VERSION}; upgrade sparse-mm)"
+            )
+        missing = [k for k in _REQUIRED if k not in raw]
+        unknown = sorted(set(raw) - {f.name for f in dataclasses.fields(cls)})
+        if missing or unknown:
+            parts = [f"missing keys: {', '.join(missing)}"] if missing else []
+            parts += [f"unknown keys: {', '.join(unknown)}"] if unknown else []
+            raise ModelError(f"{source}: {'; '.join(parts)}")
+        if not isinstance(raw["heads"], dict):
+            raise ModelError(f"{source}: 'heads' must be a JSON object")
         try:
             heads = HeadsConfig(**raw["heads"])
-        except TypeError as exc:
-            raise ModelError(f"{source}: bad 'heads' section: {exc}") from exc
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{**{k: v for k, v in raw.items() if k in known}, "heads": heads})
+        except TypeError as exc:  # unknown or missing argument names
+            raise ModelError(f"{source}: bad 'heads' section: {exc}") from None
+        except ModelError as exc:
+            raise ModelError(f"{source}: {exc}") from None
+        try:
+            return cls(**{**raw, "heads": heads})
+        except ModelError as exc:
+            raise ModelError(f"{source}: {exc}") from None
 
 
 @dataclass
@@ -62,28 +101,38 @@ class LoadedModel:
 
 
 def save_model(
-    model_dir: Path,
+    model_dir: str | Path,
     heads: SparseDenseHeads,
     vocab: Vocabulary,
     config: ModelConfig,
     *,
     dtype: torch.dtype = torch.float32,
+    extras: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Write the model directory atomically (replacing an existing one)."""
+    """Write the model directory atomically, replacing an existing one.
+
+    `dtype` is the on-disk precision (float16 for small bundled models; loading always gives
+    float32). `extras(folder)`, when given, writes further files (a query encoder) into the
+    staging folder so that they are part of the same atomic replacement."""
     from safetensors.torch import save_file
 
     if len(vocab) != config.heads.vocab_size:
         raise ModelError(
             f"vocabulary has {len(vocab)} tokens, config says {config.heads.vocab_size}"
         )
+    if heads.config != config.heads:
+        raise ModelError(f"heads are {heads.config}, config says {config.heads}")
     model_dir = Path(model_dir)
     model_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}-", dir=model_dir.parent))
     try:
         state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in heads.state_dict().items()}
-        save_file(state, str(staging / WEIGHTS))
+        save_file(state, str(staging / WEIGHTS), metadata={"format": "pt"})
         vocab.save(staging / config.vocab_file)
         (staging / CONFIG).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        if extras is not None:
+            extras(staging)
+        _sync_tree(staging)
         if model_dir.exists():
             backup = model_dir.with_name(f".{model_dir.name}-old")
             shutil.rmtree(backup, ignore_errors=True)
@@ -92,13 +141,15 @@ def save_model(
             shutil.rmtree(backup, ignore_errors=True)
         else:
             staging.rename(model_dir)
+        _sync(model_dir.parent)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return model_dir
 
 
-def load_model(model_dir: Path, device: str | torch.device = "cpu") -> LoadedModel:
-    """Load a model directory; every inconsistency is a one-line ModelError naming the file."""
+def load_model(model_dir: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """Load a model directory (float32, eval mode); each inconsistency is a one-line
+    ModelError naming the file."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -107,39 +158,64 @@ def load_model(model_dir: Path, device: str | torch.device = "cpu") -> LoadedMod
         raise ModelError(f"model directory {model_dir} does not exist")
     config_path = model_dir / CONFIG
     try:
-        raw = json.loads(config_path.read_text())
-    except FileNotFoundError as exc:
-        raise ModelError(f"{config_path} is missing: not a sparse-mm model directory") from exc
+        raw = json.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"{config_path} is missing: not a sparse-mm model directory") from None
     except json.JSONDecodeError as exc:
-        raise ModelError(f"{config_path}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+        raise ModelError(f"{config_path}: invalid JSON at line {exc.lineno}: {exc.msg}") from None
+    except UnicodeDecodeError:
+        raise ModelError(f"{config_path}: not UTF-8 text") from None
     config = ModelConfig.from_dict(raw, str(config_path))
     vocab_path = model_dir / config.vocab_file
     try:
         vocab = Vocabulary.from_file(vocab_path)
     except DataError as exc:
-        raise ModelError(str(exc)) from exc
+        raise ModelError(str(exc)) from None
     if len(vocab) != config.heads.vocab_size:
         raise ModelError(
-            f"{vocab_path} has {len(vocab)} tokens but {config_path} says {config.heads.vocab_size}"
+            f"{vocab_path} has {len(vocab)} tokens but {config_path} says "
+            f"vocab_size {config.heads.vocab_size}"
         )
     weights_path = model_dir / WEIGHTS
     try:
         state = load_file(str(weights_path))
-    except FileNotFoundError as exc:
-        raise ModelError(f"{weights_path} is missing") from exc
+    except FileNotFoundError:
+        raise ModelError(f"{weights_path} is missing") from None
     except (SafetensorError, OSError) as exc:
-        raise ModelError(f"{weights_path} is not a readable safetensors file: {exc}") from exc
-    heads = SparseDenseHeads(config.heads, seed=None)
+        raise ModelError(f"{weights_path} is not a readable safetensors file: {exc}") from None
+    with torch.device("meta"):  # no random init: every parameter is assigned below
+        heads = SparseDenseHeads(config.heads, seed=None)
     expected = heads.state_dict()
     missing = sorted(set(expected) - set(state))
-    if missing:
-        raise ModelError(f"{weights_path}: tensors missing: {', '.join(missing)}")
+    unknown = sorted(set(state) - set(expected))
+    if missing or unknown:
+        raise ModelError(
+            f"{weights_path}: tensors missing: {', '.join(missing) or 'none'}; "
+            f"unexpected: {', '.join(unknown) or 'none'}"
+        )
     for name, tensor in expected.items():
         if tuple(state[name].shape) != tuple(tensor.shape):
             raise ModelError(
                 f"{weights_path}: {name} has shape {tuple(state[name].shape)}, "
-                f"config.json implies {tuple(tensor.shape)}"
+                f"{CONFIG} implies {tuple(tensor.shape)}"
             )
-    heads.load_state_dict({k: v.float() for k, v in state.items() if k in expected})
-    heads.to(device).eval()
+        if not state[name].is_floating_point():
+            raise ModelError(f"{weights_path}: {name} has dtype {state[name].dtype}")
+    heads.load_state_dict({k: v.to(device, torch.float32) for k, v in state.items()}, assign=True)
+    heads.eval()
     return LoadedModel(heads, vocab, config, model_dir)
+
+
+def _sync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            _sync(path)
+    _sync(folder)

@@ -1,9 +1,11 @@
 """Query encoders: free text -> the backbone's pre-projection text embedding (B, in_dim).
 
 A model's `config.json` describes its encoder under `query_encoder`, by type:
-- "synthetic": the synthetic corpus' encoder (sparse_mm.synth), stored in the model directory;
-- "blip": a BLIP text tower loaded with `transformers` (optional extra `sparse-mm[blip]`);
-- "none": no text encoder; query with stored caption embeddings instead.
+- "synthetic": the synthetic corpus' encoder (registered by `sparse_mm.synth` on import), its
+  weights in the model directory;
+- "blip": a BLIP text tower loaded with `transformers` (optional extra `sparse-mm[blip]`):
+  {"type": "blip", "name": <checkpoint directory or hub name>, "max_length": 35};
+- "none" (or no description): the model has no text encoder.
 """
 
 from __future__ import annotations
@@ -11,45 +13,108 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
+from torch import Tensor
 
 from sparse_mm.errors import ModelError
+
+if TYPE_CHECKING:
+    from sparse_mm.checkpoint import LoadedModel
 
 
 class QueryEncoder(Protocol):
     in_dim: int
 
-    def encode_texts(self, texts: list[str]) -> torch.Tensor:
-        """(B,) texts -> (B, in_dim) pre-projection embeddings."""
+    def encode_texts(self, texts: list[str]) -> Tensor:
+        """B texts -> (B, in_dim) float32 pre-projection embeddings."""
         ...
 
 
-_LOADERS: dict[str, Callable[[Path, dict], QueryEncoder]] = {}
-_PROVIDERS = {"synthetic": "sparse_mm.synth", "blip": "sparse_mm.blip"}
+Loader = Callable[[Path, dict], QueryEncoder]
+_LOADERS: dict[str, Loader] = {}
+# types whose loader lives in a module that registers it when imported
+_PROVIDERS = {"synthetic": "sparse_mm.synth"}
 
 
-def register_query_encoder(type_name: str, loader: Callable[[Path, dict], QueryEncoder]) -> None:
+def register_query_encoder(type_name: str, loader: Loader) -> None:
+    """Make `load_query_encoder` build `loader(model_dir, description)` for this type."""
     _LOADERS[type_name] = loader
 
 
-def load_query_encoder(model) -> QueryEncoder:
-    """The query encoder of a LoadedModel, as its config describes it."""
+def load_query_encoder(model: LoadedModel) -> QueryEncoder:
+    """The query encoder that a loaded model's config describes."""
     desc = dict(model.config.query_encoder or {"type": "none"})
     kind = desc.get("type", "none")
     if kind == "none":
         raise ModelError(
-            f"model {model.path} has no query encoder; query with --caption-id instead"
+            f"model {model.path}: this model has no query encoder; query with --caption-id"
         )
     if kind not in _LOADERS and kind in _PROVIDERS:
-        importlib.import_module(_PROVIDERS[kind])  # registers itself on import
+        importlib.import_module(_PROVIDERS[kind])
     if kind not in _LOADERS:
-        raise ModelError(f"model {model.path}: unknown query encoder type {kind!r}")
+        known = ", ".join(sorted({*_LOADERS, *_PROVIDERS, "none"}))
+        raise ModelError(f"model {model.path}: unknown query encoder type {kind!r} ({known})")
     encoder = _LOADERS[kind](Path(model.path), desc)
     if encoder.in_dim != model.config.heads.in_dim:
         raise ModelError(
-            f"query encoder makes {encoder.in_dim}-d embeddings, the model takes "
-            f"{model.config.heads.in_dim}-d"
+            f"model {model.path}: the {kind} query encoder makes {encoder.in_dim}-d embeddings, "
+            f"the model takes {model.config.heads.in_dim}-d"
         )
     return encoder
+
+
+class BlipTextEncoder:
+    """BLIP's text tower: the [CLS] hidden state before BLIP's text projection (B, 768).
+
+    `name` is a checkpoint directory of `BlipForImageTextRetrieval` (config, weights and
+    tokenizer files) or a hub name that `transformers` can resolve. As in BLIP's retrieval code,
+    captions are truncated to `max_length` tokens and start with [CLS]."""
+
+    def __init__(self, name: str | Path, *, max_length: int = 35, device: str = "cpu") -> None:
+        try:
+            from transformers import AutoTokenizer, BlipForImageTextRetrieval
+        except ImportError:
+            raise ModelError(
+                'the BLIP query encoder needs transformers: pip install "sparse-mm[blip]"'
+            ) from None
+        try:
+            model = BlipForImageTextRetrieval.from_pretrained(str(name))
+            self.tokenizer = AutoTokenizer.from_pretrained(str(name))
+        except (OSError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"cannot load the BLIP checkpoint {name}: {first}") from None
+        self.text = model.text_encoder.to(device).eval()  # the vision tower is dropped
+        self.in_dim = int(model.config.text_config.hidden_size)
+        self.max_length = max_length
+        self.device = device
+
+    def encode_texts(self, texts: list[str]) -> Tensor:
+        batch = self.tokenizer(
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        ).to(self.device)
+        with torch.inference_mode():
+            out = self.text(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+            ).last_hidden_state
+        return out[:, 0, :].float().cpu()
+
+
+def _load_blip(model_dir: Path, desc: dict) -> BlipTextEncoder:
+    if "name" not in desc:
+        raise ModelError(f"{model_dir}: query_encoder of type 'blip' needs a 'name'")
+    name = Path(desc["name"]).expanduser()
+    # a relative name that exists inside the model directory is shipped with the model
+    if not name.is_absolute() and (model_dir / name).exists():
+        name = model_dir / name
+    elif not name.exists():
+        name = desc["name"]  # a hub name
+    return BlipTextEncoder(name, max_length=int(desc.get("max_length", 35)))
+
+
+register_query_encoder("blip", _load_blip)

@@ -138,7 +138,7 @@ class Trainer:
             record = {
                 "epoch": self.epoch,
                 **{k: round(v, 6) for k, v in parts.items()},
-                "tau": float(self.temp),
+                "tau": self.temp.item(),
                 "lr": self.scheduler.get_last_lr()[0],
                 "val": metrics,
                 "best": improved,

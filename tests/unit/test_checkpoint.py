@@ -1,4 +1,4 @@
-"""Model directories: round trip, and one clear error per kind of damage."""
+"""Model directories: round trip, atomic replacement, and one clear error per kind of damage."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from sparse_mm.checkpoint import ModelConfig, load_model, save_model
 from sparse_mm.errors import ModelError
@@ -15,92 +16,143 @@ from sparse_mm.vocab import Vocabulary
 
 TOKENS = ["dog", "u.s.", "##s", '"q"', "back\\slash", "naïve", "日本", "a b", "[CLS]", "50%"]
 CFG = HeadsConfig(vocab_size=len(TOKENS), in_dim=6, dense_dim=4, hidden_dim=5)
+CONFIG = ModelConfig(
+    CFG,
+    w1=0.2,
+    w2=0.5,
+    query_encoder={"type": "synthetic", "file": "query_encoder.safetensors"},
+    provenance={"method": "joint", "metrics": {"R@1": 0.5}},
+)
 
 
 @pytest.fixture
 def saved(tmp_path):
     heads = SparseDenseHeads(CFG, seed=3)
-    path = save_model(tmp_path / "m", heads, Vocabulary(TOKENS), ModelConfig(CFG, w1=0.2, w2=0.5))
-    return heads, path
+    return heads, save_model(tmp_path / "m", heads, Vocabulary(TOKENS), CONFIG)
 
 
 def test_round_trip_gives_identical_outputs(saved):
     heads, path = saved
     loaded = load_model(path)
+    assert loaded.path == path and loaded.config == CONFIG
+    assert loaded.vocab.tokens == tuple(TOKENS)
+    assert not loaded.heads.training
     x = torch.randn(7, 6)
     for modality in ("text", "image"):
         a, b = heads(x, modality), loaded.heads(x, modality)
         assert torch.equal(a.dense, b.dense) and torch.equal(a.sparse, b.sparse)
-    assert loaded.vocab.tokens == tuple(TOKENS)
-    assert (loaded.config.w1, loaded.config.w2) == (0.2, 0.5)
+    # loaded weights are ordinary trainable float32 CPU parameters
+    for p in loaded.heads.parameters():
+        assert p.device.type == "cpu" and p.dtype == torch.float32 and p.requires_grad
+    loaded.heads(x, "text").sparse.sum().backward()
+    assert loaded.heads.text_proj.weight.grad is not None
 
 
 def test_float16_save_loads_as_float32(tmp_path):
     heads = SparseDenseHeads(CFG, seed=3)
-    path = save_model(
-        tmp_path / "h", heads, Vocabulary(TOKENS), ModelConfig(CFG, 0.1, 0.1), dtype=torch.float16
+    path = save_model(tmp_path / "h", heads, Vocabulary(TOKENS), CONFIG, dtype=torch.float16)
+    assert all(
+        t.dtype == torch.float16 for t in load_file(str(path / "model.safetensors")).values()
     )
     loaded = load_model(path)
-    assert loaded.heads.text_proj.weight.dtype == torch.float32
-    assert torch.allclose(loaded.heads.text_proj.weight, heads.text_proj.weight, atol=1e-3)
+    for name, tensor in heads.state_dict().items():
+        got = loaded.heads.state_dict()[name]
+        assert got.dtype == torch.float32 and torch.equal(got, tensor.half().float())
 
 
-def test_saving_replaces_atomically(saved, tmp_path):
+def test_saving_replaces_atomically_and_includes_extras(saved, tmp_path):
     heads, path = saved
-    save_model(path, heads, Vocabulary(TOKENS), ModelConfig(CFG, w1=0.3, w2=0.5))
-    assert load_model(path).config.w1 == 0.3
+    again = ModelConfig(CFG, w1=0.3, w2=0.5)
+    save_model(
+        path, heads, Vocabulary(TOKENS), again, extras=lambda d: (d / "x.bin").write_bytes(b"1")
+    )
+    assert load_model(path).config.w1 == 0.3 and (path / "x.bin").read_bytes() == b"1"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+    def crash(folder):
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        save_model(path, heads, Vocabulary(TOKENS), CONFIG, extras=crash)
+    assert load_model(path).config.w1 == 0.3  # the previous model is untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
 
 
-def _damage(path, kind):
-    if kind == "no dir":
-        shutil.rmtree(path)
-    elif kind == "no config":
-        (path / "config.json").unlink()
-    elif kind == "bad json":
-        (path / "config.json").write_text("{")
-    elif kind == "no vocab":
-        (path / "vocab.txt").unlink()
-    elif kind == "vocab size":
-        (path / "vocab.txt").write_text("dog\ncat\n")
-    elif kind == "no weights":
-        (path / "model.safetensors").unlink()
-    elif kind == "shape":
-        config = json.loads((path / "config.json").read_text())
-        config["heads"]["dense_dim"] = 3
-        (path / "config.json").write_text(json.dumps(config))
-    elif kind == "missing tensor":
-        from safetensors.torch import load_file, save_file
-
-        state = load_file(str(path / "model.safetensors"))
-        del state["sparse_head.norm.bias"]
-        save_file(state, str(path / "model.safetensors"))
+def test_save_refuses_inconsistent_inputs(tmp_path):
+    heads = SparseDenseHeads(CFG, seed=3)
+    with pytest.raises(ModelError, match="vocabulary has 2 tokens, config says 10"):
+        save_model(tmp_path / "m", heads, Vocabulary(["a", "b"]), CONFIG)
+    assert not (tmp_path / "m").exists()
 
 
-@pytest.mark.parametrize(
-    ("kind", "message"),
-    [
-        ("no dir", "does not exist"),
-        ("no config", "config.json is missing"),
-        ("bad json", "invalid JSON"),
-        ("no vocab", "vocabulary file not found"),
-        ("vocab size", "has 2 tokens but"),
-        ("no weights", "model.safetensors is missing"),
-        ("shape", r"text_proj.weight has shape \(4, 6\), config.json implies \(3, 6\)"),
-        ("missing tensor", "tensors missing: sparse_head.norm.bias"),
-    ],
-)
-def test_damaged_model_dirs_give_one_clear_error(saved, kind, message):
+def test_config_dict_round_trip_and_strictness():
+    assert ModelConfig.from_dict(json.loads(json.dumps(CONFIG.to_dict()))) == CONFIG
+    raw = CONFIG.to_dict()
+    with pytest.raises(ModelError, match="format_version 2 is not supported"):
+        ModelConfig.from_dict({**raw, "format_version": 2})
+    with pytest.raises(ModelError, match="missing keys: w2"):
+        ModelConfig.from_dict({k: v for k, v in raw.items() if k != "w2"})
+    with pytest.raises(ModelError, match="unknown keys: w3"):
+        ModelConfig.from_dict({**raw, "w3": 1.0})
+    with pytest.raises(ModelError, match="bad 'heads' section"):
+        ModelConfig.from_dict({**raw, "heads": {"vocab": 3}})
+    with pytest.raises(ModelError, match="vocab_size must be a positive integer"):
+        ModelConfig.from_dict({**raw, "heads": {"vocab_size": 0}})
+    with pytest.raises(ModelError, match="w1 must be a number"):
+        ModelConfig.from_dict({**raw, "w1": "0.1"})
+
+
+def _rewrite_config(path, **changes):
+    config = json.loads((path / "config.json").read_text())
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            config[key].update(value)
+        else:
+            config[key] = value
+    (path / "config.json").write_text(json.dumps(config))
+
+
+def _edit_weights(path, edit):
+    state = load_file(str(path / "model.safetensors"))
+    edit(state)
+    save_file(state, str(path / "model.safetensors"))
+
+
+DAMAGE = {
+    "no dir": (lambda p: shutil.rmtree(p), "does not exist"),
+    "no config": (lambda p: (p / "config.json").unlink(), r"config.json is missing"),
+    "bad json": (lambda p: (p / "config.json").write_text("{"), "config.json: invalid JSON"),
+    "not an object": (lambda p: (p / "config.json").write_text("[]"), "expected a JSON object"),
+    "no vocab": (lambda p: (p / "vocab.txt").unlink(), "vocab.txt: vocabulary file not found"),
+    "vocab size": (
+        lambda p: (p / "vocab.txt").write_text("dog\ncat\n"),
+        "vocab.txt has 2 tokens but .*config.json says vocab_size 10",
+    ),
+    "no weights": (lambda p: (p / "model.safetensors").unlink(), "model.safetensors is missing"),
+    "corrupt weights": (
+        lambda p: (p / "model.safetensors").write_bytes(b"not safetensors"),
+        "model.safetensors is not a readable safetensors file",
+    ),
+    "shape vs config": (
+        lambda p: _rewrite_config(p, heads={"dense_dim": 3}),
+        r"model.safetensors: text_proj.weight has shape \(4, 6\), config.json implies \(3, 6\)",
+    ),
+    "wrong tensor shape": (
+        lambda p: _edit_weights(p, lambda s: s.update({"sparse_head.fc.bias": torch.zeros(7)})),
+        r"sparse_head.fc.bias has shape \(7,\), config.json implies \(5,\)",
+    ),
+    "missing tensor": (
+        lambda p: _edit_weights(p, lambda s: s.pop("sparse_head.norm.bias")),
+        "tensors missing: sparse_head.norm.bias",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DAMAGE))
+def test_damaged_model_dirs_give_one_clear_error(saved, kind):
     _, path = saved
-    _damage(path, kind)
-    with pytest.raises(ModelError, match=message):
+    damage, message = DAMAGE[kind]
+    damage(path)
+    with pytest.raises(ModelError, match=message) as info:
         load_model(path)
-
-
-def test_vocabulary_files(tmp_path):
-    path = tmp_path / "vocab.txt"
-    Vocabulary(TOKENS).save(path)
-    assert Vocabulary.from_file(path).tokens == tuple(TOKENS)
-    path.write_text("dog\ncat\ndog\n")
-    with pytest.raises(Exception, match="line 3 repeats 'dog' from line 1"):
-        Vocabulary.from_file(path)
+    assert "\n" not in str(info.value) and str(path) in str(info.value)

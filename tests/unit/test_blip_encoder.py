@@ -1,0 +1,95 @@
+"""The BLIP text tower through `transformers`, on a tiny randomly initialised checkpoint built
+locally (no download): [CLS] hidden state before BLIP's text projection, truncation, errors.
+
+Needs the `blip` extra (transformers) installed."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sparse_mm.checkpoint import ModelConfig, load_model, save_model
+from sparse_mm.encoders import BlipTextEncoder, load_query_encoder
+from sparse_mm.errors import ModelError
+from sparse_mm.model import HeadsConfig, SparseDenseHeads
+from sparse_mm.vocab import Vocabulary
+
+WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "dog", "on", "the", "beach", "##s"]
+HIDDEN = 32
+
+
+@pytest.fixture(scope="module")
+def blip_dir(tmp_path_factory):
+    from transformers import BertTokenizer, BlipConfig, BlipForImageTextRetrieval
+
+    folder = tmp_path_factory.mktemp("blip")
+    (folder / "vocab.txt").write_text("\n".join(WORDS) + "\n")
+    BertTokenizer(str(folder / "vocab.txt")).save_pretrained(str(folder))
+    text = {
+        "vocab_size": len(WORDS),
+        "hidden_size": HIDDEN,
+        "encoder_hidden_size": HIDDEN,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "max_position_embeddings": 64,
+        "pad_token_id": 0,
+        "bos_token_id": 2,
+        "sep_token_id": 3,
+        "eos_token_id": 3,
+    }
+    vision = {
+        "hidden_size": HIDDEN,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "image_size": 32,
+        "patch_size": 16,
+    }
+    torch.manual_seed(0)
+    model = BlipForImageTextRetrieval(BlipConfig(text_config=text, vision_config=vision))
+    model.save_pretrained(str(folder))
+    return folder, model.eval()
+
+
+def _reference(model, ids):
+    ids = torch.tensor(ids)
+    with torch.no_grad():
+        out = model.text_encoder(input_ids=ids, attention_mask=torch.ones_like(ids))
+    return out.last_hidden_state[:, 0, :]
+
+
+def test_cls_state_before_the_projection(blip_dir):
+    folder, model = blip_dir
+    encoder = BlipTextEncoder(folder)
+    assert encoder.in_dim == HIDDEN
+    got = encoder.encode_texts(["a dog on the beach", "dogs"])
+    assert got.shape == (2, HIDDEN) and got.dtype == torch.float32
+    # [CLS] a dog on the beach [SEP]; the second text alone, without padding
+    assert torch.allclose(got[0], _reference(model, [[2, 5, 6, 7, 8, 9, 3]])[0], atol=1e-5)
+    assert torch.allclose(got[1], _reference(model, [[2, 6, 10, 3]])[0], atol=1e-5)
+
+
+def test_long_captions_are_truncated(blip_dir):
+    folder, model = blip_dir
+    got = BlipTextEncoder(folder, max_length=4).encode_texts(["a dog on the beach"])
+    assert torch.allclose(got[0], _reference(model, [[2, 5, 6, 3]])[0], atol=1e-5)
+
+
+def test_loaded_through_a_model_config(blip_dir, tmp_path):
+    folder, _ = blip_dir
+    cfg = HeadsConfig(vocab_size=2, in_dim=HIDDEN, dense_dim=4, hidden_dim=4)
+    desc = {"type": "blip", "name": str(folder), "max_length": 35}
+    path = save_model(
+        tmp_path / "m",
+        SparseDenseHeads(cfg),
+        Vocabulary(["x", "y"]),
+        ModelConfig(cfg, 1, 1, query_encoder=desc),
+    )
+    encoder = load_query_encoder(load_model(path))
+    assert encoder.encode_texts(["a dog"]).shape == (1, HIDDEN)
+
+
+def test_a_missing_checkpoint_is_a_model_error(tmp_path):
+    with pytest.raises(ModelError, match="cannot load the BLIP checkpoint"):
+        BlipTextEncoder(tmp_path / "absent")
