@@ -7,18 +7,24 @@ from dataclasses import asdict
 
 from indexing.search import SearchResponse
 
+CAPTION_WIDTH = 28
 
-def render_table(response: SearchResponse, top_terms: int = 4) -> str:
-    """Rank, id, score, its dense and sparse parts, and the heaviest matching terms."""
-    header = f"{'rank':>4}  {'id':<14} {'score':>9} {'dense':>9} {'sparse':>9}  top terms (q x d)"
+
+def render_table(response: SearchResponse, top_terms: int = 3) -> str:
+    """Rank, id, score, its dense and sparse parts, the document's first caption (when the index
+    stores captions) and the heaviest matching terms."""
+    header = (
+        f"{'rank':>4}  {'id':<10} {'score':>8} {'dense':>8} {'sparse':>8}  "
+        f"{'caption':<{CAPTION_WIDTH}}  top terms (q x d)"
+    )
     lines = [header, "-" * len(header)]
     for rank, hit in enumerate(response.hits, start=1):
         terms = ", ".join(
             f"{m.term} {m.query_weight:.2f}x{m.doc_weight:.2f}" for m in hit.matches[:top_terms]
         )
         lines.append(
-            f"{rank:>4}  {hit.id:<14} {hit.score:>9.4f} {_num(hit.dense_part)} "
-            f"{_num(hit.sparse_part)}  {terms}"
+            f"{rank:>4}  {hit.id:<10} {hit.score:>8.4f} {_num(hit.dense_part)} "
+            f"{_num(hit.sparse_part)}  {_caption(hit.source):<{CAPTION_WIDTH}}  {terms}"
         )
     if not response.hits:
         lines.append("  (no hits)")
@@ -35,6 +41,7 @@ def render_json(response: SearchResponse) -> str:
         item = asdict(hit)
         source = item.pop("source")
         item["filename"] = source.get("filename")
+        item["captions"] = source.get("captions", [])
         hits.append(item)
     return json.dumps(
         {
@@ -49,4 +56,10 @@ def render_json(response: SearchResponse) -> str:
 
 
 def _num(value: float | None) -> str:
-    return f"{value:>9.4f}" if value is not None else f"{'-':>9}"
+    return f"{value:>8.4f}" if value is not None else f"{'-':>8}"
+
+
+def _caption(source: dict) -> str:
+    captions = source.get("captions") or ["-"]
+    first = " ".join(str(captions[0]).split())
+    return first if len(first) <= CAPTION_WIDTH else first[: CAPTION_WIDTH - 3] + "..."

@@ -123,7 +123,8 @@ def search(client, index: str, query: QueryVectors, options: SearchOptions, w1: 
         )
     else:
         raise ConfigError(f"unknown mode {options.mode!r}; expected hybrid, sparse or dense")
-    body["_source"] = [DENSE_FIELD, SPARSE_FIELD, "filename"] if options.explain else ["filename"]
+    shown = ["filename", "captions"]
+    body["_source"] = [DENSE_FIELD, SPARSE_FIELD, *shown] if options.explain else shown
     began = time.perf_counter()
     try:
         response = client.search(index=index, body=body)

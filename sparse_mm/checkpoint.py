@@ -132,7 +132,7 @@ def save_model(
         (staging / CONFIG).write_text(json.dumps(config.to_dict(), indent=2) + "\n")
         if extras is not None:
             extras(staging)
-        _sync_tree(staging)
+        _publish(staging)
         if model_dir.exists():
             backup = model_dir.with_name(f".{model_dir.name}-old")
             shutil.rmtree(backup, ignore_errors=True)
@@ -214,8 +214,14 @@ def _sync(path: Path) -> None:
         os.close(fd)
 
 
-def _sync_tree(folder: Path) -> None:
+def _publish(folder: Path) -> None:
+    """Give the staging folder the permissions of a normally created one (mkdtemp makes it
+    private, some writers make files private) and sync everything in it to disk."""
+    umask = os.umask(0)
+    os.umask(umask)
     for path in folder.rglob("*"):
         if path.is_file():
+            path.chmod(0o666 & ~umask)
             _sync(path)
+    folder.chmod(0o777 & ~umask)
     _sync(folder)

@@ -7,16 +7,12 @@ Every `SparseMMError` becomes a one-line message on stderr and a non-zero exit s
 from __future__ import annotations
 
 import sys
-import warnings
 from pathlib import Path
 
 import click
 
 from sparse_mm import __version__
 from sparse_mm.errors import SparseMMError
-
-# torch marks its (working) CSR support as beta on every use; users need not see that.
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
 
 
 class _Group(click.Group):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -227,15 +226,13 @@ class SparseDenseHeads(nn.Module):
             self.train(was_training)
         crow = torch.zeros(n + 1, dtype=torch.int64)
         torch.cumsum(counts, 0, out=crow[1:])
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta")
-            sparse = torch.sparse_csr_tensor(
-                crow,
-                torch.cat(cols) if cols else torch.zeros(0, dtype=torch.int64),
-                torch.cat(vals) if vals else torch.zeros(0),
-                size=(n, vocab),
-                check_invariants=False,  # rows, and columns within a row, ascending by build
-            )
+        sparse = torch.sparse_csr_tensor(
+            crow,
+            torch.cat(cols) if cols else torch.zeros(0, dtype=torch.int64),
+            torch.cat(vals) if vals else torch.zeros(0),
+            size=(n, vocab),
+            check_invariants=False,  # rows, and columns within a row, ascending by build
+        )
         return EncodedCollection(dense_out, sparse)
 
 

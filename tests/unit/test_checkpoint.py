@@ -156,3 +156,15 @@ def test_damaged_model_dirs_give_one_clear_error(saved, kind):
     with pytest.raises(ModelError, match=message) as info:
         load_model(path)
     assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+
+def test_saved_directory_has_the_permissions_of_a_normal_one(saved):
+    import os
+    import stat
+
+    _, folder = saved
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask
+    for path in folder.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path.name
