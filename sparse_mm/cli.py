@@ -281,12 +281,23 @@ def ingest(
     show_default=True,
     help="Integrated score, sparse terms only, or dense k-NN only.",
 )
-@click.option("-k", "k", default=10, show_default=True, help="Number of hits.")
+@click.option(
+    "-k", "k", type=click.IntRange(1, 10000), default=10, show_default=True, help="Number of hits."
+)
 @click.option("--exact", is_flag=True, help="Score every document by brute force (small indices).")
 @click.option(
-    "--window", default=100, show_default=True, help="Hybrid candidates rescored exactly."
+    "--window",
+    type=click.IntRange(1, 10000),
+    default=100,
+    show_default=True,
+    help="Hybrid candidates rescored exactly.",
 )
-@click.option("--query-top-k", type=int, default=None, help="Keep the heaviest query terms only.")
+@click.option(
+    "--query-top-k",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Keep the heaviest query terms only.",
+)
 @click.option("--query-min-weight", default=0.0, show_default=True, help="Drop lighter terms.")
 @click.option("--caption-id", default=None, help="Query with a stored caption's embedding.")
 @_data_option
@@ -317,6 +328,8 @@ def query(
 
     if (text is None) == (caption_id is None):
         raise click.UsageError("give either TEXT or --caption-id")
+    if text is not None and not text.strip():
+        raise click.UsageError("the query TEXT is empty")
     model = _load_model(model_dir)
     if caption_id is not None:
         from sparse_mm.data import load_caption_embedding

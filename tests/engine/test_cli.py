@@ -1,0 +1,128 @@
+"""The commands as users run them (click's runner, in-process, real engine): the happy path of
+ingest and query, and one clear line and a non-zero exit for each common misuse, with no index
+left behind claiming success."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from indexing.mapping import IndexSettings, index_body
+from sparse_mm.cli import main
+from sparse_mm.data import image_file, write_embeddings
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def one_line_error(result, *fragments: str, code: int | None = None) -> None:
+    assert result.exit_code != 0 if code is None else result.exit_code == code, result.output
+    lines = result.stderr.strip().splitlines()
+    message = lines[-1]
+    assert len(lines) == 1 or lines[0].startswith("Usage:"), result.stderr
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+@pytest.fixture(scope="module")
+def indexed(engine, corpus, trained_model):
+    import uuid
+
+    name = f"test-cli-{uuid.uuid4().hex[:8]}"
+    result = run(
+        "ingest", "--model", trained_model.path, "--data", corpus, "--split", "test",
+        "--index", name, "--url", engine.url, "--rejects", corpus.parent / "rejects.jsonl",
+    )  # fmt: skip
+    yield name, result
+    engine.client.indices.delete(index=name, ignore_unavailable=True)
+
+
+def test_ingest_then_query_from_the_command_line(engine, indexed, trained_model):
+    name, ingest = indexed
+    assert ingest.exit_code == 0, ingest.output
+    assert "created index" in ingest.output and "failed 0" in ingest.output
+    common = ("--model", trained_model.path, "--index", name, "--url", engine.url)
+    table = run("query", "a dog on the beach", *common)
+    assert table.exit_code == 0, table.output
+    rows = table.output.splitlines()
+    assert rows[0].split()[:5] == ["rank", "id", "score", "dense", "sparse"]
+    assert len(rows) == 2 + 10 + 1 and rows[-1].startswith("hybrid: 10 hits")
+    out = json.loads(run("query", "a dog on the beach", *common, "--json", "-k", "5").output)
+    assert out["mode"] == "hybrid" and len(out["hits"]) == 5
+    for hit in out["hits"]:
+        assert hit["score"] == pytest.approx(hit["dense_part"] + hit["sparse_part"], rel=1e-4)
+        assert hit["captions"], hit  # the index stores the captions of each image
+    words = " ".join(c for hit in out["hits"] for c in hit["captions"])
+    assert any(w in words for w in ("dog", "puppy", "pup"))
+
+
+def test_unreachable_engine(trained_model):
+    result = run("query", "a dog", "--model", trained_model.path, "--url", "http://127.0.0.1:9")
+    one_line_error(result, "cannot reach OpenSearch at http://127.0.0.1:9")
+
+
+def test_missing_index(engine, trained_model):
+    result = run(
+        "query", "a dog", "--model", trained_model.path, "--url", engine.url, "--index", "nope-x"
+    )
+    one_line_error(result, "index 'nope-x' does not exist", "sparse-mm ingest")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("   ",), "the query TEXT is empty"),
+        ((), "give either TEXT or --caption-id"),
+        (("a dog", "-k", "0"), "0 is not in the range"),
+    ],
+)
+def test_query_usage_errors(engine, trained_model, args, fragment):
+    result = run("query", *args, "--model", trained_model.path, "--url", engine.url)
+    one_line_error(result, fragment, code=2)
+
+
+def test_query_with_no_known_words(engine, indexed, trained_model):
+    name, _ = indexed
+    common = ("--model", trained_model.path, "--index", name, "--url", engine.url)
+    one_line_error(run("query", "xyzzy qwerty", *common), "no known words in query")
+
+
+def test_missing_model_and_data(engine, tmp_path):
+    one_line_error(run("query", "a dog", "--model", tmp_path / "none"), "does not exist")
+    (tmp_path / "broken").mkdir()
+    one_line_error(run("query", "a dog", "--model", tmp_path / "broken"), "config.json")
+    result = run("ingest", "--data", tmp_path / "none", "--url", engine.url)
+    one_line_error(result, "dataset folder", "does not exist")
+
+
+def test_dimension_mismatch_leaves_the_index_untouched(engine, corpus, trained_model, index_name):
+    engine.client.indices.create(index=index_name, body=index_body(8, IndexSettings()))
+    result = run(
+        "ingest", "--model", trained_model.path, "--data", corpus, "--index", index_name,
+        "--url", engine.url,
+    )  # fmt: skip
+    one_line_error(result, "holds 8-d vectors", "makes 256-d")
+    engine.client.indices.refresh(index=index_name)
+    assert engine.client.count(index=index_name)["count"] == 0
+
+
+def test_nan_rows_create_no_index(engine, corpus, trained_model, index_name, tmp_path):
+    broken = tmp_path / "nan"
+    shutil.copytree(corpus, broken)
+    path = image_file(broken, "synth")
+    table = pq.read_table(path)
+    emb = np.array(table.column("emb").to_pylist(), np.float32)
+    emb[123] = np.nan
+    write_embeddings(path, table.column("id").to_pylist(), emb)
+    result = run(
+        "ingest", "--model", trained_model.path, "--data", broken, "--index", index_name,
+        "--url", engine.url,
+    )  # fmt: skip
+    one_line_error(result, str(path), "row 123", "NaN")
+    assert not engine.client.indices.exists(index=index_name)
