@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from indexing.assets import AssetsReport, install_assets
 from indexing.bulk import BulkOptions, BulkReport, bulk_index
 from indexing.documents import DocumentBuilder, Pruning, PruningReport
 from indexing.index import bulk_loading, ensure_index
@@ -48,12 +49,13 @@ class IngestReport:
     documents: int
     bulk: BulkReport
     pruning: PruningReport
+    assets: AssetsReport
 
     def describe(self) -> str:
         verb = "created" if self.created else "updated"
         return (
             f"{verb} index {self.index!r} from {self.documents:,} images: {self.bulk.describe()}\n"
-            f"{self.pruning.describe()}"
+            f"{self.pruning.describe()}\n{self.assets.describe()}"
         )
 
 
@@ -100,7 +102,11 @@ def ingest(client, model, source: IngestSource, options: IngestOptions, *, progr
         "w2": config.w2,
         "vocab_size": config.heads.vocab_size,
     }
-    created = ensure_index(client, options.index, config.heads.dense_dim, options.settings, meta)
+    dim = config.heads.dense_dim
+    created = ensure_index(client, options.index, dim, options.settings, meta)
+    assets = install_assets(
+        client, options.index, dim, options.settings, config.w1, config.w2, meta
+    )
     builder = DocumentBuilder(model.vocab.tokens, options.pruning)
     bar = tqdm(
         total=len(source.ids),
@@ -125,4 +131,4 @@ def ingest(client, model, source: IngestSource, options: IngestOptions, *, progr
             )
     finally:
         bar.close()
-    return IngestReport(options.index, created, len(source.ids), report, builder.report)
+    return IngestReport(options.index, created, len(source.ids), report, builder.report, assets)

@@ -46,6 +46,8 @@ _JAR_SHA256 = {
     "opensearch-scripting-painless-spi-3.4.0.jar": "f35b1a391cdaee81bf419fa844fa5c52d71ba04b37952e15c5403d1b81c1a080",  # noqa: E501
     "mapper-extras-client-3.4.0.jar": "6f7d4e1f1756baf25337824869a053e61874e17ce81b175c0c8b71580fdf75ff",  # noqa: E501
     "analysis-common-3.4.0.jar": "4c2207ac94d242f35a0d83576c79744b8bbbc6142ef253f9ca81163e1605a944",
+    "lang-mustache-client-3.4.0.jar": "51a3aeacad24d7b29a967c8869de42bcfb71982f01e3808851573e978dec7c5d",  # noqa: E501
+    "compiler-0.9.14.jar": "99a7e7855609135006f078e6de7ee69daad9c42f98e679d56f80653cb17526b9",
     "antlr4-runtime-4.13.1.jar": "54665d2838cc66458343468efc539e454fc95b46a8a04b13c6ac43fc9be63505",
     "asm-9.7.jar": "adf46d5e34940bdf148ecdd26a9ee8eea94496a72034ff7141066b3eea5c4e9d",
     "asm-analysis-9.7.jar": "7bc6bcbc21379948a0c8c467fb0f864206e5b818f6bc0b546872f5c9f941556f",
@@ -54,6 +56,14 @@ _JAR_SHA256 = {
     "asm-util-9.7.jar": "37a6414d36641973f1af104937c95d6d921b2ddb4d612c66c5a9f2b13fc14211",
 }
 # fmt: on
+
+# Third-party jars of lang-mustache by OpenSearch version (its POM; `*:*` exclusions).
+_MUSTACHE_THIRD_PARTY: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "3.4.0": (("com.github.spullara.mustache.java", "compiler", "0.9.14"),),
+}
+
+# mustache.java resolves template variables by reflection on the parameter objects.
+_MUSTACHE_PERMISSIONS = ('permission java.lang.RuntimePermission "accessDeclaredMembers";',)
 
 # Painless compiles scripts to classes at run time and loads allow-listed classes by name.
 _PAINLESS_PERMISSIONS = (
@@ -110,6 +120,19 @@ def module_recipes(version: str) -> dict[str, ModuleRecipe]:
                 classname="org.opensearch.painless.PainlessModulePlugin",
                 jars=painless_jars,
                 permissions=_PAINLESS_PERMISSIONS,
+            )
+        )
+    if version in _MUSTACHE_THIRD_PARTY:
+        recipes.append(
+            ModuleRecipe(
+                name="lang-mustache",
+                description="Mustache scripting, for search templates",
+                classname="org.opensearch.script.mustache.MustacheModulePlugin",
+                jars=(
+                    jar("org.opensearch.plugin", "lang-mustache-client"),
+                    *(jar(*coordinate) for coordinate in _MUSTACHE_THIRD_PARTY[version]),
+                ),
+                permissions=_MUSTACHE_PERMISSIONS,
             )
         )
     return {recipe.name: recipe for recipe in recipes}

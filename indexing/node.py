@@ -44,9 +44,15 @@ from sparse_mm.errors import EngineError
 OPENSEARCH_VERSION = "3.4.0"
 MIN_JAVA = 21  # OpenSearch 3.x
 # Modules the project needs: painless (exact vector scripts, and the k-NN plugin extends it),
-# mapper-extras (`rank_features`), analysis-common, the HTTP transport. Those the core zip lacks
-# are built from their own jars (indexing/modules.py).
-REQUIRED_MODULES = ("lang-painless", "mapper-extras", "analysis-common", "transport-netty4")
+# mapper-extras (`rank_features`), analysis-common, mustache (the stored search template), the
+# HTTP transport. Those the core zip lacks are built from their own jars (indexing/modules.py).
+REQUIRED_MODULES = (
+    "lang-painless",
+    "mapper-extras",
+    "analysis-common",
+    "lang-mustache",
+    "transport-netty4",
+)
 _READY = ".sparse-mm-ready"
 _Progress = Callable[[str], None]
 
@@ -129,8 +135,11 @@ class ManagedNode:
 
     # ---------------------------------------------------------------- assembly
     def ensure_distribution(self, jdk: Jdk, progress: _Progress) -> Path:
-        """Resolve and assemble the distribution once; later calls return at once."""
-        if (self.dist_dir / _READY).exists():
+        """Resolve and assemble the distribution once; later calls return at once. A
+        distribution assembled by an older sparse-mm that lacks a module now required is
+        assembled again."""
+        ready = (self.dist_dir / _READY).exists()
+        if ready and not missing_modules(self.dist_dir, REQUIRED_MODULES):
             return self.dist_dir
         core_zip, knn_zip = resolve(
             core_artifacts(self.version), self.home / "artifacts", progress=progress

@@ -89,25 +89,25 @@ def sparse_clauses(terms: Mapping[str, float]) -> list[dict]:
     ]
 
 
-def _dense_script(vector: Sequence[float], boost: float) -> dict:
+def _dense_script(vector: object, boost: float) -> dict:
     script = {
         "source": "knn_score",
         "lang": "knn",
-        "params": {"field": DENSE_FIELD, "query_value": list(vector), "space_type": "cosinesimil"},
+        "params": {"field": DENSE_FIELD, "query_value": vector, "space_type": "cosinesimil"},
     }
     return {"script_score": {"query": {"match_all": {}}, "script": script, "boost": boost}}
 
 
-def _knn(vector: Sequence[float], k: int, ef_search: int | None, boost: float = 1.0) -> dict:
-    clause: dict = {"vector": list(vector), "k": k, "boost": boost}
+def _knn(vector: object, k: object, ef_search: int | None, boost: float = 1.0) -> dict:
+    clause: dict = {"vector": vector, "k": k, "boost": boost}
     if ef_search:
-        clause["method_parameters"] = {"ef_search": max(ef_search, k)}
+        clause["method_parameters"] = {"ef_search": ef_search}
     return {"knn": {DENSE_FIELD: clause}}
 
 
 def dense_query(vector: Sequence[float], *, k: int = 10, ef_search: int | None = None) -> dict:
     """Approximate k-NN; a hit's cosine is 2 * score - 1."""
-    return {"size": k, "query": _knn(vector, k, ef_search)}
+    return {"size": k, "query": _knn(list(vector), k, ef_search and max(ef_search, k))}
 
 
 def sparse_query(terms: Mapping[str, float], *, k: int = 10) -> dict:
@@ -131,11 +131,35 @@ def hybrid_query(
     """The integrated score w1 * cos + w2 * sparse (engine score minus w1; see the module doc)."""
     if w1 <= 0 or w2 <= 0:
         raise ConfigError(f"hybrid weights must be positive, got w1={w1}, w2={w2}")
-    sparse_part = [{"bool": {"should": sparse_clauses(terms), "boost": w2}}] if terms else []
-    exact_scoring = {"bool": {"should": [_dense_script(vector, 2 * w1), *sparse_part]}}
-    if exact:
-        return {"size": k, "query": exact_scoring}
     window = max(window, k)
+    return hybrid_body(
+        list(vector),
+        sparse_clauses(terms),
+        w1=w1,
+        w2=w2,
+        k=k,
+        window=None if exact else window,
+        ef_search=ef_search and max(ef_search, window),
+    )
+
+
+def hybrid_body(
+    vector: object,
+    clauses: list,
+    *,
+    w1: float,
+    w2: float,
+    k: object,
+    window: object | None,
+    ef_search: int | None = None,
+) -> dict:
+    """The hybrid request from its parts, placed as given (values or template placeholders):
+    `window` None scores every document exactly; otherwise k-NN + sparse candidates, the top
+    `window` of them rescored exactly."""
+    sparse_part = [{"bool": {"should": clauses, "boost": w2}}] if clauses else []
+    exact_scoring = {"bool": {"should": [_dense_script(vector, 2 * w1), *sparse_part]}}
+    if window is None:
+        return {"size": k, "query": exact_scoring}
     candidates = {"bool": {"should": [_knn(vector, window, ef_search, 2 * w1), *sparse_part]}}
     return {
         "size": k,

@@ -1,0 +1,149 @@
+"""Engine-side assets: an index template and a stored search template for the hybrid query.
+
+With them in the engine, any OpenSearch client reproduces sparse-mm's indices and its
+integrated score without sparse-mm:
+- index template `sparse-mm-<index>` (pattern: the index name): the settings and mapping that
+  `sparse-mm ingest` creates, so a re-created or restored index gets the same layout;
+- stored search template `sparse-mm-hybrid-<index>` (mustache): the hybrid query of
+  `indexing.queries`, with the model's w1 and w2 built in. Parameters: `vector` (the query's
+  unit dense vector), `terms` (a list of {"feature": name, "weight": w}, feature names encoded
+  as `indexing.codec` does: '%' -> '%25', '.' -> '%2E'), optional `k` (default 10) and `window`
+  (default 100, at least k). A hit's integrated score is its `_score` minus w1.
+
+Both carry `ASSETS_VERSION`; installing is idempotent (unchanged assets are not rewritten) and
+refuses to downgrade assets written by a newer sparse-mm.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from indexing.mapping import IndexSettings, index_body
+from indexing.queries import hybrid_body, sparse_clauses
+from sparse_mm.errors import EngineError
+
+ASSETS_VERSION = 1
+DEFAULT_K, DEFAULT_WINDOW = 10, 100
+SHOWN_FIELDS = ["filename", "captions"]
+_PRIORITY = 500  # above OpenSearch's built-in templates
+
+
+def template_name(index: str) -> str:
+    return f"sparse-mm-{index}"
+
+
+def search_template_id(index: str) -> str:
+    return f"sparse-mm-hybrid-{index}"
+
+
+def hybrid_template_source(w1: float, w2: float) -> str:
+    """The mustache source of the stored hybrid query (see the module doc for parameters)."""
+    # Built from the query builder itself, with placeholders that are then swapped for mustache
+    # tags, so the template cannot drift from what `sparse-mm query` sends.
+    clause = json.dumps(sparse_clauses({"@feature@": 0.0})[0]).replace(
+        '"boost": 0.0', '"boost": @w@'
+    )
+    loop = "{{#terms}}" + clause + ",{{/terms}}" + '{"match_none": {}}'
+    body = hybrid_body("@vector@", ["@terms@"], w1=w1, w2=w2, k="@k@", window="@window@")
+    body["_source"] = SHOWN_FIELDS
+    source = json.dumps(body)
+    for placeholder, tag in (
+        ('"@terms@"', loop),
+        ('"@vector@"', "{{#toJson}}vector{{/toJson}}"),
+        ('"@k@"', f"{{{{k}}}}{{{{^k}}}}{DEFAULT_K}{{{{/k}}}}"),
+        ('"@window@"', f"{{{{window}}}}{{{{^window}}}}{DEFAULT_WINDOW}{{{{/window}}}}"),
+        ("@feature@", "{{feature}}"),
+        ("@w@", "{{weight}}"),
+    ):
+        if placeholder not in source:
+            raise AssertionError(f"hybrid template: placeholder {placeholder} not found")
+        source = source.replace(placeholder, tag)
+    return source
+
+
+@dataclass(frozen=True)
+class AssetsReport:
+    index_template: str  # "created", "updated" or "unchanged"
+    search_template: str
+
+    def describe(self) -> str:
+        return (
+            f"engine assets v{ASSETS_VERSION}: index template {self.index_template}, "
+            f"search template {self.search_template}"
+        )
+
+
+def install_assets(
+    client, index: str, dense_dim: int, settings: IndexSettings, w1: float, w2: float, meta: dict
+) -> AssetsReport:
+    """Install or update both assets for `index`; see the module doc."""
+    from opensearchpy.exceptions import NotFoundError
+
+    body = index_body(dense_dim, settings, meta)
+    wanted = {
+        "index_patterns": [index],
+        "priority": _PRIORITY,
+        "version": ASSETS_VERSION,
+        "template": body,
+        "_meta": {"managed_by": "sparse-mm", "w1": w1, "w2": w2},
+    }
+    name = template_name(index)
+    try:
+        found = client.indices.get_index_template(name=name)["index_templates"][0]
+        current = found["index_template"]
+    except NotFoundError:
+        current = None
+    state_index = _put_state(current, wanted, f"index template {name}")
+    if state_index != "unchanged":
+        client.indices.put_index_template(name=name, body=wanted)
+
+    script_id = search_template_id(index)
+    source = hybrid_template_source(w1, w2)
+    try:
+        stored = client.get_script(id=script_id)["script"]["source"]
+    except NotFoundError:
+        stored = None
+    if stored is None:
+        state_search = "created"
+    elif stored == source:
+        state_search = "unchanged"
+    else:
+        state_search = "updated"
+    if state_search != "unchanged":
+        client.put_script(id=script_id, body={"script": {"lang": "mustache", "source": source}})
+    return AssetsReport(state_index, state_search)
+
+
+def _put_state(current: dict | None, wanted: dict, what: str) -> str:
+    if current is None:
+        return "created"
+    version = current.get("version")
+    if isinstance(version, int) and version > ASSETS_VERSION:
+        raise EngineError(
+            f"{what} has version {version}, written by a newer sparse-mm (this one writes "
+            f"{ASSETS_VERSION}); upgrade sparse-mm or use another --index"
+        )
+    same = (
+        version == ASSETS_VERSION
+        and current.get("index_patterns") == wanted["index_patterns"]
+        and current.get("_meta") == wanted["_meta"]
+        and _normal(current.get("template", {})) == _normal(wanted["template"])
+    )
+    return "unchanged" if same else "updated"
+
+
+def _normal(template: dict) -> str:
+    """A comparable form of a template body: the engine returns settings as strings, nested."""
+
+    def flat(value, prefix=""):
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                out.update(flat(item, f"{prefix}{key}."))
+            return out
+        return {prefix.rstrip("."): str(value).lower() if not isinstance(value, list) else value}
+
+    settings = flat(template.get("settings", {}))
+    settings = {k.removeprefix("index."): v for k, v in settings.items()}
+    return json.dumps([settings, template.get("mappings", {})], sort_keys=True)

@@ -1,0 +1,143 @@
+"""The engine-side assets: the index template recreates the layout for any client, and the
+stored search template runs the integrated-score query with only the vector and the terms."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from indexing.assets import (
+    ASSETS_VERSION,
+    hybrid_template_source,
+    install_assets,
+    search_template_id,
+    template_name,
+)
+from indexing.codec import encode_term
+from indexing.ingest import IngestOptions, ingest, source_from_dataset
+from indexing.mapping import DENSE_FIELD, IndexSettings
+from indexing.queries import hybrid_query
+from indexing.search import SearchOptions, search, vectors_from_embedding
+from sparse_mm.data import load_dataset
+from sparse_mm.errors import EngineError
+
+
+@pytest.fixture(scope="module")
+def indexed(engine, corpus, trained_model):
+    import uuid
+
+    client, name = engine.client, f"test-assets-{uuid.uuid4().hex[:8]}"
+    report = ingest(
+        client, trained_model, source_from_dataset(corpus, "test"), IngestOptions(index=name),
+        progress=False,
+    )  # fmt: skip
+    yield client, name, report
+    client.indices.delete(index=name, ignore_unavailable=True)
+    client.indices.delete_index_template(name=template_name(name), ignore=[404])
+    client.delete_script(id=search_template_id(name), ignore=[404])
+
+
+def _queries(corpus, model, n, seed):
+    ds = load_dataset(corpus, splits=["test"])
+    rows = random.Random(seed).sample(range(len(ds.splits["test"].text_rows)), n)
+    emb = ds.texts.emb[ds.splits["test"].text_rows[rows]]
+    return [vectors_from_embedding(model, emb[i : i + 1]) for i in range(n)]
+
+
+def _params(q, **extra):
+    terms = [{"feature": encode_term(t), "weight": w} for t, w in q.terms.items()]
+    return {"vector": list(q.dense), "terms": terms, **extra}
+
+
+def test_ingest_installs_both_assets_once(indexed, trained_model):
+    client, name, report = indexed
+    assert (report.assets.index_template, report.assets.search_template) == ("created", "created")
+    template = client.indices.get_index_template(name=template_name(name))["index_templates"][0]
+    assert template["index_template"]["version"] == ASSETS_VERSION
+    assert template["index_template"]["index_patterns"] == [name]
+    cfg = trained_model.config
+    meta = {"model": str(trained_model.path), "w1": cfg.w1, "w2": cfg.w2}
+    meta["vocab_size"] = cfg.heads.vocab_size  # what ingest records
+    again = install_assets(client, name, cfg.heads.dense_dim, IndexSettings(), cfg.w1, cfg.w2, meta)
+    assert (again.index_template, again.search_template) == ("unchanged", "unchanged")
+
+
+def test_reinstall_is_idempotent_and_a_change_updates(indexed, trained_model):
+    client, name, _ = indexed
+    args = (client, name, trained_model.config.heads.dense_dim, IndexSettings())
+    meta = {"model": "m", "w1": 0.1, "w2": 0.1}
+    install_assets(*args, 0.1, 0.1, meta)
+    assert (
+        install_assets(*args, 0.1, 0.1, meta)
+        .describe()
+        .endswith("index template unchanged, search template unchanged")
+    )
+    changed = install_assets(*args, 0.2, 0.1, meta)
+    assert (changed.index_template, changed.search_template) == ("updated", "updated")
+    cfg = trained_model.config  # put the model's own weights back for the other tests
+    install_assets(*args, cfg.w1, cfg.w2, meta)
+
+
+def test_template_renders_the_query_sparse_mm_sends(indexed, corpus, trained_model):
+    client, name, _ = indexed
+    q = _queries(corpus, trained_model, 1, seed=3)[0]
+    rendered = client.render_search_template(
+        body={"id": search_template_id(name), "params": _params(q, k=7, window=50)}
+    )["template_output"]
+    cfg = trained_model.config
+    expected = hybrid_query(q.dense, q.terms, w1=cfg.w1, w2=cfg.w2, k=7, window=50)
+    # the template ends its clause list with a no-op clause (mustache has no separators)
+    for part in (rendered["query"], rendered["rescore"]["query"]["rescore_query"]):
+        sparse = part["bool"]["should"][1]["bool"]["should"]
+        assert sparse.pop() == {"match_none": {}}
+    assert rendered.pop("_source") == ["filename", "captions"]
+    assert rendered == expected
+
+
+def test_search_template_gives_the_integrated_scores(indexed, corpus, trained_model):
+    client, name, _ = indexed
+    cfg = trained_model.config
+    for q in _queries(corpus, trained_model, 10, seed=4):
+        ours = search(client, name, q, SearchOptions(explain=False), cfg.w1, cfg.w2)
+        theirs = client.search_template(
+            index=name, body={"id": search_template_id(name), "params": _params(q)}
+        )["hits"]["hits"]
+        assert [h["_id"] for h in theirs] == [h.id for h in ours.hits]
+        for hit, raw in zip(ours.hits, theirs, strict=True):
+            assert raw["_score"] - cfg.w1 == pytest.approx(hit.score, rel=1e-6)
+
+
+def test_any_client_creating_the_index_gets_the_layout(indexed, trained_model):
+    client, name, _ = indexed
+    copy = f"{name}-plain"
+    template = client.indices.get_index_template(name=template_name(name))["index_templates"][0]
+    body = dict(template["index_template"], index_patterns=[copy])
+    client.indices.put_index_template(name=template_name(copy), body=body)
+    try:
+        client.indices.create(index=copy)  # no body: the template supplies everything
+        mapping = client.indices.get_mapping(index=copy)[copy]["mappings"]
+        dense = mapping["properties"][DENSE_FIELD]
+        assert dense["type"] == "knn_vector"
+        assert dense["dimension"] == trained_model.config.heads.dense_dim
+        assert mapping["properties"]["sparse"]["type"] == "rank_features"
+    finally:
+        client.indices.delete(index=copy, ignore_unavailable=True)
+        client.indices.delete_index_template(name=template_name(copy), ignore=[404])
+
+
+def test_newer_assets_are_not_downgraded(engine, index_name):
+    client = engine.client
+    body = {"index_patterns": [index_name], "version": ASSETS_VERSION + 1, "template": {}}
+    client.indices.put_index_template(name=template_name(index_name), body=body)
+    try:
+        with pytest.raises(EngineError, match="newer sparse-mm"):
+            install_assets(client, index_name, 8, IndexSettings(), 0.1, 0.1, {})
+    finally:
+        client.indices.delete_index_template(name=template_name(index_name), ignore=[404])
+
+
+def test_template_source_is_valid_mustache_for_any_weights():
+    source = hybrid_template_source(0.25, 0.75)
+    assert "{{#terms}}" in source and "{{#toJson}}vector{{/toJson}}" in source
+    assert '"boost": 0.5' in source and '"boost": 0.75' in source  # 2 * w1, w2
