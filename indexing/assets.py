@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from indexing.codec import encode_term
 from indexing.mapping import IndexSettings, index_body
 from indexing.queries import hybrid_body, sparse_clauses
 from sparse_mm.errors import EngineError
@@ -60,6 +61,25 @@ def hybrid_template_source(w1: float, w2: float) -> str:
             raise AssertionError(f"hybrid template: placeholder {placeholder} not found")
         source = source.replace(placeholder, tag)
     return source
+
+
+def template_request(
+    index: str,
+    vector: list[float],
+    terms: dict[str, float],
+    *,
+    k: int = DEFAULT_K,
+    window: int = DEFAULT_WINDOW,
+) -> dict:
+    """The body of `POST <index>/_search/template` for a query's dense vector and term weights
+    (tokens as in the vocabulary; encoded here)."""
+    params = {
+        "vector": list(vector),
+        "terms": [{"feature": encode_term(t), "weight": w} for t, w in terms.items()],
+        "k": k,
+        "window": max(window, k),
+    }
+    return {"id": search_template_id(index), "params": params}
 
 
 @dataclass(frozen=True)

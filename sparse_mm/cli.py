@@ -6,6 +6,7 @@ Every `SparseMMError` becomes a one-line message on stderr and a non-zero exit s
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -302,6 +303,12 @@ def ingest(
 @click.option("--caption-id", default=None, help="Query with a stored caption's embedding.")
 @_data_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option(
+    "--template-request",
+    is_flag=True,
+    help="Print the body of a POST <index>/_search/template request for this query (the "
+    "stored hybrid template; any client can send it) instead of searching.",
+)
 def query(
     text,
     model_dir,
@@ -316,6 +323,7 @@ def query(
     caption_id,
     data_dir,
     as_json,
+    template_request,
 ) -> None:
     """Search the index with TEXT (or --caption-id), scoring like the model.
 
@@ -341,6 +349,13 @@ def query(
         from sparse_mm.encoders import load_query_encoder
 
         vectors = encode_query(model, load_query_encoder(model), text)
+    if template_request:
+        from indexing.assets import template_request as request_body
+        from indexing.queries import prune_terms
+
+        terms, _ = prune_terms(vectors.terms, top_k=query_top_k, min_weight=query_min_weight)
+        click.echo(json.dumps(request_body(index, vectors.dense, terms, k=k, window=window)))
+        return
     client = connect(ConnectionOptions(url=url))
     options = SearchOptions(
         mode=mode,

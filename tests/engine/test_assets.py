@@ -13,8 +13,8 @@ from indexing.assets import (
     install_assets,
     search_template_id,
     template_name,
+    template_request,
 )
-from indexing.codec import encode_term
 from indexing.ingest import IngestOptions, ingest, source_from_dataset
 from indexing.mapping import DENSE_FIELD, IndexSettings
 from indexing.queries import hybrid_query
@@ -43,11 +43,6 @@ def _queries(corpus, model, n, seed):
     rows = random.Random(seed).sample(range(len(ds.splits["test"].text_rows)), n)
     emb = ds.texts.emb[ds.splits["test"].text_rows[rows]]
     return [vectors_from_embedding(model, emb[i : i + 1]) for i in range(n)]
-
-
-def _params(q, **extra):
-    terms = [{"feature": encode_term(t), "weight": w} for t, w in q.terms.items()]
-    return {"vector": list(q.dense), "terms": terms, **extra}
 
 
 def test_ingest_installs_both_assets_once(indexed, trained_model):
@@ -82,9 +77,8 @@ def test_reinstall_is_idempotent_and_a_change_updates(indexed, trained_model):
 def test_template_renders_the_query_sparse_mm_sends(indexed, corpus, trained_model):
     client, name, _ = indexed
     q = _queries(corpus, trained_model, 1, seed=3)[0]
-    rendered = client.render_search_template(
-        body={"id": search_template_id(name), "params": _params(q, k=7, window=50)}
-    )["template_output"]
+    request = template_request(name, q.dense, q.terms, k=7, window=50)
+    rendered = client.render_search_template(body=request)["template_output"]
     cfg = trained_model.config
     expected = hybrid_query(q.dense, q.terms, w1=cfg.w1, w2=cfg.w2, k=7, window=50)
     # the template ends its clause list with a no-op clause (mustache has no separators)
@@ -100,9 +94,9 @@ def test_search_template_gives_the_integrated_scores(indexed, corpus, trained_mo
     cfg = trained_model.config
     for q in _queries(corpus, trained_model, 10, seed=4):
         ours = search(client, name, q, SearchOptions(explain=False), cfg.w1, cfg.w2)
-        theirs = client.search_template(
-            index=name, body={"id": search_template_id(name), "params": _params(q)}
-        )["hits"]["hits"]
+        theirs = client.search_template(index=name, body=template_request(name, q.dense, q.terms))[
+            "hits"
+        ]["hits"]
         assert [h["_id"] for h in theirs] == [h.id for h in ours.hits]
         for hit, raw in zip(ours.hits, theirs, strict=True):
             assert raw["_score"] - cfg.w1 == pytest.approx(hit.score, rel=1e-6)

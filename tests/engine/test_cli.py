@@ -126,3 +126,18 @@ def test_nan_rows_create_no_index(engine, corpus, trained_model, index_name, tmp
     )  # fmt: skip
     one_line_error(result, str(path), "row 123", "NaN")
     assert not engine.client.indices.exists(index=index_name)
+
+
+def test_template_request_runs_in_the_engine_as_printed(engine, indexed, trained_model):
+    name, _ = indexed
+    common = ("--model", trained_model.path, "--index", name)
+    printed = run("query", "a dog on the beach", *common, "--template-request", "-k", "4")
+    assert printed.exit_code == 0, printed.output
+    request = json.loads(printed.output)  # printed without contacting the engine
+    assert request["id"] == f"sparse-mm-hybrid-{name}" and request["params"]["k"] == 4
+    raw = engine.client.search_template(index=name, body=request)["hits"]["hits"]
+    ours = json.loads(run("query", "a dog on the beach", *common, "--url", engine.url,
+                          "--json", "-k", "4").output)["hits"]  # fmt: skip
+    assert [h["_id"] for h in raw] == [h["id"] for h in ours]
+    w1 = trained_model.config.w1
+    assert [h["_score"] - w1 for h in raw] == pytest.approx([h["score"] for h in ours], rel=1e-6)
