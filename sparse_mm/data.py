@@ -131,14 +131,14 @@ def load_embeddings(path: Path, dim: int | None = None) -> EmbeddingTable:
             if out is None:
                 dim = block.shape[1]
                 out = torch.empty((n, dim), dtype=torch.float32)
+            bad = np.flatnonzero(~np.isfinite(block).all(axis=1))  # checked while cache-hot
+            if len(bad):
+                i = row + int(bad[0])
+                raise DataError(f"{path}: row {i} (id {ids[i]}) has NaN or infinite values")
             out.numpy()[row : row + len(block)] = block  # one copy, from Arrow into place
             row += len(block)
     except (pa.ArrowInvalid, OSError) as exc:
         raise DataError(f"{path}: not a readable parquet file ({exc})") from exc
-    bad = ~torch.isfinite(out).all(dim=1)
-    if bool(bad.any()):
-        i = int(bad.nonzero()[0])
-        raise DataError(f"{path}: row {i} (id {ids[i]}) has NaN or infinite values")
     rows = {}
     for i, id_ in enumerate(ids):
         if id_ in rows:
