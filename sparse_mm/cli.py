@@ -25,6 +25,25 @@ class _Group(click.Group):
         except SparseMMError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except Exception as exc:
+            message = _engine_refusal(exc)
+            if message is None:
+                raise
+            click.echo(f"error: {message}", err=True)
+            ctx.exit(1)
+
+
+def _engine_refusal(exc: Exception) -> str | None:
+    """One line for an engine refusal that reached the command unhandled (e.g. a read-only
+    user asked to write), or None for anything else."""
+    if not type(exc).__module__.startswith("opensearchpy"):
+        return None
+    status = getattr(exc, "status_code", None)
+    if status == 401:
+        return "OpenSearch refused the credentials (401)"
+    if status == 403:
+        return f"OpenSearch denied this operation to the user (403): {exc.error}"
+    return None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -56,7 +75,54 @@ def _data_option(f):
     )(f)
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value):
+    ctx.meta[f"sparse_mm.{param.name}"] = value
+    return value
+
+
 def _engine_options(f):
+    """--url and --index, plus the connection's security options (read by `_connect`)."""
+    security = [
+        click.option(
+            "--header",
+            "headers",
+            multiple=True,
+            expose_value=False,
+            callback=_remember,
+            help="Extra request header 'Name: value' (repeatable), e.g. an API key.",
+        ),
+        click.option(
+            "--insecure",
+            is_flag=True,
+            expose_value=False,
+            callback=_remember,
+            help="Do not verify the engine's TLS certificate (throwaway clusters only).",
+        ),
+        click.option(
+            "--ca-certs",
+            type=click.Path(path_type=Path),
+            envvar="OPENSEARCH_CA_CERTS",
+            expose_value=False,
+            callback=_remember,
+            help="CA bundle that signed the engine's certificate (or $OPENSEARCH_CA_CERTS).",
+        ),
+        click.option(
+            "--password-file",
+            type=click.Path(path_type=Path),
+            expose_value=False,
+            callback=_remember,
+            help="File whose first line is the password [default: $OPENSEARCH_PASSWORD].",
+        ),
+        click.option(
+            "--user",
+            envvar="OPENSEARCH_USER",
+            expose_value=False,
+            callback=_remember,
+            help="Basic-auth user (or $OPENSEARCH_USER).",
+        ),
+    ]
+    for option in security:
+        f = option(f)
     f = click.option(
         "--index", default="sparse-mm", show_default=True, help="OpenSearch index name."
     )(f)
@@ -65,8 +131,25 @@ def _engine_options(f):
         envvar="OPENSEARCH_URL",
         default="http://localhost:9200",
         show_default=True,
-        help="OpenSearch URL (or $OPENSEARCH_URL).",
+        help="OpenSearch URL (or $OPENSEARCH_URL); https:// for TLS.",
     )(f)
+
+
+def _connect(url: str):
+    """A checked client for `url` with the command's security options."""
+    from indexing.client import ConnectionOptions, connect, parse_headers, read_password
+
+    meta = click.get_current_context().meta
+    ca_certs = meta.get("sparse_mm.ca_certs")
+    options = ConnectionOptions(
+        url=url,
+        user=meta.get("sparse_mm.user"),
+        password=read_password(meta.get("sparse_mm.password_file")),
+        ca_certs=str(ca_certs) if ca_certs else None,
+        verify=not meta.get("sparse_mm.insecure", False),
+        headers=parse_headers(tuple(meta.get("sparse_mm.headers") or ())),
+    )
+    return connect(options)
 
 
 def _load_model(model_dir: Path | None):
@@ -247,13 +330,12 @@ def ingest(
     was rejected (they are listed with reasons in --rejects).
     """
     from indexing.bulk import BulkOptions
-    from indexing.client import ConnectionOptions, connect
     from indexing.documents import Pruning
     from indexing.ingest import IngestOptions, source_from_dataset
     from indexing.ingest import ingest as run_ingest
     from indexing.mapping import IndexSettings
 
-    client = connect(ConnectionOptions(url=url))
+    client = _connect(url)
     model = _load_model(model_dir)
     source = source_from_dataset(_data_root(data_dir), split)
     options = IngestOptions(
@@ -330,7 +412,6 @@ def query(
     hybrid returns exactly w1 * cos + w2 * sparse for each hit, with its dense part, sparse
     part and the matching terms (query weight x stored weight).
     """
-    from indexing.client import ConnectionOptions, connect
     from indexing.render import render_json, render_table
     from indexing.search import SearchOptions, encode_query, search, vectors_from_embedding
 
@@ -356,7 +437,7 @@ def query(
         terms, _ = prune_terms(vectors.terms, top_k=query_top_k, min_weight=query_min_weight)
         click.echo(json.dumps(request_body(index, vectors.dense, terms, k=k, window=window)))
         return
-    client = connect(ConnectionOptions(url=url))
+    client = _connect(url)
     options = SearchOptions(
         mode=mode,
         k=k,
