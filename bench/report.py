@@ -211,6 +211,7 @@ def markdown(report: dict, plots: list[str]) -> str:
     out += _scale(report)
     out += _pruning(runs[-1])
     out += _profile(runs[-1])
+    out += _ingest_profile(runs[-1])
     out += [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(out)
 
@@ -291,6 +292,52 @@ def _profile(run: dict) -> list[str]:
     return out + _table(
         ["mode", "client total", "inside engine (took)", "client + HTTP (rest)", "torch"], rows
     )
+
+
+def _ingest_profile(run: dict) -> list[str]:
+    ing = run["ingest"]
+    engine = ing.get("engine_time_ms")
+    if not engine or not ing["bulk_seconds"]:
+        return []
+    n, wall = ing["docs"], ing["bulk_seconds"]
+    rows = [
+        ["bulk load (wall)", wall, 1000 * wall / n],
+        [
+            "client: build documents + JSON (est.)",
+            ing["client_build_json_s_estimate"],
+            1000 * ing["client_build_json_s_estimate"] / n,
+        ],
+        [
+            "engine: indexing (summed over threads)",
+            engine["indexing"] / 1000,
+            engine["indexing"] / n,
+        ],
+        ["engine: merges", engine["merge"] / 1000, engine["merge"] / n],
+        [
+            "engine: refresh + flush",
+            (engine["refresh"] + engine["flush"]) / 1000,
+            (engine["refresh"] + engine["flush"]) / n,
+        ],
+        [
+            "model: encoding (before the load)",
+            ing["encode_seconds"],
+            1000 * ing["encode_seconds"] / n,
+        ],
+    ]
+    out = [f"## Where ingest time goes at N = {n:,}", ""]
+    return out + _table(["activity", "seconds", "ms per document"], rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m bench.report REPORT.json FOLDER`: rewrite report.md and the plots."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        raise SystemExit("usage: python -m bench.report REPORT.json FOLDER")
+    report = json.loads(Path(args[0]).read_text(encoding="utf-8"))
+    for f in write_report(report, Path(args[1])):
+        print(f)
 
 
 def plot_all(report: dict, folder: Path) -> list[Path]:
@@ -382,3 +429,7 @@ def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+if __name__ == "__main__":
+    main()

@@ -10,6 +10,7 @@ import pytest
 
 from bench.cli import parse_ints, parse_sizes
 from bench.metrics import aggregate_parity, fit_linear, percentiles, query_parity, recall_at
+from bench.report import main as report_main
 from bench.report import markdown, write_report
 from bench.run import check_targets, scale_fit
 from sparse_mm.errors import ConfigError
@@ -133,6 +134,7 @@ def _run(n: int, engine_ms: float, torch_ms: float) -> dict:
             "end_to_end_docs_per_s": 2000.0,
             "index_bytes": 2**20,
             "segments": 3,
+            "engine_time_ms": {"indexing": 1500, "refresh": 10, "flush": 5, "merge": 0},
         },
         "modes": {m: mode for m in ("dense", "sparse", "hybrid")},
         "reference": {"torch_cpu": {m: ref for m in ("dense", "sparse", "hybrid")}},
@@ -211,6 +213,9 @@ def test_report_files_and_schema(tmp_path):
             assert {"p50", "p95", "p99"} <= set(m["latency_ms"])
             assert {"p50", "p95", "p99"} <= set(run["reference"]["torch_cpu"][mode]["latency_ms"])
         assert {"docs_per_s", "index_bytes"} <= set(run["ingest"])
+    again = tmp_path / "again"
+    report_main([str(tmp_path / "report.json"), str(again)])  # python -m bench.report
+    assert "Where ingest time goes" in (again / "report.md").read_text()
     text = markdown(report, ["latency_vs_n.png"])
     assert "sparse-mm bench --synth 10k,100k" in text and "not measured" in text
 
