@@ -94,45 +94,53 @@ def make_queries(model, emb: torch.Tensor, relevant: Sequence[str], texts: Seque
     return Queries(vectors, dense, sparse, list(relevant), list(texts))
 
 
+def synthetic_queries(
+    model, *, seed: int, n_queries: int, n_images: int = 10_000, query_seed: int = 0
+) -> Queries:
+    """`n_queries` captions of the test images of the synthetic world `seed` (sampled with
+    `query_seed`); the same for every collection size of 10,000 images or more."""
+    from sparse_mm.synth import SynthParams, World, generate_chunk, split_sizes
+
+    params = SynthParams(seed=seed, n_images=n_images)
+    n_test, per = split_sizes(n_images)["test"], params.captions_per_image
+    part = generate_chunk(World(params), 0, n_test)
+    n = n_test * per
+    rows = sorted(random.Random(query_seed).sample(range(n), min(n_queries, n)))
+    emb = torch.from_numpy(part.text_emb)[rows]
+    return make_queries(model, emb, [str(r // per) for r in rows], [part.captions[r] for r in rows])
+
+
 def synthetic_collection(
     model, n_images: int, *, seed: int, n_queries: int, query_seed: int = 0, progress=None
 ) -> tuple[Collection, Queries]:
-    """The first `n_images` images of the synthetic world `seed`, and `n_queries` captions of
-    its test images (sampled with `query_seed`)."""
-    from sparse_mm.synth import BLOCK, SynthParams, World, generate_chunk, split_sizes
+    """The first `n_images` images of the synthetic world `seed` (generated without captions,
+    chunk by chunk, and encoded), and `synthetic_queries` for it."""
+    from sparse_mm.synth import BLOCK, SynthParams, World, generate_chunk
 
     if n_images < 10:
         raise DataError(f"a synthetic collection needs at least 10 images, got {n_images}")
-    params = SynthParams(seed=seed, n_images=n_images)
-    world = World(params)
+    world = World(SynthParams(seed=seed, n_images=n_images))
     if world.params.dim != model.config.heads.in_dim:
         raise DataError(
             f"synthetic embeddings have {world.params.dim} dims but the model expects "
             f"{model.config.heads.in_dim}"
         )
-    n_test = split_sizes(n_images)["test"]
-    per = params.captions_per_image
     chunk, parts = 16 * BLOCK, []
     source_s = encode_s = 0.0
-    query_emb = captions = None
     for start in range(0, n_images, chunk):
         began = time.perf_counter()
-        part = generate_chunk(world, start, min(chunk, n_images - start), captions=start == 0)
-        if start == 0:
-            query_emb = torch.from_numpy(part.text_emb[: n_test * per])
-            captions = part.captions[: n_test * per]
+        part = generate_chunk(world, start, min(chunk, n_images - start), captions=False)
         source_s += time.perf_counter() - began
         encoded, seconds = encode_images(model, torch.from_numpy(part.image_emb))
         encode_s += seconds
         parts.append(encoded)
         if progress:
             progress(min(start + chunk, n_images))
-    rows = sorted(
-        random.Random(query_seed).sample(range(len(captions)), min(n_queries, len(captions)))
+    began = time.perf_counter()
+    queries = synthetic_queries(
+        model, seed=seed, n_queries=n_queries, n_images=n_images, query_seed=query_seed
     )
-    queries = make_queries(
-        model, query_emb[rows], [str(r // per) for r in rows], [captions[r] for r in rows]
-    )
+    source_s += time.perf_counter() - began
     description = f"synthetic seed {seed}, first {n_images:,} images"
     collection = Collection(
         [str(i) for i in range(n_images)], concat_encoded(parts), description, encode_s, source_s

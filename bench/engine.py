@@ -73,7 +73,7 @@ def _csr_rows(sparse: torch.Tensor, start: int, stop: int) -> torch.Tensor:
     )
 
 
-def _documents(model, collection: Collection, start: int, stop: int, batch: int = 2048):
+def collection_documents(model, collection: Collection, start: int, stop: int, batch: int = 2048):
     builder = DocumentBuilder(model.vocab.tokens)
     enc = collection.encoded
     for lo in range(start, stop, batch):
@@ -120,7 +120,9 @@ def ingest_collection(
 
         def load(lo: int, hi: int) -> None:
             try:
-                reports.append(bulk_index(client, name, _documents(model, collection, lo, hi)))
+                reports.append(
+                    bulk_index(client, name, collection_documents(model, collection, lo, hi))
+                )
             except BaseException as exc:  # re-raised in the caller's thread
                 errors.append(exc)
 
@@ -163,7 +165,7 @@ def _build_cost(model, collection: Collection, sample: int = 2000) -> float:
     """Estimated client-side seconds to build and serialise every document (from a sample)."""
     n = min(sample, len(collection))
     began = time.perf_counter()
-    for doc in _documents(model, collection, 0, n):
+    for doc in collection_documents(model, collection, 0, n):
         json.dumps(doc)
     return (time.perf_counter() - began) * len(collection) / max(n, 1)
 

@@ -211,6 +211,8 @@ def markdown(report: dict, plots: list[str]) -> str:
     out += _scale(report)
     out += _pruning(runs[-1])
     out += _profile(runs[-1])
+    out += _engine_profile(runs[-1])
+    out += _variants(runs[-1])
     out += _ingest_profile(runs[-1])
     out += [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(out)
@@ -291,6 +293,58 @@ def _profile(run: dict) -> list[str]:
     out = [f"## Where a query's time goes at N = {run['n_docs']:,} (p50, ms)", ""]
     return out + _table(
         ["mode", "client total", "inside engine (took)", "client + HTTP (rest)", "torch"], rows
+    )
+
+
+def _engine_profile(run: dict) -> list[str]:
+    prof = run.get("engine_profile")
+    if not prof:
+        return []
+    out = [
+        f"## Inside the engine at N = {run['n_docs']:,}: profile API, median ms",
+        "",
+        "Indented rows are children of the row above. Profiling itself slows a request "
+        "down (its `took` here is above the unprofiled one), so compare rows with each other. "
+        "OpenSearch does not profile the rescore phase (hybrid): it is what `took` has beyond "
+        "the rows shown. `took` is in whole milliseconds.",
+        "",
+    ]
+    for mode, parts in prof.items():
+        out += [f"**{mode}**", ""]
+        out += _table(["component", "ms"], [[f"`{k}`", v] for k, v in parts.items()])
+    return out
+
+
+def _variants(run: dict) -> list[str]:
+    rows = [
+        [
+            v["mode"],
+            v["variant"],
+            v["production_latency_ms"]["p50"],
+            v["variant_latency_ms"]["p50"],
+            v["production_took_ms"]["p50"],
+            v["variant_took_ms"]["p50"],
+            v.get("same_hits"),
+        ]
+        for v in run.get("variants", [])
+    ]
+    if not rows:
+        return []
+    out = [
+        f"## Candidate fixes at N = {run['n_docs']:,} (same queries, alternated, p50 ms)",
+        "",
+    ]
+    return out + _table(
+        [
+            "mode",
+            "variant",
+            "production client",
+            "variant client",
+            "production took",
+            "variant took",
+            "same hits",
+        ],
+        rows,
     )
 
 

@@ -23,6 +23,7 @@ from bench.metrics import (
     query_parity,
     recall_at,
 )
+from bench.profile import profile_mode, time_variants
 from bench.reference import build_reference, exact_scores, time_reference
 from indexing.search import SearchOptions, search
 from sparse_mm.retriever import MODES, top_k
@@ -68,6 +69,7 @@ class RunOptions:
     grid: tuple[GridPoint, ...] = DEFAULT_GRID
     devices: tuple[str, ...] = ("cpu",)
     threads: tuple[int, ...] | None = None  # torch intra-op thread counts to try
+    profile_queries: int = 10  # queries sent with the profile API, per mode
     log: Callable[[str], None] = field(default=lambda _m: None)
 
 
@@ -117,6 +119,12 @@ def run_one(client, model, collection: Collection, queries: Queries, opts: RunOp
         _grid_point(client, name, queries, p, exact[p.mode], w1, w2) for p in opts.grid
     ]
     run["profile"] = _profile(run)
+    opts.log(f"[{n:,}] engine profile and variants")
+    sample = queries.vectors[: opts.profile_queries]
+    run["engine_profile"] = {
+        mode: profile_mode(client, name, sample, mode, w1, w2) for mode in MODES
+    }
+    run["variants"] = time_variants(client, name, queries.vectors, w1, w2)
     if not opts.keep_index:
         client.indices.delete(index=name, ignore_unavailable=True)
     del retriever
@@ -293,6 +301,11 @@ def report_header(client, model, command: str) -> dict:
             "w2": model.config.w2,
             "vocab_size": model.config.heads.vocab_size,
             "dense_dim": model.config.heads.dense_dim,
+            "trained": {
+                k: model.config.provenance[k]
+                for k in ("method", "data", "epoch")
+                if k in model.config.provenance
+            },
         },
         "runs": [],
     }
