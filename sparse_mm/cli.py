@@ -537,5 +537,11 @@ def data_synth(out: Path, images: int, seed: int) -> None:
     click.echo(summary.describe())
 
 
+# sparse-mm bench lives in bench/ (its own options and report code)
+from bench.cli import bench as _bench  # noqa: E402
+
+main.add_command(_bench)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -150,13 +150,15 @@ class Chunk:
 BLOCK = 1000  # images drawn from one random stream; chunks are made of whole blocks
 
 
-def generate_chunk(world: World, start: int, count: int) -> Chunk:
+def generate_chunk(world: World, start: int, count: int, *, captions: bool = True) -> Chunk:
     """Images start .. start + count - 1 (start a multiple of BLOCK): every block of BLOCK
-    images has its own random stream, so the output does not depend on the chunking."""
+    images has its own random stream, so the output does not depend on the chunking.
+    `captions=False` skips the captions (empty `captions` and `text_emb`); the images are the
+    same, since a block draws its images before its captions."""
     if start % BLOCK:
         raise ValueError(f"chunks start at multiples of {BLOCK}, got {start}")
     blocks = [
-        _generate_block(world, b, min(BLOCK, start + count - b))
+        _generate_block(world, b, min(BLOCK, start + count - b), captions)
         for b in range(start, start + count, BLOCK)
     ]
     if len(blocks) == 1:
@@ -170,7 +172,7 @@ def generate_chunk(world: World, start: int, count: int) -> Chunk:
     )
 
 
-def _generate_block(world: World, start: int, count: int) -> Chunk:
+def _generate_block(world: World, start: int, count: int, with_captions: bool = True) -> Chunk:
     p = world.params
     rng = np.random.default_rng([p.seed, 1, start])
     noise = torch.Generator().manual_seed(int(rng.integers(2**62)))
@@ -184,6 +186,9 @@ def _generate_block(world: World, start: int, count: int) -> Chunk:
     latent += p.image_detail * scale * torch.randn(latent.shape, generator=noise)
     image_emb = latent @ torch.from_numpy(world.rot_image).T + torch.from_numpy(world.offset_image)
     image_emb += p.image_noise * scale * torch.randn(image_emb.shape, generator=noise)
+    ids = np.arange(start, start + count)
+    if not with_captions:
+        return Chunk(ids, image_emb.numpy(), slots, [], np.zeros((0, p.dim), np.float32))
     captions, offsets, word_ids = _captions(world, rng, slots)
     text_emb = torch.nn.functional.embedding_bag(
         torch.from_numpy(word_ids),
@@ -192,7 +197,6 @@ def _generate_block(world: World, start: int, count: int) -> Chunk:
         mode="sum",
     ) + torch.from_numpy(world.offset_text)
     text_emb += p.text_noise * scale * torch.randn(text_emb.shape, generator=noise)
-    ids = np.arange(start, start + count)
     return Chunk(ids, image_emb.numpy(), slots, captions, text_emb.numpy())
 
 

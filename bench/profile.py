@@ -1,0 +1,179 @@
+"""Where a query's time goes inside the engine: OpenSearch's profile API, summarised.
+
+The same bodies `indexing.search.search` sends (built by `indexing.queries`) are sent with
+`"profile": true`; per query, the shard's rewrite time (where the k-NN clause runs its HNSW
+search), the time of each top-level query node (with its children's types), the collectors,
+and the rescore phase when there is one. Times are medians over the profiled queries.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Sequence
+
+from indexing.queries import dense_query, hybrid_query, prune_terms, sparse_query
+from indexing.search import QueryVectors
+
+
+def body_for(q: QueryVectors, mode: str, w1: float, w2: float, k: int = 10) -> dict:
+    terms, _ = prune_terms(q.terms)
+    if mode == "dense":
+        return dense_query(q.dense, k=k)
+    if mode == "sparse":
+        return sparse_query(terms, k=k)
+    return hybrid_query(q.dense, terms, w1=w1, w2=w2, k=k)
+
+
+def _walk(node: dict, depth: int, out: dict) -> None:
+    out[f"{'  ' * depth}{node['type']}"].append(node["time_in_nanos"] / 1e6)
+    for child in node.get("children", [])[:8] if depth < 2 else []:
+        _walk(child, depth + 1, out)
+
+
+def profile_mode(
+    client, index: str, queries: Sequence[QueryVectors], mode: str, w1: float, w2: float
+) -> dict:
+    """Median ms per profiled component for `queries` in `mode`."""
+    parts: dict[str, list[float]] = defaultdict(list)
+    for q in queries:
+        body = body_for(q, mode, w1, w2)
+        body["profile"] = True
+        body["_source"] = False
+        response = client.search(index=index, body=body)
+        parts["took (whole request)"].append(float(response["took"]))
+        for shard in response["profile"]["shards"]:
+            for search in shard["searches"]:
+                parts["rewrite"].append(search["rewrite_time"] / 1e6)
+                for node in search["query"]:
+                    _walk(node, 0, parts)
+                for collector in search.get("collector", []):
+                    parts[f"collector {collector['name']}"].append(collector["time_in_nanos"] / 1e6)
+            fetch = shard.get("fetch") or []
+            for phase in fetch if isinstance(fetch, list) else [fetch]:
+                parts["fetch"].append(phase["time_in_nanos"] / 1e6)
+    return {name: statistics.median(values) for name, values in parts.items()}
+
+
+def _no_total_hits(body: dict) -> dict:
+    return {**body, "track_total_hits": False}
+
+
+def _no_rescore(body: dict) -> dict:
+    return {k: v for k, v in body.items() if k != "rescore"}
+
+
+def _flattened(body: dict) -> dict:
+    """Hybrid candidates as one flat disjunction: the k-NN clause and every rank_feature
+    clause (boost multiplied by w2) side by side, instead of a nested sparse bool. Same
+    scores, same rescore; Lucene can skip non-competitive documents across all clauses."""
+    knn, sparse = body["query"]["bool"]["should"]
+    w2 = sparse["bool"]["boost"]
+    clauses = [
+        {"rank_feature": {**c["rank_feature"], "boost": c["rank_feature"]["boost"] * w2}}
+        for c in sparse["bool"]["should"]
+    ]
+    return {**body, "query": {"bool": {"should": [knn, *clauses]}}}
+
+
+# Variants of the production bodies that the report measures as candidate fixes.
+# track_total_hits=false: by default OpenSearch counts hits up to 10,000, which keeps Lucene
+# from skipping non-competitive documents (block-max WAND / MaxScore) until then.
+VARIANTS = {
+    "sparse": {"track_total_hits=false": _no_total_hits},
+    "hybrid": {
+        "track_total_hits=false": _no_total_hits,
+        "no rescore (approximate scores)": _no_rescore,
+        "flattened candidate clauses": _flattened,
+    },
+}
+
+
+def time_variants(
+    client, index: str, queries: Sequence[QueryVectors], w1: float, w2: float
+) -> list[dict]:
+    """Client latency and `took` p50 of each variant next to the production body, measured
+    alternately query by query so that both see the same machine load; `same_hits` is the
+    fraction of queries where both return the same ids and scores (to 6 decimals)."""
+    import time
+
+    from bench.metrics import percentiles
+
+    out = []
+    for mode, variants in VARIANTS.items():
+        for name, change in variants.items():
+            base_ms, var_ms, base_took, var_took, same = [], [], [], [], 0
+            for q in queries:
+                body = body_for(q, mode, w1, w2)
+                body["_source"] = False
+                hits = []
+                for make, ms, took in (
+                    (lambda b: b, base_ms, base_took),
+                    (change, var_ms, var_took),
+                ):
+                    began = time.perf_counter()
+                    response = client.search(index=index, body=make(body))
+                    ms.append((time.perf_counter() - began) * 1000)
+                    took.append(float(response["took"]))
+                    found = response["hits"]["hits"]
+                    hits.append([(h["_id"], round(h["_score"], 6)) for h in found])
+                same += hits[0] == hits[1]
+            out.append(
+                {
+                    "mode": mode,
+                    "variant": name,
+                    "production_latency_ms": percentiles(base_ms),
+                    "variant_latency_ms": percentiles(var_ms),
+                    "production_took_ms": percentiles(base_took),
+                    "variant_took_ms": percentiles(var_took),
+                    "same_hits": same / max(len(queries), 1),
+                }
+            )
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m bench.profile --model DIR --index NAME [--url URL] [--seed 7]`: the engine
+    profile and the candidate fixes on an existing bench index (e.g. kept with --keep-index),
+    with the synthetic world's test-caption queries."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    from bench.collection import synthetic_queries
+    from indexing.client import ConnectionOptions, connect
+    from sparse_mm.checkpoint import load_model
+
+    parser = argparse.ArgumentParser(description=main.__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="model directory")
+    parser.add_argument(
+        "--index", required=True, help="a bench index, e.g. sparse-mm-bench-1000000"
+    )
+    parser.add_argument("--url", default="http://localhost:9200", help="OpenSearch URL")
+    parser.add_argument("--seed", type=int, default=7, help="synthetic world seed")
+    parser.add_argument("--queries", type=int, default=100, help="caption queries")
+    parser.add_argument("--profile-queries", type=int, default=10, help="queries profiled")
+    parser.add_argument("--json", default=None, help="also write the results here")
+    args = parser.parse_args(argv)
+    model = load_model(args.model)
+    client = connect(ConnectionOptions(url=args.url))
+    queries = synthetic_queries(model, seed=args.seed, n_queries=args.queries)
+    w1, w2 = model.config.w1, model.config.w2
+    sample = queries.vectors[: args.profile_queries]
+    result = {
+        "index": args.index,
+        "n_docs": client.count(index=args.index)["count"],
+        "n_queries": len(queries),
+        "engine_profile": {
+            mode: profile_mode(client, args.index, sample, mode, w1, w2)
+            for mode in ("dense", "sparse", "hybrid")
+        },
+        "variants": time_variants(client, args.index, queries.vectors, w1, w2),
+    }
+    print(json.dumps(result, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

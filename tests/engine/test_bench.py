@@ -1,0 +1,56 @@
+"""A CI-sized benchmark run (10k synthetic images, a few dozen queries) against a real engine:
+parity thresholds only, never timings."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from bench.collection import synthetic_collection
+from bench.report import write_report
+from bench.run import RunOptions, check_targets, report_header, run_one, scale_fit
+
+N_IMAGES, N_QUERIES = 10_000, 40
+
+
+@pytest.fixture(scope="module")
+def bench_run(engine, trained_model):
+    # seed 5: the world the session's model was trained on (tests/engine/conftest.py)
+    collection, queries = synthetic_collection(trained_model, N_IMAGES, seed=5, n_queries=N_QUERIES)
+    options = RunOptions(
+        index=f"test-bench-{uuid.uuid4().hex[:8]}", clients=(1, 2), batch=64, threads=(1,)
+    )
+    options.grid = options.grid[:2]
+    return run_one(engine.client, trained_model, collection, queries, options)
+
+
+def test_bench_run_meets_the_parity_thresholds(bench_run):
+    run = bench_run
+    assert (run["n_docs"], run["n_queries"]) == (N_IMAGES, N_QUERIES)
+    hybrid, sparse, dense = (run["modes"][m] for m in ("hybrid", "sparse", "dense"))
+    assert hybrid["overlap@10"] >= 0.99
+    assert hybrid["score_rel_err_max"] <= 1e-4
+    assert sparse["overlap@10_ties"] >= 0.999
+    assert sparse["score_rel_err_max"] <= 1e-5
+    assert dense["recall@10_vs_exact"] >= 0.95
+    # the engine's R@k can only differ from the exact one through those few disagreements
+    for mode in ("hybrid", "sparse"):
+        r = run["modes"][mode]["R@k"]
+        assert r["engine"]["R@10"] == pytest.approx(r["exact"]["R@10"], abs=0.05)
+
+
+def test_bench_run_measures_everything_the_report_needs(bench_run, engine, trained_model, tmp_path):
+    run = bench_run
+    assert run["ingest"]["docs_per_s"] > 0 and run["ingest"]["index_bytes"] > 0
+    for mode in ("dense", "sparse", "hybrid"):
+        ref = run["reference"]["torch_cpu"][mode]
+        assert ref["latency_ms"]["p50"] > 0 and ref["batched"]["qps"] > 0
+        assert set(run["modes"][mode]["qps_by_clients"]) == {"1", "2"}
+    assert len(run["pruning"]) == 2
+    report = report_header(engine.client, trained_model, "pytest")
+    report["runs"] = [run]
+    report["scale_fit"], report["targets"] = scale_fit([run]), check_targets([run])
+    files = write_report(report, tmp_path)
+    assert all(f.stat().st_size > 0 for f in files)
+    assert not engine.client.indices.exists(index=run["index"])  # cleaned up
