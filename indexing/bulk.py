@@ -1,20 +1,25 @@
-"""Bulk indexing with the official client's streaming bulk, retrying only what failed.
+"""Bulk indexing with the official client's bulk helper, retrying only what failed.
 
 Documents carry deterministic ids, so re-sending one is harmless (the engine reports it as
 "updated"): that is what makes both the retries and re-running a whole ingest idempotent.
-Items rejected with 429 (the write queue is full) or a 5xx, and whole chunks lost to a
-connection error or a timeout, are retried with exponential backoff, up to a limit; items
-rejected for their content (4xx: a bad vector, a bad feature value) are not retried but written
-with their reasons to a JSONL file. Memory stays bounded: at most one chunk is in flight, plus
-the failed items waiting for their retry.
+Documents go in chunks, one chunk in flight at a time. Items of a chunk rejected with 429 (the
+write queue is full) or a 5xx, and whole chunks lost to a connection error or a timeout, are
+re-sent with exponential backoff before the next chunk is read, up to a retry limit; after it
+the engine is declared down with one error. Retrying in place bounds memory by one chunk and
+slows the producer down to the engine's pace (that is the backpressure), and an engine that
+died mid-ingest stops the ingest within the retry budget instead of after the whole source has
+been encoded. Items rejected for their content (4xx: a bad vector, a bad feature value) are not
+retried but written with their reasons to a JSONL file.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 from sparse_mm.errors import EngineError
@@ -26,9 +31,12 @@ _RETRYABLE = {429, 500, 502, 503, 504}
 class BulkOptions:
     chunk_size: int = 500
     max_chunk_bytes: int = 20 * 1024 * 1024
-    max_retries: int = 8  # per document
-    initial_backoff: float = 0.5  # seconds, doubled per round, capped at max_backoff
-    max_backoff: float = 30.0
+    # Re-sends of one chunk's failed items. With the backoff below the engine must stay down
+    # for about 25 s before an ingest gives up.
+    max_retries: int = 6
+    initial_backoff: float = 0.5  # seconds, doubled per retry, capped at max_backoff
+    max_backoff: float = 10.0
+    request_timeout: float | None = None  # seconds per bulk request; None: the client's
     rejects_path: Path | None = None
 
 
@@ -41,6 +49,7 @@ class BulkReport:
     seconds: float = 0.0
     rejects_path: str | None = None
     errors: dict[str, int] = field(default_factory=dict)  # reason type -> count
+    retry_reasons: dict[str, int] = field(default_factory=dict)  # status -> retried items
 
     @property
     def docs_per_s(self) -> float:
@@ -51,6 +60,9 @@ class BulkReport:
             f"indexed {self.indexed}, updated {self.updated}, failed {self.failed}, "
             f"retries {self.retries}, {self.seconds:.1f}s ({self.docs_per_s:,.0f} docs/s)"
         )
+        if self.retry_reasons:
+            parts = ", ".join(f"{n} after {s}" for s, n in sorted(self.retry_reasons.items()))
+            text += f"; retried {parts}"
         if self.failed:
             text += f"; rejected documents and reasons in {self.rejects_path}"
         return text
@@ -66,24 +78,17 @@ def bulk_index(
 ) -> BulkReport:
     """Index `documents` (each a dict with an "id" key) into `index`; never raises for item
     rejections (they are counted and written out) but raises EngineError when the engine stays
-    unreachable or keeps refusing after the retry limit."""
+    unreachable or keeps refusing after the retry limit. Every chunk before the failing one has
+    been acknowledged; re-running the same ingest completes the index."""
     options = options or BulkOptions()
     report = BulkReport(rejects_path=str(options.rejects_path) if options.rejects_path else None)
     began = time.monotonic()
     rejects = options.rejects_path.open("w") if options.rejects_path else None
     try:
-        retry: list[tuple[dict, int]] = []  # (action, attempts so far)
-        for failed in _stream(
-            client, index, ((d, 0) for d in documents), options, report, rejects, on_done
-        ):
-            retry.append(failed)
-        backoff = options.initial_backoff
-        while retry:
-            time.sleep(backoff)
-            backoff = min(backoff * 2, options.max_backoff)
-            report.retries += len(retry)
-            batch, retry = retry, []
-            retry.extend(_stream(client, index, iter(batch), options, report, rejects, on_done))
+        docs = iter(documents)
+        while chunk := list(islice(docs, options.chunk_size)):
+            actions = [d if "_index" in d else _action(index, d) for d in chunk]
+            _send_with_retries(client, actions, options, report, rejects, on_done)
     finally:
         if rejects:
             rejects.close()
@@ -91,39 +96,52 @@ def bulk_index(
     return report
 
 
-def _stream(
-    client,
-    index,
-    items: Iterator[tuple[dict, int]],
-    options: BulkOptions,
-    report: BulkReport,
-    rejects,
-    on_done,
-) -> Iterator[tuple[dict, int]]:
-    """One pass of streaming bulk; yields the (action, attempts) pairs to retry."""
+def _send_with_retries(client, actions, options, report, rejects, on_done) -> None:
+    backoff = options.initial_backoff
+    for attempt in range(options.max_retries + 1):
+        if attempt:
+            time.sleep(backoff)
+            backoff = min(backoff * 2, options.max_backoff)
+            report.retries += len(actions)
+        failed = list(_send(client, actions, options, report, rejects, on_done))
+        if not failed:
+            return
+        for outcome in failed:
+            key = str(outcome.get("status"))
+            report.retry_reasons[key] = report.retry_reasons.get(key, 0) + 1
+        by_id = {a["_id"]: a for a in actions}
+        actions = [by_id[o["_id"]] for o in failed]
+    status = failed[0].get("status")
+    what = (
+        f"kept refusing documents (status {status}: {_reason(failed[0])})"
+        if isinstance(status, int)
+        else f"at {client_address(client)} stayed unreachable ({_reason(failed[0])})"
+    )
+    raise EngineError(
+        f"OpenSearch {what} after {options.max_retries} retries; "
+        "acknowledged documents are kept, re-run the same ingest to complete it"
+    )
+
+
+def _send(client, actions, options, report, rejects, on_done) -> Iterator[dict]:
+    """One bulk round for `actions`; counts and writes out what is settled, yields the
+    outcomes of the items worth retrying."""
     from opensearchpy.helpers import streaming_bulk
 
-    in_flight: dict[str, tuple[dict, int]] = {}
-
-    def actions() -> Iterator[dict]:
-        for doc, attempts in items:
-            action = doc if "_index" in doc else _action(index, doc)
-            in_flight[action["_id"]] = (action, attempts)
-            yield action
-
+    extra = {} if options.request_timeout is None else {"request_timeout": options.request_timeout}
     results = streaming_bulk(
         client,
-        actions(),
-        chunk_size=options.chunk_size,
+        actions,
+        chunk_size=len(actions),
         max_chunk_bytes=options.max_chunk_bytes,
         max_retries=0,
         raise_on_error=False,
         raise_on_exception=False,
         yield_ok=True,
+        **extra,
     )
     for ok, item in results:
         outcome = next(iter(item.values()))
-        action, attempts = in_flight.pop(outcome["_id"])
         if ok:
             if outcome.get("result") == "updated":
                 report.updated += 1
@@ -132,29 +150,26 @@ def _stream(
             on_done(1)
             continue
         status = outcome.get("status")
-        retryable = status in _RETRYABLE or not isinstance(status, int)  # N/A: no connection
-        if retryable and attempts < options.max_retries:
-            yield action, attempts + 1
+        if status in _RETRYABLE or not isinstance(status, int):  # N/A: no connection
+            yield outcome
             continue
-        if retryable:
-            what = (
-                f"kept refusing documents (status {status}: {_reason(outcome)})"
-                if isinstance(status, int)
-                else f"stayed unreachable ({_reason(outcome)[:200]})"
-            )
-            raise EngineError(
-                f"OpenSearch {what} after {options.max_retries} retries; "
-                "acknowledged documents are kept, re-run the same ingest to complete it"
-            )
         report.failed += 1
         kind = (outcome.get("error") or {}).get("type", str(status))
         report.errors[kind] = report.errors.get(kind, 0) + 1
         if rejects:
             rejects.write(
-                json.dumps({"id": action["_id"], "status": status, "reason": _reason(outcome)})
+                json.dumps({"id": outcome["_id"], "status": status, "reason": _reason(outcome)})
                 + "\n"
             )
         on_done(1)
+
+
+def client_address(client) -> str:
+    try:
+        host = client.transport.hosts[0]
+        return f"{host.get('host')}:{host.get('port')}"
+    except (AttributeError, IndexError, TypeError):
+        return "its address"
 
 
 def _action(index: str, doc: dict) -> dict:
@@ -166,4 +181,15 @@ def _reason(outcome: dict) -> str:
     if isinstance(error, dict):
         caused = error.get("caused_by", {}).get("reason")
         return f"{error.get('type')}: {error.get('reason')}" + (f" ({caused})" if caused else "")
-    return str(error or outcome.get("exception") or "unknown")
+    exception = outcome.get("exception")
+    if exception is not None:
+        return connection_failure(exception)
+    return str(error or "unknown")
+
+
+def connection_failure(exc: BaseException) -> str:
+    """A request that failed as a whole, in a few words (not urllib3's whole chain)."""
+    text = str(exc)
+    errno = re.search(r"\[Errno -?\d+\] [\w ,.-]+", text)
+    detail = errno.group(0) if errno else ("timed out" if "timed out" in text else text[:120])
+    return f"{type(exc).__name__}: {detail.strip()}"

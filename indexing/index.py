@@ -61,14 +61,25 @@ def check_index(client, name: str, dense_dim: int | None = None) -> dict:
 
 
 @contextlib.contextmanager
-def bulk_loading(client, name: str) -> Iterator[None]:
+def bulk_loading(client, name: str, fallback: str | None = None) -> Iterator[None]:
     """Turn periodic refresh off while loading; restore it and refresh afterwards, even on
-    failure, so that whatever was acknowledged becomes searchable."""
+    failure, so that whatever was acknowledged becomes searchable.
+
+    An ingest killed with the engine (or the engine killed under it) cannot restore anything,
+    and leaves the index at "-1": the next load then restores `fallback` (the index's configured
+    interval) rather than "-1", which would keep new documents invisible for good. When the
+    load itself failed (the engine is gone, most often), failing to restore is not reported
+    over the error that matters."""
     settings = client.indices.get_settings(index=name, name="index.refresh_interval")
     previous = next(iter(settings.values()))["settings"].get("index", {}).get("refresh_interval")
+    if previous == "-1":
+        previous = fallback
     client.indices.put_settings(index=name, body={"index": {"refresh_interval": "-1"}})
+    failed = True
     try:
         yield
+        failed = False
     finally:
-        client.indices.put_settings(index=name, body={"index": {"refresh_interval": previous}})
-        client.indices.refresh(index=name)
+        with contextlib.suppress(*((Exception,) if failed else ())):
+            client.indices.put_settings(index=name, body={"index": {"refresh_interval": previous}})
+            client.indices.refresh(index=name)

@@ -6,6 +6,7 @@ batch plus one bulk chunk whatever the collection's size.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,11 +14,17 @@ from pathlib import Path
 import torch
 
 from indexing.assets import AssetsReport, install_assets
-from indexing.bulk import BulkOptions, BulkReport, bulk_index
+from indexing.bulk import (
+    BulkOptions,
+    BulkReport,
+    bulk_index,
+    client_address,
+    connection_failure,
+)
 from indexing.documents import DocumentBuilder, Pruning, PruningReport
 from indexing.index import bulk_loading, ensure_index
 from indexing.mapping import IndexSettings
-from sparse_mm.errors import DataError
+from sparse_mm.errors import DataError, EngineError
 
 DEFAULT_INDEX = "sparse-mm"
 
@@ -83,7 +90,13 @@ def source_from_dataset(
 
 
 def ingest(client, model, source: IngestSource, options: IngestOptions, *, progress: bool = True):
-    """Encode `source` with `model` (a LoadedModel) and index it; returns an IngestReport."""
+    """Encode `source` with `model` (a LoadedModel) and index it; returns an IngestReport.
+    Raises EngineError (one line) when the engine is or goes down."""
+    with engine_down_is_an_error(client):
+        return _ingest(client, model, source, options, progress)
+
+
+def _ingest(client, model, source: IngestSource, options: IngestOptions, progress: bool):
     from tqdm import tqdm
 
     heads, config = model.heads, model.config
@@ -124,11 +137,48 @@ def ingest(client, model, source: IngestSource, options: IngestOptions, *, progr
                 source.ids[start:stop], encoded.dense, encoded.sparse, metadata
             )
 
+    fallback = options.settings.refresh_interval
+    written = 0
+
+    def done(n: int) -> None:
+        nonlocal written
+        written += n
+        bar.update(n)
+
     try:
-        with bulk_loading(client, options.index):
-            report = bulk_index(
-                client, options.index, documents(), options.bulk, on_done=bar.update
-            )
+        with bulk_loading(client, options.index, fallback):
+            report = bulk_index(client, options.index, documents(), options.bulk, on_done=done)
+    except DataError as exc:  # a document the model made cannot be indexed: no partial index
+        raise DataError(f"{exc}; {_undo(client, options.index, created, written)}") from exc
     finally:
         bar.close()
     return IngestReport(options.index, created, len(source.ids), report, builder.report, assets)
+
+
+def _undo(client, index: str, created: bool, written: int) -> str:
+    """Remove what a failed ingest wrote when it created the index; otherwise say what the
+    existing index now holds (its documents are replaced by id, never duplicated)."""
+    if created:
+        client.indices.delete(index=index, ignore_unavailable=True)
+        return f"nothing was indexed (the new index {index!r} is removed again)"
+    if not written:
+        return f"index {index!r} is unchanged"
+    return (
+        f"{written} documents of this run were already written to index {index!r}; "
+        "fix the input and re-run the same ingest"
+    )
+
+
+@contextlib.contextmanager
+def engine_down_is_an_error(client) -> Iterator[None]:
+    """The engine going away outside the bulk loop (creating the index, installing the assets,
+    switching refresh) ends the ingest with the same kind of one-line error as inside it."""
+    from opensearchpy.exceptions import ConnectionError as OSConnectionError
+
+    try:
+        yield
+    except OSConnectionError as exc:  # ConnectionTimeout is a subclass
+        raise EngineError(
+            f"OpenSearch at {client_address(client)} is unreachable ({connection_failure(exc)}); "
+            "acknowledged documents are kept, re-run the same ingest to complete it"
+        ) from exc

@@ -28,7 +28,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -120,18 +120,29 @@ class ManagedNode:
         *,
         version: str = OPENSEARCH_VERSION,
         settings: dict[str, object] | None = None,
+        cluster_name: str = "sparse-mm",
+        seed_ports: Sequence[int] = (),
     ) -> None:
+        """`seed_ports` (HTTP ports, this node's included) makes the node one of a cluster of
+        local nodes that find each other on loopback; without it the node is a cluster of one.
+        """
         self.home = (home or default_home()).expanduser().resolve()
         self.port = port
         self.heap = heap
         self.version = version
         self.settings = settings or {}
+        self.cluster_name = cluster_name
+        self.seed_ports = tuple(seed_ports)
         self.node_dir = self.home / "nodes" / str(port)
         self.dist_dir = self.home / "dist" / f"opensearch-{version}"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def name(self) -> str:
+        return _node_name(self.port)
 
     # ---------------------------------------------------------------- assembly
     def ensure_distribution(self, jdk: Jdk, progress: _Progress) -> Path:
@@ -244,12 +255,12 @@ class ManagedNode:
         for sub in ("data", "logs"):
             (self.node_dir / sub).mkdir(parents=True, exist_ok=True)
         settings: dict[str, object] = {
-            "cluster.name": "sparse-mm",
-            "node.name": f"sparse-mm-{self.port}",
+            "cluster.name": self.cluster_name,
+            "node.name": self.name,
             "network.host": "127.0.0.1",
             "http.port": self.port,
-            "transport.port": self.port + 100,
-            "discovery.type": "single-node",
+            "transport.port": _transport_port(self.port),
+            **self._discovery(),
             "path.data": str(self.node_dir / "data"),
             "path.logs": str(self.node_dir / "logs"),
             # A development node on a shared disk: never turn indices read-only at 95% full.
@@ -266,6 +277,16 @@ class ManagedNode:
         jvm_options.write_text(text.replace("HeapDumpPath=data", f"HeapDumpPath={logs}"))
         return config_dir
 
+    def _discovery(self) -> dict[str, object]:
+        if not self.seed_ports:
+            return {"discovery.type": "single-node"}
+        # The first election needs every listed node; once the cluster has formed, restarted
+        # nodes ignore this list and rejoin through the seed hosts.
+        return {
+            "discovery.seed_hosts": [f"127.0.0.1:{_transport_port(p)}" for p in self.seed_ports],
+            "cluster.initial_cluster_manager_nodes": [_node_name(p) for p in self.seed_ports],
+        }
+
     def _wait_until_ready(self, proc: subprocess.Popen, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -275,7 +296,9 @@ class ManagedNode:
                     f"OpenSearch exited during start (status {proc.returncode}); "
                     f"last log lines: {self._log_tail()}"
                 )
-            if _cluster_ready(self.url):
+            # A node of a cluster still forming answers, but has no health to report yet:
+            # waiting for the cluster is the caller's business (it knows how many nodes).
+            if _node_answers(self.url) if self.seed_ports else _cluster_ready(self.url):
                 return
             time.sleep(0.5)
         self._terminate(proc.pid)
@@ -305,6 +328,20 @@ class ManagedNode:
         self._terminate(record["pid"], timeout)
         return f"stopped OpenSearch on port {self.port} (pid {record['pid']})"
 
+    def kill(self) -> int:
+        """SIGKILL the node at once, as a crash would (no flush, no goodbye to its cluster);
+        returns the pid it had. For fault tests."""
+        record = self._record()
+        if record is None or not _is_opensearch_process(record.get("pid")):
+            raise EngineError(f"no managed node is running on port {self.port}")
+        pid = record["pid"]
+        os.killpg(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30.0
+        while time.monotonic() < deadline and _is_opensearch_process(pid):
+            time.sleep(0.05)
+        (self.node_dir / "node.json").unlink(missing_ok=True)
+        return pid
+
     def _terminate(self, pid: int, timeout: float = 60.0) -> None:
         for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
             try:
@@ -330,6 +367,14 @@ def managed_ports(home: Path | None = None) -> list[int]:
     """Ports of the nodes recorded under `home` (running or not)."""
     nodes = (home or default_home()) / "nodes"
     return sorted(int(p.name) for p in nodes.glob("*") if (p / "node.json").exists())
+
+
+def _node_name(port: int) -> str:
+    return f"sparse-mm-{port}"
+
+
+def _transport_port(http_port: int) -> int:
+    return http_port + 100
 
 
 def _extract_zip(archive: Path, dest: Path) -> Path:
@@ -381,6 +426,14 @@ def _cluster_ready(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/_cluster/health", timeout=2) as response:
             return json.loads(response.read()).get("status") in ("green", "yellow")
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _node_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False
 

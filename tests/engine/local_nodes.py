@@ -1,0 +1,57 @@
+"""Managed nodes that a fault test starts, owns and always stops (ports 9240-9259)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from indexing.node import ManagedNode
+
+PORTS = range(9240, 9260)  # kept apart from the shared nodes on 9200 and 9230
+HEAP = "512m"
+
+
+def _free(port: int) -> bool:
+    for p in (port, port + 100):  # HTTP and transport
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", p))
+            except OSError:
+                return False
+    return True
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` consecutive free ports of PORTS (transport ports too)."""
+    for first in PORTS:
+        ports = list(range(first, first + n))
+        if ports[-1] in PORTS and all(_free(p) for p in ports):
+            return ports
+    raise RuntimeError(f"no {n} free ports in {PORTS}")
+
+
+@contextmanager
+def local_nodes(
+    count: int = 1, *, settings: dict | None = None, cluster: bool = False
+) -> Iterator[Sequence[ManagedNode]]:
+    """`count` nodes (not started), one cluster when `cluster`; stopped and their folders
+    removed afterwards, whatever happened."""
+    ports = free_ports(count)
+    nodes = [
+        ManagedNode(
+            port=p,
+            heap=HEAP,
+            settings=settings,
+            cluster_name=f"sparse-mm-test-{ports[0]}",
+            seed_ports=ports if cluster else (),
+        )
+        for p in ports
+    ]
+    try:
+        yield nodes
+    finally:
+        for node in nodes:
+            node.stop()
+            shutil.rmtree(node.node_dir, ignore_errors=True)

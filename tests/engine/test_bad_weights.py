@@ -1,0 +1,44 @@
+"""Inputs whose encoding the engine cannot store (an embedding so large that the dense vector
+overflows) stop the ingest with a clear error and never leave a partial new index."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from indexing.bulk import BulkOptions
+from indexing.ingest import IngestOptions, IngestSource, ingest
+from sparse_mm.checkpoint import load_model
+from sparse_mm.demo import demo_model_dir
+from sparse_mm.errors import DataError
+
+
+def _source(n: int, bad_row: int) -> IngestSource:
+    emb = torch.randn(n, 768, generator=torch.Generator().manual_seed(0))
+    emb[bad_row] = 3e38  # finite float32, but its projection overflows
+    return IngestSource([f"img-{i}" for i in range(n)], emb, None, "overflow test")
+
+
+def test_overflow_after_chunks_were_sent_removes_the_new_index(client, index_name):
+    model = load_model(demo_model_dir())
+    options = IngestOptions(index=index_name, batch_size=256, bulk=BulkOptions(chunk_size=100))
+    with pytest.raises(DataError) as caught:
+        ingest(client, model, _source(1000, 900), options, progress=False)
+    message = str(caught.value)
+    assert "'img-900'" in message and "not finite" in message and "removed again" in message
+    assert not client.indices.exists(index=index_name)
+
+
+def test_overflow_in_an_existing_index_says_what_was_written(client, index_name):
+    model = load_model(demo_model_dir())
+    options = IngestOptions(index=index_name, batch_size=256, bulk=BulkOptions(chunk_size=100))
+    ingest(client, model, _clean(100), options, progress=False)
+    with pytest.raises(DataError, match=r"\d+ documents of this run were already written"):
+        ingest(client, model, _source(1000, 900), options, progress=False)
+    client.indices.refresh(index=index_name)
+    assert client.indices.exists(index=index_name)
+
+
+def _clean(n: int) -> IngestSource:
+    emb = torch.randn(n, 768, generator=torch.Generator().manual_seed(1))
+    return IngestSource([f"img-{i}" for i in range(n)], emb, None, "clean")
