@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from sparse_mm.engine_options import connect_engine, security_options
 from sparse_mm.errors import ConfigError
 
 _SUFFIX = {"k": 1_000, "m": 1_000_000}
@@ -41,6 +42,7 @@ def parse_ints(text: str, name: str) -> tuple[int, ...]:
 
 
 @click.command("bench")
+@security_options
 @click.option(
     "--model",
     "model_dir",
@@ -141,7 +143,6 @@ def bench(
     from bench.collection import dataset_collection, synthetic_collection
     from bench.report import write_json, write_report
     from bench.run import RunOptions, check_targets, report_header, run_one, scale_fit
-    from indexing.client import ConnectionOptions, connect
     from sparse_mm.checkpoint import load_model
     from sparse_mm.demo import demo_data_dir, demo_model_dir
 
@@ -153,7 +154,7 @@ def bench(
     model = load_model(model_dir or demo_model_dir())
     if data_dir is not None and not data_dir.is_dir():
         raise click.UsageError(f"--data {data_dir} is not a folder")
-    client = connect(ConnectionOptions(url=url))
+    client = connect_engine(url)
 
     def log(message: str) -> None:
         click.echo(message, err=True)

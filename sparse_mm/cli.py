@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from sparse_mm import __version__
+from sparse_mm.engine_options import connect_engine, security_options
 from sparse_mm.errors import SparseMMError
 
 
@@ -75,54 +76,9 @@ def _data_option(f):
     )(f)
 
 
-def _remember(ctx: click.Context, param: click.Parameter, value):
-    ctx.meta[f"sparse_mm.{param.name}"] = value
-    return value
-
-
 def _engine_options(f):
-    """--url and --index, plus the connection's security options (read by `_connect`)."""
-    security = [
-        click.option(
-            "--header",
-            "headers",
-            multiple=True,
-            expose_value=False,
-            callback=_remember,
-            help="Extra request header 'Name: value' (repeatable), e.g. an API key.",
-        ),
-        click.option(
-            "--insecure",
-            is_flag=True,
-            expose_value=False,
-            callback=_remember,
-            help="Do not verify the engine's TLS certificate (throwaway clusters only).",
-        ),
-        click.option(
-            "--ca-certs",
-            type=click.Path(path_type=Path),
-            envvar="OPENSEARCH_CA_CERTS",
-            expose_value=False,
-            callback=_remember,
-            help="CA bundle that signed the engine's certificate (or $OPENSEARCH_CA_CERTS).",
-        ),
-        click.option(
-            "--password-file",
-            type=click.Path(path_type=Path),
-            expose_value=False,
-            callback=_remember,
-            help="File whose first line is the password [default: $OPENSEARCH_PASSWORD].",
-        ),
-        click.option(
-            "--user",
-            envvar="OPENSEARCH_USER",
-            expose_value=False,
-            callback=_remember,
-            help="Basic-auth user (or $OPENSEARCH_USER).",
-        ),
-    ]
-    for option in security:
-        f = option(f)
+    """--url and --index, plus the connection's security options (read by `connect_engine`)."""
+    f = security_options(f)
     f = click.option(
         "--index", default="sparse-mm", show_default=True, help="OpenSearch index name."
     )(f)
@@ -133,23 +89,6 @@ def _engine_options(f):
         show_default=True,
         help="OpenSearch URL (or $OPENSEARCH_URL); https:// for TLS.",
     )(f)
-
-
-def _connect(url: str):
-    """A checked client for `url` with the command's security options."""
-    from indexing.client import ConnectionOptions, connect, parse_headers, read_password
-
-    meta = click.get_current_context().meta
-    ca_certs = meta.get("sparse_mm.ca_certs")
-    options = ConnectionOptions(
-        url=url,
-        user=meta.get("sparse_mm.user"),
-        password=read_password(meta.get("sparse_mm.password_file")),
-        ca_certs=str(ca_certs) if ca_certs else None,
-        verify=not meta.get("sparse_mm.insecure", False),
-        headers=parse_headers(tuple(meta.get("sparse_mm.headers") or ())),
-    )
-    return connect(options)
 
 
 def _load_model(model_dir: Path | None):
@@ -335,7 +274,7 @@ def ingest(
     from indexing.ingest import ingest as run_ingest
     from indexing.mapping import IndexSettings
 
-    client = _connect(url)
+    client = connect_engine(url)
     model = _load_model(model_dir)
     source = source_from_dataset(_data_root(data_dir), split)
     options = IngestOptions(
@@ -437,7 +376,7 @@ def query(
         terms, _ = prune_terms(vectors.terms, top_k=query_top_k, min_weight=query_min_weight)
         click.echo(json.dumps(request_body(index, vectors.dense, terms, k=k, window=window)))
         return
-    client = _connect(url)
+    client = connect_engine(url)
     options = SearchOptions(
         mode=mode,
         k=k,
