@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from bench.encode_speed import machine
+from bench.machine import machine
 from sparse_mm.data import Dataset, EmbeddingTable, Split
 from training.config import CONFIG_DIR, load_config
 from training.trainer import Trainer
