@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from sparse_mm.engine_options import connect_engine, security_options
+from sparse_mm.engine_options import connect_engine, connection_options
 from sparse_mm.errors import ConfigError
 
 _SUFFIX = {"k": 1_000, "m": 1_000_000}
@@ -42,7 +42,7 @@ def parse_ints(text: str, name: str) -> tuple[int, ...]:
 
 
 @click.command("bench")
-@security_options
+@connection_options
 @click.option(
     "--model",
     "model_dir",

@@ -18,6 +18,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -85,15 +86,33 @@ def bulk_index(
     began = time.monotonic()
     rejects = options.rejects_path.open("w") if options.rejects_path else None
     try:
-        docs = iter(documents)
-        while chunk := list(islice(docs, options.chunk_size)):
-            actions = [d if "_index" in d else _action(index, d) for d in chunk]
-            _send_with_retries(client, actions, options, report, rejects, on_done)
+        with _bulk_owns_retries(client):
+            docs = iter(documents)
+            while chunk := list(islice(docs, options.chunk_size)):
+                actions = [d if "_index" in d else _action(index, d) for d in chunk]
+                _send_with_retries(client, actions, options, report, rejects, on_done)
     finally:
         if rejects:
             rejects.close()
         report.seconds = time.monotonic() - began
     return report
+
+
+@contextmanager
+def _bulk_owns_retries(client) -> Iterator[None]:
+    """Switch the client's own retries off while bulk requests are sent: they would multiply
+    with this module's (a hung engine would cost (transport retries + 1) x timeout per
+    attempt), and they re-send without backoff."""
+    transport = getattr(client, "transport", None)
+    saved = getattr(transport, "max_retries", None)
+    if saved is None:
+        yield
+        return
+    transport.max_retries = 0
+    try:
+        yield
+    finally:
+        transport.max_retries = saved
 
 
 def _send_with_retries(client, actions, options, report, rejects, on_done) -> None:
@@ -107,7 +126,7 @@ def _send_with_retries(client, actions, options, report, rejects, on_done) -> No
         if not failed:
             return
         for outcome in failed:
-            key = str(outcome.get("status"))
+            key = _retry_reason(outcome)
             report.retry_reasons[key] = report.retry_reasons.get(key, 0) + 1
         by_id = {a["_id"]: a for a in actions}
         actions = [by_id[o["_id"]] for o in failed]
@@ -170,6 +189,14 @@ def client_address(client) -> str:
         return f"{host.get('host')}:{host.get('port')}"
     except (AttributeError, IndexError, TypeError):
         return "its address"
+
+
+def _retry_reason(outcome: dict) -> str:
+    """Why an item is re-sent, for the report: its status, or what became of the request."""
+    status = outcome.get("status")
+    if isinstance(status, int):
+        return str(status)
+    return "timeout" if "timed out" in _reason(outcome) else "connection error"
 
 
 def _action(index: str, doc: dict) -> dict:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import click
 
+from indexing.bulk import BulkOptions
 from sparse_mm import __version__
-from sparse_mm.engine_options import connect_engine, security_options
+from sparse_mm.engine_options import connect_engine, connection_options
 from sparse_mm.errors import SparseMMError
 
 
@@ -77,8 +78,8 @@ def _data_option(f):
 
 
 def _engine_options(f):
-    """--url and --index, plus the connection's security options (read by `connect_engine`)."""
-    f = security_options(f)
+    """--url and --index, plus the connection's options (read by `connect_engine`)."""
+    f = connection_options(f)
     f = click.option(
         "--index", default="sparse-mm", show_default=True, help="OpenSearch index name."
     )(f)
@@ -242,6 +243,14 @@ def evaluate(model_dir, data_dir, split, json_file, topk, device) -> None:
 @click.option("--shards", default=1, show_default=True, help="Primary shards (new index only).")
 @click.option("--replicas", default=0, show_default=True, help="Replicas (new index only).")
 @click.option(
+    "--retries",
+    type=click.IntRange(0, 100),
+    default=BulkOptions.max_retries,
+    show_default=True,
+    help="Re-sends of a chunk's documents after a 429, a 5xx, a timeout or a lost connection "
+    "(with backoff from 0.5 s, doubling up to 10 s); then the ingest stops with one error.",
+)
+@click.option(
     "--rejects",
     type=click.Path(path_type=Path),
     default=Path("rejected.jsonl"),
@@ -260,6 +269,7 @@ def ingest(
     doc_min_weight,
     shards,
     replicas,
+    retries,
     rejects,
     device,
 ) -> None:
@@ -268,7 +278,6 @@ def ingest(
     Re-running is idempotent: documents have the images' ids. Exits non-zero if any document
     was rejected (they are listed with reasons in --rejects).
     """
-    from indexing.bulk import BulkOptions
     from indexing.documents import Pruning
     from indexing.ingest import IngestOptions, source_from_dataset
     from indexing.ingest import ingest as run_ingest
@@ -282,7 +291,7 @@ def ingest(
         settings=IndexSettings(shards=shards, replicas=replicas),
         batch_size=batch_size,
         pruning=Pruning(doc_top_k, doc_min_weight),
-        bulk=BulkOptions(rejects_path=rejects),
+        bulk=BulkOptions(rejects_path=rejects, max_retries=retries),
         device=device,
     )
     report = run_ingest(client, model, source, options)

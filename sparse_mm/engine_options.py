@@ -1,4 +1,4 @@
-"""Connection options shared by every command that talks to the engine: `security_options`
+"""Connection options shared by every command that talks to the engine: `connection_options`
 adds them to a click command, `connect_engine` builds the checked client from them."""
 
 from __future__ import annotations
@@ -13,9 +13,19 @@ def _remember(ctx: click.Context, param: click.Parameter, value):
     return value
 
 
-def security_options(f):
-    """The connection's security options, remembered for `connect_engine`."""
+def connection_options(f):
+    """The connection's options (timeout, TLS, credentials, headers), remembered for
+    `connect_engine`."""
     security = [
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=60.0,
+            show_default=True,
+            expose_value=False,
+            callback=_remember,
+            help="Seconds to wait for each request to the engine.",
+        ),
         click.option(
             "--header",
             "headers",
@@ -60,13 +70,14 @@ def security_options(f):
 
 
 def connect_engine(url: str):
-    """A checked client for `url` with the command's security options."""
+    """A checked client for `url` with the command's connection options."""
     from indexing.client import ConnectionOptions, connect, parse_headers, read_password
 
     meta = click.get_current_context().meta
     ca_certs = meta.get("sparse_mm.ca_certs")
     options = ConnectionOptions(
         url=url,
+        timeout=meta.get("sparse_mm.timeout", 60.0),
         user=meta.get("sparse_mm.user"),
         password=read_password(meta.get("sparse_mm.password_file")),
         ca_certs=str(ca_certs) if ca_certs else None,

@@ -14,17 +14,13 @@ from __future__ import annotations
 import base64
 import logging
 import shutil
-import ssl
 import subprocess
-import threading
-import urllib.error
-import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from click.testing import CliRunner
 
 from sparse_mm.cli import main
+from tests.engine.proxy import Answer, forwarding_proxy
 
 PASSWORDS = {"reader": "r3ad-0nly-Pw", "writer": "wr1te-Pw"}
 API_KEY = "k3y-abc123"
@@ -56,50 +52,21 @@ def secured(engine, tmp_path_factory):
     """(https URL, CA bundle path) of a TLS + auth endpoint in front of the engine."""
     folder = tmp_path_factory.mktemp("tls")
     ca, cert, key = _certificates(folder)
-    upstream = engine.url.rstrip("/")
 
-    class Proxy(BaseHTTPRequestHandler):
-        def _handle(self):
-            auth = self.headers.get("Authorization", "")
-            user = next((u for u in PASSWORDS if auth == _basic(u)), None)
-            if auth == f"ApiKey {API_KEY}":
-                user = "writer"
-            if user is None:
-                return self._reply(401, b'{"error":"unauthorized"}')
-            writes = self.command in ("PUT", "DELETE") or "_bulk" in self.path
-            if user == "reader" and writes:
-                return self._reply(403, b'{"error":{"type":"security_exception"},"status":403}')
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else None
-            request = urllib.request.Request(upstream + self.path, data=body, method=self.command)
-            if self.headers.get("Content-Type"):
-                request.add_header("Content-Type", self.headers["Content-Type"])
-            try:
-                with urllib.request.urlopen(request, timeout=60) as response:
-                    self._reply(response.status, response.read())
-            except urllib.error.HTTPError as exc:
-                self._reply(exc.code, exc.read())
+    def check_credentials(request) -> Answer:
+        auth = request.headers.get("Authorization", "")
+        user = next((u for u in PASSWORDS if auth == _basic(u)), None)
+        if auth == f"ApiKey {API_KEY}":
+            user = "writer"
+        if user is None:
+            return 401, b'{"error":"unauthorized"}'
+        writes = request.command in ("PUT", "DELETE") or "_bulk" in request.path
+        if user == "reader" and writes:
+            return 403, b'{"error":{"type":"security_exception"},"status":403}'
+        return None
 
-        def _reply(self, status, body):
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(body)
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"https://127.0.0.1:{server.server_address[1]}", ca
-    server.shutdown()
+    with forwarding_proxy(engine.url, check_credentials, tls=(cert, key)) as url:
+        yield url, ca
 
 
 @pytest.fixture(scope="module")
