@@ -367,6 +367,8 @@ def query(
         raise click.UsageError("give either TEXT or --caption-id")
     if text is not None and not text.strip():
         raise click.UsageError("the query TEXT is empty")
+    if text is not None:
+        text = _valid_text(text)
     model = _load_model(model_dir)
     if caption_id is not None:
         from sparse_mm.data import load_caption_embedding
@@ -398,6 +400,25 @@ def query(
     if response.pruning and response.pruning.describe():
         click.echo(response.pruning.describe(), err=True)
     click.echo(render_json(response) if as_json else render_table(response))
+
+
+def _valid_text(text: str) -> str:
+    """TEXT with any bytes that were not UTF-8 (Python keeps them as lone surrogates) replaced
+    by U+FFFD, with a warning: they mean nothing to the encoder and cannot be sent as JSON."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    raw = text.encode("utf-8", "surrogateescape")
+    cleaned = raw.decode("utf-8", "replace")
+    bad = cleaned.count("\ufffd") - text.count("\ufffd")
+    click.echo(
+        f"warning: the query TEXT has {bad} byte sequence(s) that are not UTF-8; searching "
+        "with them replaced by U+FFFD (check the terminal's or the script's encoding)",
+        err=True,
+    )
+    return cleaned
 
 
 # --------------------------------------------------------------------------------------------

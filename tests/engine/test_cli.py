@@ -5,7 +5,10 @@ left behind claiming success."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -91,6 +94,33 @@ def test_query_with_no_known_words(engine, indexed, trained_model):
     name, _ = indexed
     common = ("--model", trained_model.path, "--index", name, "--url", engine.url)
     one_line_error(run("query", "xyzzy qwerty", *common), "no known words in query")
+
+
+def test_a_very_long_query_is_searched(engine, indexed, trained_model):
+    common = ("--model", trained_model.path, "--index", indexed[0], "--url", engine.url)
+    text = "a dog on the beach " * 6000  # 114,000 characters, near the limit of one argv string
+    out = run("query", text, *common, "--json", "-k", "3")
+    assert out.exit_code == 0, out.output
+    hits = json.loads(out.output)["hits"]
+    assert len(hits) == 3 and all(h["matches"] for h in hits)
+
+
+def test_bytes_that_are_not_utf8_are_replaced_with_a_warning(engine, indexed, trained_model):
+    common = ("--model", trained_model.path, "--index", indexed[0], "--url", engine.url)
+    # A real process with raw bytes in argv, as a shell with the wrong locale would pass them.
+    raw = b"a dog \xff\xfe on the beach"
+    command = [sys.executable, "-m", "sparse_mm.cli", "query", raw, *map(str, common), "--json"]
+    done = subprocess.run(command, capture_output=True, env={**os.environ, "LC_ALL": "C.UTF-8"})
+    assert done.returncode == 0, done.stderr.decode()
+    warning = done.stderr.decode().strip().splitlines()
+    assert len(warning) == 1 and "2 byte sequence(s) that are not UTF-8" in warning[0], warning
+    clean = json.loads(run("query", "a dog on the beach", *common, "--json").output)
+    assert [h["id"] for h in json.loads(done.stdout)["hits"]] == [h["id"] for h in clean["hits"]]
+    # Nothing but such bytes: the warning, then the usual error for a query without known words.
+    only_bad = run("query", "\udcff\udcfe", *common)
+    assert only_bad.exit_code != 0
+    assert [line.split(":")[0] for line in only_bad.stderr.splitlines()] == ["warning", "error"]
+    assert "no known words in query" in only_bad.stderr
 
 
 def test_missing_model_and_data(engine, tmp_path):
