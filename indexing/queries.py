@@ -24,6 +24,13 @@ from sparse_mm.errors import ConfigError, DataError
 
 MODES = ("hybrid", "sparse", "dense")
 DEFAULT_MAX_CLAUSES = 1024  # OpenSearch's default indices.query.bool.max_clause_count
+# Query term weights sparse-mm sends. The engine scores in float32: a clause scores
+# boost x stored weight, and past 3.4e38 a score is Infinity (and some queries are refused).
+# A sparse head's weights are log-saturated, tens at most; 1e4 leaves room for any real model
+# while 1,024 clauses x 1e4 x stored weights up to 3e31 stay finite. Below float32's smallest
+# normal number a weight rounds to a boost of (nearly) 0 and counts as 0, i.e. it is dropped.
+MAX_QUERY_WEIGHT = 1e4
+MIN_QUERY_WEIGHT = 2.0**-126
 
 
 @dataclass(frozen=True)
@@ -59,15 +66,22 @@ def prune_terms(
 ) -> tuple[dict[str, float], PruneReport]:
     """Keep the heaviest query terms: weight > `min_weight`, at most `top_k` and `max_clauses`.
 
-    Raises DataError for a weight that is NaN, infinite or negative.
+    Raises DataError for a weight that is NaN, infinite, negative or above MAX_QUERY_WEIGHT;
+    weights below MIN_QUERY_WEIGHT count as 0.
     """
     for token, weight in terms.items():
         if not math.isfinite(weight) or weight < 0:
             raise DataError(
                 f"query term {token!r} has weight {weight}; weights must be finite >= 0"
             )
+        if weight > MAX_QUERY_WEIGHT:
+            raise DataError(
+                f"query term {token!r} has weight {weight:.6g}, above the {MAX_QUERY_WEIGHT:g} "
+                "that sparse-mm sends (the engine scores in float32); check the model's outputs"
+            )
     positive = sorted(
-        ((t, float(w)) for t, w in terms.items() if w > 0), key=lambda tw: (-tw[1], tw[0])
+        ((t, float(w)) for t, w in terms.items() if w >= MIN_QUERY_WEIGHT),
+        key=lambda tw: (-tw[1], tw[0]),
     )
     above = [(t, w) for t, w in positive if w > min_weight]
     limit_k = len(above) if top_k is None else min(top_k, len(above))
@@ -105,9 +119,20 @@ def _knn(vector: object, k: object, ef_search: int | None, boost: float = 1.0) -
     return {"knn": {DENSE_FIELD: clause}}
 
 
+def checked_vector(vector: Sequence[float]) -> list[float]:
+    """The query's dense vector as a list; DataError for a NaN, an infinity or all zeros (the
+    cosine is undefined for it, and the engine refuses it)."""
+    values = [float(v) for v in vector]
+    if not all(math.isfinite(v) for v in values):
+        raise DataError("the query's dense vector has a NaN or an infinite value")
+    if not any(values):
+        raise DataError("the query's dense vector is all zeros; its cosine is undefined")
+    return values
+
+
 def dense_query(vector: Sequence[float], *, k: int = 10, ef_search: int | None = None) -> dict:
     """Approximate k-NN; a hit's cosine is 2 * score - 1."""
-    return {"size": k, "query": _knn(list(vector), k, ef_search and max(ef_search, k))}
+    return {"size": k, "query": _knn(checked_vector(vector), k, ef_search and max(ef_search, k))}
 
 
 def sparse_query(terms: Mapping[str, float], *, k: int = 10) -> dict:
@@ -133,7 +158,7 @@ def hybrid_query(
         raise ConfigError(f"hybrid weights must be positive, got w1={w1}, w2={w2}")
     window = max(window, k)
     return hybrid_body(
-        list(vector),
+        checked_vector(vector),
         sparse_clauses(terms),
         w1=w1,
         w2=w2,

@@ -7,6 +7,7 @@ the stored weight truncated as Lucene stores it. The parts add up to the reporte
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -131,8 +132,14 @@ def search(client, index: str, query: QueryVectors, options: SearchOptions, w1: 
     except NotFoundError as exc:
         raise EngineError(f"index {index!r} does not exist; run `sparse-mm ingest` first") from exc
     except RequestError as exc:
-        raise EngineError(f"OpenSearch rejected the query: {exc.info}") from exc
+        raise EngineError(f"OpenSearch rejected the query: {_root_cause(exc)}") from exc
     client_ms = (time.perf_counter() - began) * 1000
+    for h in response["hits"]["hits"]:
+        if not isinstance(h["_score"], (int, float)) or not math.isfinite(h["_score"]):
+            raise EngineError(
+                f"document {h['_id']!r} scored {h['_score']}: its stored term weights times the "
+                "query's overflow the engine's float32 scores; re-ingest with sane weights"
+            )
     # exact dense mode runs the hybrid script with w1 = 0.5: engine score = (1 + cos) / 2 too
     hits = [
         Hit(str(h["_id"]), model_score(h["_score"], options.mode, w1), source=h["_source"])
@@ -167,3 +174,14 @@ def explain(
     )
     hit.sparse_part = sum(m.contribution for m in hit.matches) if mode != "dense" else 0.0
     hit.dense_part = {"hybrid": w1 * cos, "dense": cos}.get(mode, 0.0)
+
+
+def _root_cause(exc) -> str:
+    """The engine's own reason for a 400, not the whole response."""
+    info = exc.info if isinstance(exc.info, dict) else {}
+    error = info.get("error")
+    if isinstance(error, dict):
+        causes = error.get("root_cause") or [error]
+        cause = causes[0] if isinstance(causes[0], dict) else {}
+        return f"{cause.get('type', 'error')}: {cause.get('reason', exc.error)}"
+    return str(exc.error)

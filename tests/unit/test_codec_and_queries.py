@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 
 from indexing.codec import decode_term, encode_term
 from indexing.mapping import SPARSE_FIELD
-from indexing.queries import hybrid_query, model_score, prune_terms, sparse_query
+from indexing.queries import (
+    dense_query,
+    hybrid_query,
+    model_score,
+    prune_terms,
+    sparse_query,
+)
 from sparse_mm.errors import DataError
 
 SPECIAL = [
@@ -92,6 +98,28 @@ def test_prune_by_min_weight_topk_and_clause_limit():
 def test_prune_rejects_bad_weights(weight):
     with pytest.raises(DataError, match="finite"):
         prune_terms({"dog": weight})
+
+
+@pytest.mark.parametrize("weight", [1e4 * (1 + 1e-9), 3.5e38, 1e300])
+def test_prune_rejects_weights_the_engine_would_overflow(weight):
+    with pytest.raises(DataError, match="above the 10000 that sparse-mm sends"):
+        prune_terms({"dog": 1.0, "cat": weight})
+
+
+def test_prune_drops_weights_that_underflow_float32():
+    kept, report = prune_terms({"dog": 1e4, "cat": 2.0**-126, "cow": 1e-39, "eel": 5e-324})
+    assert kept == {"dog": 1e4, "cat": 2.0**-126} and report.dropped == 0
+
+
+@pytest.mark.parametrize(
+    ("vector", "fragment"),
+    [([0.0, 0.0], "all zeros"), ([1.0, math.nan], "NaN"), ([math.inf, 0.0], "infinite")],
+)
+def test_dense_and_hybrid_queries_refuse_vectors_without_a_cosine(vector, fragment):
+    with pytest.raises(DataError, match=fragment):
+        dense_query(vector)
+    with pytest.raises(DataError, match=fragment):
+        hybrid_query(vector, {"dog": 1.0}, w1=1.0, w2=1.0)
 
 
 def test_sparse_query_needs_terms():
