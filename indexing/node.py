@@ -272,15 +272,15 @@ class ManagedNode:
                 )
             current.reused = True
             return current
-        if _port_in_use(self.port):
-            raise EngineError(
-                f"port {self.port} is already in use by another program; "
-                "pick another with --port or stop that program"
-            )
         if not self.secure and self.security.credentials.exists():
             raise EngineError(
                 f"the node on port {self.port} was set up with the security plugin: start it "
                 f"with --secure, or delete {self.node_dir} to start it without"
+            )
+        if _port_in_use(self.port):
+            raise EngineError(
+                f"port {self.port} is already in use by another program; "
+                "pick another with --port or stop that program"
             )
         began = time.monotonic()
         jdk = find_jdk(MIN_JAVA)
