@@ -6,22 +6,32 @@ or `/var/cache/sparse-mm/opensearch` for root, whose home the node's user cannot
     artifacts/                      resolved files (the core distribution, the k-NN plugin and
                                     the jars of core modules the core zip lacks)
     dist/opensearch-<v>/            the assembled distribution, k-NN installed; built once
-    nodes/<port>/                   one node's config, data, logs and node.json (pid, port, log)
+    dist/opensearch-<v>-secure/     the same plus the security plugin (`--secure`; built once,
+                                    the first time a secured node starts)
+    nodes/<port>/                   one node's config, data, logs and node.json (pid, port, log);
+                                    a secured node's certificates and credentials besides
+                                    (indexing/security.py)
 
 Assembly happens in a temporary folder that is renamed into place only when complete, so an
 interrupted first start never leaves a half-built distribution for later starts to trip over.
 OpenSearch refuses to run as root; when started by root the node runs as `nobody` (or
 `$SPARSE_MM_OPENSEARCH_USER`).
+
+A node started with `secure=True` runs the real security plugin: HTTPS and TLS between nodes
+with certificates made locally by openssl, basic auth, an `admin` and a read-only `reader`
+user whose passwords are generated into 0600 files (indexing/security.py).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import pwd
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -36,11 +46,20 @@ from pathlib import Path
 from indexing.artifacts import Artifact, resolve
 from indexing.jdk import Jdk, find_jdk
 from indexing.modules import install_modules, missing_modules
-from sparse_mm.errors import EngineError
+from indexing.security import (
+    ADMIN,
+    READER,
+    SecurityFiles,
+    install_rule_framework,
+    security_artifacts,
+    security_settings,
+)
+from sparse_mm.errors import ConfigError, EngineError
 
 # The one place the engine version is pinned; docker-compose.yml must match (a test checks).
 # 3.4.0 is the newest release with all of the core zip, the k-NN plugin and the security plugin
-# on Maven Central (the security plugin stops at 3.4.0.0).
+# on Maven Central (the security plugin stops at 3.4.0.0; indexing/security.py says what else
+# the secured distribution needs).
 OPENSEARCH_VERSION = "3.4.0"
 MIN_JAVA = 21  # OpenSearch 3.x
 # Modules the project needs: painless (exact vector scripts, and the k-NN plugin extends it),
@@ -97,16 +116,29 @@ class NodeStatus:
     home: str | None = None
     reused: bool = False
     seconds: float | None = None
+    secure: bool = False
+    ca_certs: str | None = None  # secured nodes: the CA bundle clients pass as --ca-certs
+    credentials: str | None = None  # secured nodes: the folder of <user>.password files
 
     def describe(self) -> str:
         if not self.running:
             return f"OpenSearch (managed) is not running on port {self.port}"
         verb = "already running" if self.reused else "running"
         took = f" (ready in {self.seconds:.1f}s)" if self.seconds is not None else ""
-        return (
+        text = (
             f"OpenSearch {self.version} {verb} at {self.url}{took}\n"
             f"  pid {self.pid}, Java {self.java}\n  log {self.log}\n  home {self.home}"
         )
+        if self.secure:
+            admin = f"{self.credentials}/{ADMIN}.password"
+            text += (
+                f"\n  security plugin: TLS and basic auth; users {ADMIN} (all access) and "
+                f"{READER} (read-only),\n  passwords in {self.credentials}/<user>.password "
+                f"(mode 0600)\n  connect with:\n"
+                f"    export OPENSEARCH_URL={self.url} OPENSEARCH_CA_CERTS={self.ca_certs}\n"
+                f'    export OPENSEARCH_USER={ADMIN} OPENSEARCH_PASSWORD="$(cat {admin})"'
+            )
+        return text
 
 
 class ManagedNode:
@@ -122,10 +154,14 @@ class ManagedNode:
         settings: dict[str, object] | None = None,
         cluster_name: str = "sparse-mm",
         seed_ports: Sequence[int] = (),
+        secure: bool = False,
     ) -> None:
         """`seed_ports` (HTTP ports, this node's included) makes the node one of a cluster of
         local nodes that find each other on loopback; without it the node is a cluster of one.
+        `secure` runs the security plugin (a single node only).
         """
+        if secure and seed_ports:
+            raise ConfigError("a secured managed node runs as a cluster of one (no seed_ports)")
         self.home = (home or default_home()).expanduser().resolve()
         self.port = port
         self.heap = heap
@@ -134,11 +170,15 @@ class ManagedNode:
         self.cluster_name = cluster_name
         self.seed_ports = tuple(seed_ports)
         self.node_dir = self.home / "nodes" / str(port)
-        self.dist_dir = self.home / "dist" / f"opensearch-{version}"
+        self.secure = secure
+        self.security = SecurityFiles(self.node_dir)
+        suffix = "-secure" if secure else ""
+        self.dist_dir = self.home / "dist" / f"opensearch-{version}{suffix}"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.secure else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def name(self) -> str:
@@ -152,6 +192,8 @@ class ManagedNode:
         ready = (self.dist_dir / _READY).exists()
         if ready and not missing_modules(self.dist_dir, REQUIRED_MODULES):
             return self.dist_dir
+        if self.secure:
+            return self._ensure_secure_distribution(jdk, progress)
         core_zip, knn_zip = resolve(
             core_artifacts(self.version), self.home / "artifacts", progress=progress
         )
@@ -178,6 +220,31 @@ class ManagedNode:
             shutil.rmtree(staging, ignore_errors=True)
         return self.dist_dir
 
+    def _ensure_secure_distribution(self, jdk: Jdk, progress: _Progress) -> Path:
+        """The plain distribution, copied, plus the rule-framework module and the security
+        plugin (indexing/security.py says why the module comes from another release)."""
+        plain = ManagedNode(self.home, self.port, version=self.version)
+        base = plain.ensure_distribution(jdk, progress)
+        security_zip, donor_zip = resolve(
+            security_artifacts(self.version), self.home / "artifacts", progress=progress
+        )
+        staging = Path(tempfile.mkdtemp(prefix=".assembling-", dir=self.dist_dir.parent))
+        try:
+            progress(f"assembling OpenSearch {self.version} with security in {self.dist_dir}")
+            root = staging / self.dist_dir.name
+            shutil.copytree(base, root, symlinks=True)
+            (root / _READY).unlink()
+            install_rule_framework(root, donor_zip, self.version, str(MIN_JAVA))
+            self._install_plugin(root, security_zip, jdk)
+            (root / _READY).write_text(json.dumps({"version": self.version, "java": jdk.version}))
+            os.chmod(staging, 0o755)
+            if self.dist_dir.exists():
+                shutil.rmtree(self.dist_dir)
+            root.rename(self.dist_dir)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return self.dist_dir
+
     @staticmethod
     def _install_plugin(root: Path, plugin_zip: Path, jdk: Jdk) -> None:
         env = {**os.environ, "OPENSEARCH_JAVA_HOME": str(jdk.home)}
@@ -197,8 +264,19 @@ class ManagedNode:
         """Start the node (assembling it on first use) and wait until it answers."""
         current = self.status()
         if current.running:
+            if current.secure != self.secure:
+                what = "with" if current.secure else "without"
+                raise EngineError(
+                    f"the node on port {self.port} already runs {what} the security plugin; "
+                    "stop it first, or pick another --port"
+                )
             current.reused = True
             return current
+        if not self.secure and self.security.credentials.exists():
+            raise EngineError(
+                f"the node on port {self.port} was set up with the security plugin: start it "
+                f"with --secure, or delete {self.node_dir} to start it without"
+            )
         if _port_in_use(self.port):
             raise EngineError(
                 f"port {self.port} is already in use by another program; "
@@ -207,11 +285,13 @@ class ManagedNode:
         began = time.monotonic()
         jdk = find_jdk(MIN_JAVA)
         dist = self.ensure_distribution(jdk, progress)
+        if self.secure:
+            self.security.prepare(dist, jdk.java, progress)
         config_dir = self._write_node_config(dist)
         log = self.node_dir / "logs" / "console.log"
         run_as = _unprivileged_user()
-        if run_as is not None:
-            _chown_tree(self.node_dir, run_as)
+        if run_as is not None:  # credentials stay the starting user's, unreadable to the node's
+            _chown_tree(self.node_dir, run_as, keep=(self.security.credentials,))
         env = {
             **os.environ,
             "OPENSEARCH_JAVA_HOME": str(jdk.home),
@@ -242,6 +322,10 @@ class ManagedNode:
             java=jdk.version,
             home=str(self.home),
         )
+        if self.secure:
+            info.secure = True
+            info.ca_certs = str(self.security.ca)
+            info.credentials = str(self.security.credentials)
         (self.node_dir / "node.json").write_text(json.dumps(asdict(info), indent=2))
         self._wait_until_ready(proc, timeout)
         info.seconds = time.monotonic() - began
@@ -265,8 +349,11 @@ class ManagedNode:
             "path.logs": str(self.node_dir / "logs"),
             # A development node on a shared disk: never turn indices read-only at 95% full.
             "cluster.routing.allocation.disk.threshold_enabled": False,
+            **(security_settings() if self.secure else {}),
             **self.settings,
         }
+        if self.secure:
+            self.security.install(config_dir)
         lines = [f"{key}: {json.dumps(value)}" for key, value in settings.items()]
         (config_dir / "opensearch.yml").write_text("\n".join(lines) + "\n")
         # jvm.options names gc logs, heap dumps and crash files relative to the working
@@ -298,11 +385,19 @@ class ManagedNode:
                 )
             # A node of a cluster still forming answers, but has no health to report yet:
             # waiting for the cluster is the caller's business (it knows how many nodes).
-            if _node_answers(self.url) if self.seed_ports else _cluster_ready(self.url):
+            probe = self._probe()
+            if probe.answers() if self.seed_ports else probe.cluster_ready():
                 return
             time.sleep(0.5)
         self._terminate(proc.pid)
         raise EngineError(f"OpenSearch did not answer within {timeout:.0f}s; {self._log_tail()}")
+
+    def _probe(self) -> _Probe:
+        if not self.secure:
+            return _Probe(self.url)
+        context = ssl.create_default_context(cafile=str(self.security.ca))
+        token = f"{ADMIN}:{self.security.read_password(ADMIN)}".encode()
+        return _Probe(self.url, context, "Basic " + base64.b64encode(token).decode())
 
     def _log_tail(self, lines: int = 5) -> str:
         for name in ("sparse-mm.log", "console.log"):
@@ -408,11 +503,14 @@ def _unprivileged_user() -> pwd.struct_passwd | None:
         ) from exc
 
 
-def _chown_tree(root: Path, user: pwd.struct_passwd) -> None:
+def _chown_tree(root: Path, user: pwd.struct_passwd, keep: Sequence[Path] = ()) -> None:
+    """Give `root` to `user`, except the folders `keep` (and what they hold)."""
     for parent in (root, *root.parents):  # the node's user must be able to reach its folder
         if parent.stat().st_mode & 0o001 == 0:
             raise EngineError(f"{parent} is not accessible to user {user.pw_name}; use --home")
     for path in (root, *root.rglob("*")):
+        if any(path == k or k in path.parents for k in keep):
+            continue
         os.chown(path, user.pw_uid, user.pw_gid, follow_symlinks=False)
 
 
@@ -422,20 +520,31 @@ def _port_in_use(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _cluster_ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_cluster/health", timeout=2) as response:
-            return json.loads(response.read()).get("status") in ("green", "yellow")
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+@dataclass(frozen=True)
+class _Probe:
+    """Readiness checks; a secured node is asked over TLS with the admin's credentials, and
+    answers 503 until the security plugin has initialised its index."""
 
+    url: str
+    context: ssl.SSLContext | None = None
+    authorization: str | None = None
 
-def _node_answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
+    def _get(self, path: str) -> dict | None:
+        request = urllib.request.Request(self.url + path)
+        if self.authorization:
+            request.add_header("Authorization", self.authorization)
+        try:
+            with urllib.request.urlopen(request, timeout=2, context=self.context) as response:
+                return json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+
+    def cluster_ready(self) -> bool:
+        health = self._get("/_cluster/health")
+        return health is not None and health.get("status") in ("green", "yellow")
+
+    def answers(self) -> bool:
+        return self._get("/") is not None
 
 
 def _is_opensearch_process(pid: int | None) -> bool:

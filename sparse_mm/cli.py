@@ -439,11 +439,18 @@ def opensearch() -> None:
 @click.option("--home", type=click.Path(path_type=Path), default=None, help=_HOME_HELP)
 @click.option("--heap", default="1g", show_default=True, help="JVM heap (-Xms and -Xmx).")
 @click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for the node.")
-def opensearch_start(port: int, home: Path | None, heap: str, timeout: float) -> None:
+@click.option(
+    "--secure",
+    is_flag=True,
+    help="Run the security plugin: HTTPS with a locally made CA, basic auth, users admin and "
+    "reader (passwords generated into 0600 files; admin's from "
+    "$OPENSEARCH_INITIAL_ADMIN_PASSWORD if set).",
+)
+def opensearch_start(port: int, home: Path | None, heap: str, timeout: float, secure: bool) -> None:
     """Assemble (once) and start a local node; reuse it if one is already running."""
     from indexing.node import ManagedNode
 
-    node = ManagedNode(home=home, port=port, heap=heap)
+    node = ManagedNode(home=home, port=port, heap=heap, secure=secure)
     info = node.start(timeout=timeout, progress=lambda msg: click.echo(msg, err=True))
     click.echo(info.describe())
 

@@ -2,11 +2,11 @@
 
 The endpoint is a TLS reverse proxy in front of the real node, with certificates generated
 here by openssl: it checks credentials (a reader, a writer and an API key) and refuses writes
-to the reader, as a read-only role would. It stands in for the security plugin, which the
-managed node cannot run yet (its 3.4.0.0 zip needs the `rule-framework` module, not on Maven
-Central), so what this tests is the client side: TLS verification on by default, the CA
-bundle, credentials from the environment or a file, clear one-line errors, and no credential
-in any output or log.
+to the reader, as a read-only role would. What this tests is the client side, including what the
+security plugin's basic auth does not offer (API-key headers): TLS verification on by default,
+the CA bundle, credentials from the environment or a file, clear one-line errors, and no
+credential in any output or log. test_security_plugin.py does the same against the real plugin
+on a secured managed node.
 """
 
 from __future__ import annotations
