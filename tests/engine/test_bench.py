@@ -54,3 +54,30 @@ def test_bench_run_measures_everything_the_report_needs(bench_run, engine, train
     files = write_report(report, tmp_path)
     assert all(f.stat().st_size > 0 for f in files)
     assert not engine.client.indices.exists(index=run["index"])  # cleaned up
+
+
+def test_load_run_checks_every_answer(engine, trained_model):
+    from bench.engine import ingest_collection
+    from bench.load import run_load, summarize
+    from indexing.client import ConnectionOptions
+
+    collection, queries = synthetic_collection(trained_model, 2_000, seed=5, n_queries=20)
+    name = f"test-load-{uuid.uuid4().hex[:8]}"
+    ingest_collection(engine.client, name, trained_model, collection)
+    w = {"w1": trained_model.config.w1, "w2": trained_model.config.w2}
+    connection = ConnectionOptions(url=engine.url)
+    try:
+        samples = run_load(connection, name, queries.vectors, clients=2, duration=3.0, **w)
+        summary = summarize(samples, 3.0, window=1.0)
+        assert summary["overall"]["errors"] == 0, summary["error_messages"]
+        assert set(summary["modes"]) == {"hybrid", "sparse", "dense"}
+        assert all(n > 0 for n in summary["per_client_requests"])
+        assert all(w["requests"] > 0 for w in summary["windows"])
+        # A client that gets errors reports them and goes on until the deadline.
+        missing = run_load(connection, name + "-x", queries.vectors[:3], clients=1,
+                           duration=1.0, modes=["sparse"], **w)  # fmt: skip
+        failed = summarize(missing, 1.0)
+        assert failed["overall"]["errors"] == failed["overall"]["requests"] > 1
+        assert "does not exist" in next(iter(failed["error_messages"]))
+    finally:
+        engine.client.indices.delete(index=name, ignore_unavailable=True)

@@ -274,3 +274,39 @@ def test_bench_command_errors_are_one_line(tmp_path):
     assert missing.output.startswith("error: ")
     both = runner.invoke(main, ["bench", "--data", str(tmp_path), "--synth", "10k"])
     assert both.exit_code == 2 and "either --data or --synth" in both.output
+
+
+def _sample(client, at_s, mode, ms, error=None):
+    from bench.load import Sample
+
+    return Sample(client, at_s, mode, ms, None if error else ms / 2, error)
+
+
+def test_load_summary_counts_errors_windows_and_clients():
+    from bench.load import markdown, summarize
+
+    samples = [_sample(c, t / 10, m, 10.0 + t, None) for t in range(100) for c in (0, 1)
+               for m in ("hybrid",)]  # fmt: skip
+    samples += [_sample(1, 9.5, "sparse", 5.0, "EngineError: gone"), _sample(0, 1.0, "sparse", 4.0)]
+    summary = summarize(samples, duration=10.0, window=4.0)
+    overall = summary["overall"]
+    assert (overall["requests"], overall["errors"]) == (202, 1)
+    assert overall["qps"] == pytest.approx(201 / 10.0)
+    assert summary["modes"]["sparse"]["errors"] == 1 and summary["modes"]["hybrid"]["errors"] == 0
+    assert summary["modes"]["hybrid"]["client_ms"]["max"] == 109.0
+    # 0-4, 4-8 and the partial 8-10 window; each sample in exactly one
+    assert [(w["from_s"], w["to_s"]) for w in summary["windows"]] == [(0, 4), (4, 8), (8, 10)]
+    assert sum(w["requests"] for w in summary["windows"]) == 202
+    assert summary["windows"][2]["qps"] == pytest.approx(40 / 2)  # 40 good requests in 2 s
+    assert summary["per_client_requests"] == [101, 101]
+    assert summary["error_messages"] == {"EngineError: gone": 1}
+    report = {
+        "summary": summary,
+        "command": "python -m bench.load",
+        "created": "now",
+        "machine": {"cpu": "x", "cores": 2, "ram_bytes": 2**30, "git_commit": "abc"},
+        "engine": {"opensearch": "3.4.0", "jdk": "jdk", "heap_max_bytes": 2**30},
+        "setup": {"clients": 2, "duration_s": 10.0, "n_docs": 1000, "modes": ["hybrid"]},
+    }
+    text = markdown(report)
+    assert "| all | 202 | 1 | 20.1 |" in text and "- 1 x EngineError: gone" in text

@@ -1,0 +1,301 @@
+"""Query load: `python -m bench.load [--images 100000] [--clients 4] [--duration 120]`.
+
+Indexes the first `--images` images of a synthetic world (or reuses the index a previous run
+kept, `--reuse-index`), then runs `--clients` query clients, each a process of its own with
+its own connection, for `--duration` seconds, all starting at the same instant. Each client
+sends caption queries in the modes of `--modes` in turn (k = 10, as `sparse-mm query` sends
+them, without fetching stored vectors) and checks every answer: no error, k hits. Reported
+per mode and overall: requests, errors, queries/s, the client's latency (request to parsed
+response) and the engine's own `took`, as p50/p95/p99/max; and per `--window` seconds the
+queries/s and latency percentiles, to show whether latency drifts during the run.
+
+The connection comes from `--url` (or $OPENSEARCH_URL) and, for a secured cluster,
+$OPENSEARCH_USER, $OPENSEARCH_PASSWORD and $OPENSEARCH_CA_CERTS. Exits non-zero when any
+request failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.metrics import K, percentiles
+
+MODES = ("hybrid", "sparse", "dense")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One request as a client saw it."""
+
+    client: int
+    at_s: float  # when it was sent, seconds after the common start
+    mode: str
+    client_ms: float
+    took_ms: float | None  # the engine's own time; None when the request failed
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class _Job:
+    client: int
+    connection: object  # indexing.client.ConnectionOptions (picklable)
+    index: str
+    queries: list  # QueryVectors
+    modes: tuple[str, ...]
+    w1: float
+    w2: float
+    start_at: float  # time.time() at which every client begins
+    duration: float
+
+
+def _client_loop(job: _Job) -> list[Sample]:
+    """One client: its own connection, queries from its own offset, until the deadline."""
+    from indexing.client import connect
+    from indexing.search import SearchOptions, search
+
+    client = connect(job.connection)
+    options = {m: SearchOptions(mode=m, k=K, explain=False) for m in job.modes}
+    samples: list[Sample] = []
+    i = job.client * 7919  # clients start at different queries
+    time.sleep(max(0.0, job.start_at - time.time()))
+    origin = time.perf_counter() - (time.time() - job.start_at)
+    deadline = origin + job.duration
+    while (sent := time.perf_counter()) < deadline:
+        mode = job.modes[i % len(job.modes)]
+        query = job.queries[i % len(job.queries)]
+        i += 1
+        try:
+            response = search(client, job.index, query, options[mode], job.w1, job.w2)
+        except Exception as exc:  # counted and reported, the run goes on
+            elapsed = (time.perf_counter() - sent) * 1000
+            message = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            samples.append(Sample(job.client, sent - origin, mode, elapsed, None, message))
+            continue
+        elapsed = (time.perf_counter() - sent) * 1000
+        error = None if len(response.hits) == K else f"{len(response.hits)} hits, not {K}"
+        samples.append(
+            Sample(job.client, sent - origin, mode, elapsed, float(response.took_ms), error)
+        )
+    return samples
+
+
+def run_load(
+    connection,
+    index: str,
+    queries: Sequence,
+    *,
+    clients: int,
+    duration: float,
+    modes: Sequence[str] = MODES,
+    w1: float,
+    w2: float,
+) -> list[Sample]:
+    """Every client's samples. Clients are forked processes (no GIL shared between them)."""
+    context = multiprocessing.get_context("fork")
+    start_at = time.time() + 1.0 + 0.2 * clients  # after every process is up
+    jobs = [
+        _Job(c, connection, index, list(queries), tuple(modes), w1, w2, start_at, duration)
+        for c in range(clients)
+    ]
+    with context.Pool(clients) as pool:
+        results = pool.map(_client_loop, jobs)
+    return [s for samples in results for s in samples]
+
+
+def _stats(samples: Sequence[Sample], seconds: float) -> dict:
+    ok = [s for s in samples if s.error is None]
+    client = percentiles([s.client_ms for s in ok])
+    client["max"] = max((s.client_ms for s in ok), default=float("nan"))
+    took = percentiles([s.took_ms for s in ok])
+    took["max"] = max((s.took_ms for s in ok), default=float("nan"))
+    return {
+        "requests": len(samples),
+        "errors": len(samples) - len(ok),
+        "qps": len(ok) / seconds if seconds > 0 else float("nan"),
+        "client_ms": client,
+        "took_ms": took,
+    }
+
+
+def summarize(samples: Sequence[Sample], duration: float, window: float = 10.0) -> dict:
+    """Overall, per mode and per time window; the first error messages, counted."""
+    modes = sorted({s.mode for s in samples})
+    n_windows = max(1, math.ceil(duration / window - 1e-9))
+    windows = []
+    for w in range(n_windows):
+        lo, hi = w * window, min((w + 1) * window, duration)
+        inside = [s for s in samples if lo <= s.at_s < hi]
+        stats = _stats(inside, hi - lo)
+        windows.append({"from_s": lo, "to_s": hi, **stats})
+    errors: dict[str, int] = {}
+    for s in samples:
+        if s.error is not None:
+            errors[s.error] = errors.get(s.error, 0) + 1
+    return {
+        "overall": _stats(samples, duration),
+        "modes": {m: _stats([s for s in samples if s.mode == m], duration) for m in modes},
+        "windows": windows,
+        "per_client_requests": [
+            sum(1 for s in samples if s.client == c)
+            for c in range(1 + max((s.client for s in samples), default=-1))
+        ],
+        "error_messages": dict(sorted(errors.items(), key=lambda kv: -kv[1])[:10]),
+    }
+
+
+def markdown(report: dict) -> str:
+    """The report as a markdown section."""
+    s, m, e = report["summary"], report["machine"], report["engine"]
+    setup = report["setup"]
+    lines = [
+        f"## Query load: {setup['clients']} clients for {setup['duration_s']:.0f} s "
+        f"against {setup['n_docs']:,} documents",
+        "",
+        f"Command: `{report['command']}`  ",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_bytes'] / 2**30:.0f} GiB; "
+        f"OpenSearch {e['opensearch']} ({e['jdk']}, heap {e['heap_max_bytes'] / 2**30:.1f} GiB) "
+        "on the same machine as the clients; commit "
+        f"{m['git_commit']}; {report['created']}.  ",
+        f"Each client is a process with its own connection; modes in turn: "
+        f"{', '.join(setup['modes'])}; k = {K}; every answer checked for an error and {K} hits.",
+        "",
+        "| mode | requests | errors | queries/s | client p50 | p95 | p99 | max | engine p50 "
+        "| p99 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, row in [*s["modes"].items(), ("all", s["overall"])]:
+        c, t = row["client_ms"], row["took_ms"]
+        lines.append(
+            f"| {name} | {row['requests']:,} | {row['errors']} | {row['qps']:.1f} | "
+            f"{c['p50']:.1f} | {c['p95']:.1f} | {c['p99']:.1f} | {c['max']:.1f} | "
+            f"{t['p50']:.1f} | {t['p99']:.1f} |"
+        )
+    lines += [
+        "",
+        "Latencies in ms. Over time (all modes):",
+        "",
+        "| window (s) | queries/s | client p50 | p99 | errors |",
+        "|---|---|---|---|---|",
+    ]
+    for w in s["windows"]:
+        c = w["client_ms"]
+        lines.append(
+            f"| {w['from_s']:.0f}-{w['to_s']:.0f} | {w['qps']:.1f} | {c['p50']:.1f} | "
+            f"{c['p99']:.1f} | {w['errors']} |"
+        )
+    if s["error_messages"]:
+        lines += ["", "Errors:", ""]
+        lines += [f"- {n} x {message}" for message, n in s["error_messages"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _json_safe(value):
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def main(argv: list[str] | None = None) -> None:
+    import shlex
+    import sys
+
+    from bench.collection import synthetic_collection
+    from bench.engine import engine_info, ingest_collection
+    from bench.machine import machine
+    from indexing.client import ConnectionOptions, connect, read_password
+    from sparse_mm.checkpoint import load_model
+    from sparse_mm.demo import demo_model_dir
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", default=os.environ.get("OPENSEARCH_URL", "http://localhost:9200"))
+    parser.add_argument("--model", type=Path, help="model directory [default: the demo model]")
+    parser.add_argument("--images", type=int, default=100_000, help="documents in the index")
+    parser.add_argument("--seed", type=int, default=7, help="synthetic world seed")
+    parser.add_argument("--queries", type=int, default=1000, help="distinct caption queries")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--duration", type=float, default=120.0, help="seconds of load")
+    parser.add_argument("--window", type=float, default=10.0, help="seconds per time window")
+    parser.add_argument("--modes", default=",".join(MODES), help="modes sent in turn")
+    parser.add_argument("--index", default="sparse-mm-load", help="index prefix (-<N> added)")
+    parser.add_argument("--reuse-index", action="store_true", help="keep a matching index")
+    parser.add_argument("--keep-index", action="store_true", help="do not delete it after")
+    parser.add_argument("--json", type=Path, help="write the report's JSON here")
+    parser.add_argument("--markdown", type=Path, help="write the report as markdown here")
+    args = parser.parse_args(argv)
+    modes = tuple(m.strip() for m in args.modes.split(","))
+    if not set(modes) <= set(MODES) or args.clients < 1 or args.duration <= 0:
+        parser.error(f"--modes must be among {', '.join(MODES)}; --clients >= 1; --duration > 0")
+
+    connection = ConnectionOptions(
+        url=args.url,
+        user=os.environ.get("OPENSEARCH_USER"),
+        password=read_password(None),
+        ca_certs=os.environ.get("OPENSEARCH_CA_CERTS"),
+    )
+    client = connect(connection)
+    model = load_model(args.model or demo_model_dir())
+    print(f"generating and encoding {args.images:,} synthetic images (seed {args.seed})")
+    collection, queries = synthetic_collection(
+        model, args.images, seed=args.seed, n_queries=args.queries
+    )
+    name = f"{args.index}-{args.images}"
+    ingest = ingest_collection(client, name, model, collection, reuse=args.reuse_index)
+    ingest_figures = ingest.as_dict(collection.encode_seconds)
+    rate = ingest_figures["docs_per_s"]
+    print(f"index {name}: " + ("reused" if ingest.reused else f"ingested at {rate:,.0f} docs/s"))
+    del collection
+    print(f"{args.clients} clients, {args.duration:.0f} s, modes {', '.join(modes)}")
+    began = time.time()
+    samples = run_load(
+        connection,
+        name,
+        queries.vectors,
+        clients=args.clients,
+        duration=args.duration,
+        modes=modes,
+        w1=model.config.w1,
+        w2=model.config.w2,
+    )
+    report = {
+        "command": "python -m bench.load " + shlex.join(sys.argv[1:] if argv is None else argv),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(began)),
+        "machine": machine(),
+        "engine": engine_info(client),
+        "setup": {
+            "n_docs": args.images,
+            "index": name,
+            "clients": args.clients,
+            "duration_s": args.duration,
+            "modes": list(modes),
+            "distinct_queries": len(queries),
+            "k": K,
+            "ingest": ingest_figures,
+        },
+        "summary": summarize(samples, args.duration, args.window),
+    }
+    if not args.keep_index:
+        client.indices.delete(index=name, ignore_unavailable=True)
+    text = markdown(report)
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps(_json_safe(report), indent=2) + "\n")
+    if args.markdown:
+        args.markdown.write_text(text)
+    if report["summary"]["overall"]["errors"]:
+        raise SystemExit(f"{report['summary']['overall']['errors']} requests failed")
+
+
+if __name__ == "__main__":
+    main()
