@@ -7,7 +7,8 @@ Engine scores and how each mode turns them back into the model's scores:
 - hybrid = bool(should: [dense boosted 2*w1, bool(sparse clauses) boosted w2]) scores
   w1 * (1 + cos) + w2 * sparse, so the integrated score is the engine's score minus w1.
 Hybrid candidates come from the union of a k-NN clause (top `window` by HNSW) and the sparse
-clauses; the candidate window is then rescored exactly (the vector script scores documents the
+clauses, in one flat disjunction ranked like the integrated score; the candidate window is then
+rescored exactly (the vector script scores documents the
 k-NN clause did not reach), so every returned score is exact. `exact=True` skips HNSW and scores
 every document by brute force: the engine-side oracle.
 """
@@ -30,6 +31,10 @@ DEFAULT_MAX_CLAUSES = 1024  # OpenSearch's default indices.query.bool.max_clause
 # while 1,024 clauses x 1e4 x stored weights up to 3e31 stay finite. Below float32's smallest
 # normal number a weight rounds to a boost of (nearly) 0 and counts as 0, i.e. it is dropped.
 MAX_QUERY_WEIGHT = 1e4
+# HNSW candidates of a dense-mode search (raised to k when k is larger). With ef = k = 10, at
+# 1M documents the k-NN top-10 shared 0.895 of its hits with exact search; with 64, 0.973
+# (bench/results/report.md). Hybrid searches use their candidate window (100) instead.
+DENSE_EF_SEARCH = 64
 MIN_QUERY_WEIGHT = 2.0**-126
 
 
@@ -185,7 +190,12 @@ def hybrid_body(
     exact_scoring = {"bool": {"should": [_dense_script(vector, 2 * w1), *sparse_part]}}
     if window is None:
         return {"size": k, "query": exact_scoring}
-    candidates = {"bool": {"should": [_knn(vector, window, ef_search, 2 * w1), *sparse_part]}}
+    # Candidates: one flat disjunction, the k-NN clause beside every rank_feature clause, so
+    # that Lucene skips non-competitive documents across all of them (a nested sparse bool
+    # made the query 5x slower at 1M documents, bench/results/report.md). Their score is the
+    # integrated one divided by w2 (the k-NN clause is boosted 2 * w1 / w2 instead of every
+    # clause by w2, which a template cannot do): the same order, and the rescore replaces it.
+    candidates = {"bool": {"should": [_knn(vector, window, ef_search, 2 * w1 / w2), *clauses]}}
     return {
         "size": k,
         "query": candidates,

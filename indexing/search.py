@@ -19,6 +19,7 @@ from indexing.codec import decode_term
 from indexing.mapping import DENSE_FIELD, SPARSE_FIELD
 from indexing.queries import (
     DEFAULT_MAX_CLAUSES,
+    DENSE_EF_SEARCH,
     PruneReport,
     dense_query,
     hybrid_query,
@@ -43,6 +44,8 @@ class SearchOptions:
     mode: str = "hybrid"
     k: int = 10
     window: int = 100  # hybrid: candidates rescored exactly
+    # HNSW candidates per k-NN search, at least k (hybrid: at least the window). None: the
+    # window in hybrid, DENSE_EF_SEARCH in dense mode.
     ef_search: int | None = None
     exact: bool = False  # hybrid/dense: brute force over every document
     query_top_k: int | None = None
@@ -106,7 +109,7 @@ def search(client, index: str, query: QueryVectors, options: SearchOptions, w1: 
         max_clauses=options.max_clauses,
     )
     if options.mode == "dense":
-        body = dense_query(query.dense, k=options.k, ef_search=options.ef_search)
+        body = dense_query(query.dense, k=options.k, ef_search=options.ef_search or DENSE_EF_SEARCH)
         if options.exact:
             body = hybrid_query(query.dense, {}, w1=0.5, w2=1.0, k=options.k, exact=True)
     elif options.mode == "sparse":

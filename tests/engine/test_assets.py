@@ -81,10 +81,11 @@ def test_template_renders_the_query_sparse_mm_sends(indexed, corpus, trained_mod
     rendered = client.render_search_template(body=request)["template_output"]
     cfg = trained_model.config
     expected = hybrid_query(q.dense, q.terms, w1=cfg.w1, w2=cfg.w2, k=7, window=50)
-    # the template ends its clause list with a no-op clause (mustache has no separators)
-    for part in (rendered["query"], rendered["rescore"]["query"]["rescore_query"]):
-        sparse = part["bool"]["should"][1]["bool"]["should"]
-        assert sparse.pop() == {"match_none": {}}
+    # the template ends its clause lists with a no-op clause (mustache has no separators)
+    candidates = rendered["query"]["bool"]["should"]
+    exact_sparse = rendered["rescore"]["query"]["rescore_query"]["bool"]["should"][1]
+    for clauses in (candidates, exact_sparse["bool"]["should"]):
+        assert clauses.pop() == {"match_none": {}}
     assert rendered.pop("_source") == ["filename", "captions"]
     assert rendered == expected
 

@@ -89,16 +89,17 @@ def test_images_without_captions_are_the_same_images():
     assert bare.captions == [] and bare.text_emb.shape == (0, 768)
 
 
-def test_flattened_hybrid_candidates_keep_every_clause_and_weight():
+def test_nested_hybrid_candidates_keep_every_clause_and_weight():
     from bench.profile import VARIANTS
     from indexing.queries import hybrid_query
 
     body = hybrid_query([0.6, 0.8], {"dog": 2.0, "beach": 0.5}, w1=0.1, w2=0.3, k=10)
-    flat = VARIANTS["hybrid"]["flattened candidate clauses"](body)
-    knn, *clauses = flat["query"]["bool"]["should"]
-    assert knn == body["query"]["bool"]["should"][0]
-    assert [c["rank_feature"]["boost"] for c in clauses] == pytest.approx([0.6, 0.15])
-    assert flat["rescore"] == body["rescore"] and "rescore" in body
+    nested = VARIANTS["hybrid"]["nested candidate clauses (before)"](body)
+    knn, sparse = nested["query"]["bool"]["should"]
+    assert knn["knn"]["dense"]["boost"] == pytest.approx(0.2)  # 2 * w1
+    assert sparse["bool"]["boost"] == 0.3
+    assert sparse["bool"]["should"] == body["query"]["bool"]["should"][1:]
+    assert nested["rescore"] == body["rescore"] and "rescore" in body
 
 
 def test_synthetic_queries_do_not_depend_on_the_collection_size(tmp_path):

@@ -132,11 +132,15 @@ def test_hybrid_query_shape_boosts_and_fields():
     text = json.dumps(body)
     assert f'"{SPARSE_FIELD}.u%2Es%2E"' in text
     assert body["rescore"]["window_size"] == 50
-    first = body["query"]["bool"]["should"]
-    assert first[0]["knn"]["dense"]["k"] == 50 and first[0]["knn"]["dense"][
-        "boost"
-    ] == pytest.approx(0.2)
-    assert first[1]["bool"]["boost"] == 0.3
+    # Candidates: one flat disjunction ranked like w1 * (1 + cos) + w2 * sparse, divided by w2.
+    knn, *clauses = body["query"]["bool"]["should"]
+    assert knn["knn"]["dense"]["k"] == 50
+    assert knn["knn"]["dense"]["boost"] == pytest.approx(2 * 0.1 / 0.3)
+    assert [c["rank_feature"]["boost"] for c in clauses] == [2.0]
+    # The exact rescore: dense script boosted 2 * w1 and the sparse clauses in a bool boosted w2.
+    script, sparse = body["rescore"]["query"]["rescore_query"]["bool"]["should"]
+    assert script["script_score"]["boost"] == pytest.approx(0.2)
+    assert sparse["bool"]["boost"] == 0.3 and sparse["bool"]["should"] == clauses
     exact = hybrid_query([0.6, 0.8], {"dog": 1.0}, w1=0.1, w2=0.3, exact=True)
     assert "rescore" not in exact and '"knn": {' not in json.dumps(exact)
 
