@@ -14,11 +14,11 @@ retried but written with their reasons to a JSONL file.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -86,11 +86,11 @@ def bulk_index(
     began = time.monotonic()
     rejects = options.rejects_path.open("w") if options.rejects_path else None
     try:
-        with _bulk_owns_retries(client):
-            docs = iter(documents)
-            while chunk := list(islice(docs, options.chunk_size)):
-                actions = [d if "_index" in d else _action(index, d) for d in chunk]
-                _send_with_retries(client, actions, options, report, rejects, on_done)
+        client = _without_client_retries(client)
+        docs = iter(documents)
+        while chunk := list(islice(docs, options.chunk_size)):
+            actions = [d if "_index" in d else _action(index, d) for d in chunk]
+            _send_with_retries(client, actions, options, report, rejects, on_done)
     finally:
         if rejects:
             rejects.close()
@@ -98,21 +98,18 @@ def bulk_index(
     return report
 
 
-@contextmanager
-def _bulk_owns_retries(client) -> Iterator[None]:
-    """Switch the client's own retries off while bulk requests are sent: they would multiply
-    with this module's (a hung engine would cost (transport retries + 1) x timeout per
-    attempt), and they re-send without backoff."""
+def _without_client_retries(client):
+    """`client` with its own retries off, for bulk requests: they would multiply with this
+    module's (a hung engine would cost (client retries + 1) x timeout per attempt), and they
+    re-send without backoff. A shallow copy with a transport of its own that shares the
+    connection pool, so the caller's client, maybe in use by other threads, is left alone."""
     transport = getattr(client, "transport", None)
-    saved = getattr(transport, "max_retries", None)
-    if saved is None:
-        yield
-        return
-    transport.max_retries = 0
-    try:
-        yield
-    finally:
-        transport.max_retries = saved
+    if getattr(transport, "max_retries", 0) == 0:
+        return client
+    quiet = copy.copy(client)
+    quiet.transport = copy.copy(transport)
+    quiet.transport.max_retries = 0
+    return quiet
 
 
 def _send_with_retries(client, actions, options, report, rejects, on_done) -> None:

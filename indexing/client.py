@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sparse_mm.errors import ConfigError, EngineError
 
 DEFAULT_URL = "http://localhost:9200"
+DEFAULT_TIMEOUT = 60.0  # seconds per request
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,7 @@ class ConnectionOptions:
     """Where the engine is and how to talk to it. `url` defaults to `$OPENSEARCH_URL`."""
 
     url: str = field(default_factory=lambda: os.environ.get("OPENSEARCH_URL", DEFAULT_URL))
-    timeout: float = 60.0
+    timeout: float = DEFAULT_TIMEOUT
     max_retries: int = 3
     user: str | None = None
     password: str | None = field(default=None, repr=False)

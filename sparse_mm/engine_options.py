@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from indexing.client import DEFAULT_TIMEOUT
+
 
 def _remember(ctx: click.Context, param: click.Parameter, value):
     ctx.meta[f"sparse_mm.{param.name}"] = value
@@ -16,11 +18,11 @@ def _remember(ctx: click.Context, param: click.Parameter, value):
 def connection_options(f):
     """The connection's options (timeout, TLS, credentials, headers), remembered for
     `connect_engine`."""
-    security = [
+    options = [
         click.option(
             "--timeout",
             type=click.FloatRange(min=0, min_open=True),
-            default=60.0,
+            default=DEFAULT_TIMEOUT,
             show_default=True,
             expose_value=False,
             callback=_remember,
@@ -64,7 +66,7 @@ def connection_options(f):
             help="Basic-auth user (or $OPENSEARCH_USER).",
         ),
     ]
-    for option in security:
+    for option in options:
         f = option(f)
     return f
 
@@ -77,7 +79,7 @@ def connect_engine(url: str):
     ca_certs = meta.get("sparse_mm.ca_certs")
     options = ConnectionOptions(
         url=url,
-        timeout=meta.get("sparse_mm.timeout", 60.0),
+        timeout=meta.get("sparse_mm.timeout", DEFAULT_TIMEOUT),
         user=meta.get("sparse_mm.user"),
         password=read_password(meta.get("sparse_mm.password_file")),
         ca_certs=str(ca_certs) if ca_certs else None,
