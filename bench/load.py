@@ -17,7 +17,6 @@ request failed.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import multiprocessing
 import os
@@ -197,16 +196,6 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _json_safe(value):
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def main(argv: list[str] | None = None) -> None:
     import shlex
     import sys
@@ -214,6 +203,7 @@ def main(argv: list[str] | None = None) -> None:
     from bench.collection import synthetic_collection
     from bench.engine import engine_info, ingest_collection
     from bench.machine import machine
+    from bench.report import write_json
     from indexing.client import ConnectionOptions, connect, read_password
     from sparse_mm.checkpoint import load_model
     from sparse_mm.demo import demo_model_dir
@@ -290,7 +280,7 @@ def main(argv: list[str] | None = None) -> None:
     text = markdown(report)
     print(text)
     if args.json:
-        args.json.write_text(json.dumps(_json_safe(report), indent=2) + "\n")
+        write_json(report, args.json)
     if args.markdown:
         args.markdown.write_text(text)
     if report["summary"]["overall"]["errors"]:
