@@ -248,7 +248,8 @@ def evaluate(model_dir, data_dir, split, json_file, topk, device) -> None:
     default=BulkOptions.max_retries,
     show_default=True,
     help="Re-sends of a chunk's documents after a 429, a 5xx, a timeout or a lost connection "
-    "(with backoff from 0.5 s, doubling up to 10 s); then the ingest stops with one error.",
+    f"(with backoff from {BulkOptions.initial_backoff:g} s, doubling up to "
+    f"{BulkOptions.max_backoff:g} s); then the ingest stops with one error.",
 )
 @click.option(
     "--rejects",
