@@ -23,13 +23,13 @@ def _free(port: int) -> bool:
     return True
 
 
-def free_ports(n: int) -> list[int]:
-    """`n` consecutive free ports of PORTS (transport ports too)."""
-    for first in PORTS:
+def free_ports(n: int, among: range = PORTS) -> list[int]:
+    """`n` consecutive free ports of `among` (transport ports too)."""
+    for first in among:
         ports = list(range(first, first + n))
-        if ports[-1] in PORTS and all(_free(p) for p in ports):
+        if ports[-1] in among and all(_free(p) for p in ports):
             return ports
-    raise RuntimeError(f"no {n} free ports in {PORTS}")
+    raise RuntimeError(f"no {n} free ports in {among}")
 
 
 @contextmanager

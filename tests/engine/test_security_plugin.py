@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 
 import pytest
 from click.testing import CliRunner
@@ -21,26 +20,15 @@ from indexing.client import ConnectionOptions, connect
 from indexing.node import ManagedNode
 from sparse_mm.cli import main
 from sparse_mm.errors import EngineError
+from tests.engine.local_nodes import free_ports
 
 pytestmark = pytest.mark.engine
 PORTS = range(9290, 9300)
 
 
-def _free(port: int) -> bool:
-    for p in (port, port + 100):  # HTTP and transport
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", p))
-            except OSError:
-                return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def node():
-    port = next((p for p in PORTS if _free(p)), None)
-    if port is None:
-        pytest.fail(f"no free port in {PORTS} for the secured node")
+    (port,) = free_ports(1, PORTS)
     node = ManagedNode(port=port, heap="512m", secure=True)
     shutil.rmtree(node.node_dir, ignore_errors=True)  # new certificates and passwords
     try:
