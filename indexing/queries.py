@@ -8,9 +8,9 @@ Engine scores and how each mode turns them back into the model's scores:
   w1 * (1 + cos) + w2 * sparse, so the integrated score is the engine's score minus w1.
 Hybrid candidates come from the union of a k-NN clause (top `window` by HNSW) and the sparse
 clauses, in one flat disjunction ranked like the integrated score; the candidate window is then
-rescored exactly (the vector script scores documents the
-k-NN clause did not reach), so every returned score is exact. `exact=True` skips HNSW and scores
-every document by brute force: the engine-side oracle.
+rescored exactly (the vector script scores documents the k-NN clause did not reach), so every
+returned score is exact. `exact=True` skips HNSW and scores every document by brute force: the
+engine-side oracle.
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ DEFAULT_MAX_CLAUSES = 1024  # OpenSearch's default indices.query.bool.max_clause
 # while 1,024 clauses x 1e4 x stored weights up to 3e31 stay finite. Below float32's smallest
 # normal number a weight rounds to a boost of (nearly) 0 and counts as 0, i.e. it is dropped.
 MAX_QUERY_WEIGHT = 1e4
+MIN_QUERY_WEIGHT = 2.0**-126
 # HNSW candidates of a dense-mode search (raised to k when k is larger). With ef = k = 10, at
 # 1M documents the k-NN top-10 shared 0.895 of its hits with exact search; with 64, 0.973
 # (bench/results/report.md). Hybrid searches use their candidate window (100) instead.
 DENSE_EF_SEARCH = 64
-MIN_QUERY_WEIGHT = 2.0**-126
 
 
 @dataclass(frozen=True)
