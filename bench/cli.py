@@ -1,4 +1,4 @@
-"""`sparse-mm bench`: the click command (registered on the main group by sparse_mm/cli.py)."""
+"""`sparse-mm bench`: the click command (assembled into the root command by sparse_mm/cli.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from sparse_mm.engine_options import connect_engine, connection_options
+from indexing.engine_options import connect_engine, connection_options
 from sparse_mm.errors import ConfigError
 
 _SUFFIX = {"k": 1_000, "m": 1_000_000}

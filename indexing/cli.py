@@ -1,0 +1,309 @@
+"""The engine commands: `sparse-mm ingest`, `query` and `opensearch start|stop|status`
+(assembled by sparse_mm.cli)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from indexing.bulk import BulkOptions
+from indexing.engine_options import connect_engine, connection_options
+from sparse_mm.cli_support import (
+    CommandGroup,
+    data_option,
+    data_root,
+    load_model,
+    model_option,
+)
+from sparse_mm.errors import SparseMMError
+
+
+def engine_refusal(exc: Exception) -> str | None:
+    """One line for an engine refusal that reached the command unhandled (e.g. a read-only
+    user asked to write), or None for anything else."""
+    if not type(exc).__module__.startswith("opensearchpy"):
+        return None
+    status = getattr(exc, "status_code", None)
+    if status == 401:
+        return "OpenSearch refused the credentials (401)"
+    if status == 403:
+        return f"OpenSearch denied this operation to the user (403): {exc.error}"
+    return None
+
+
+CommandGroup.translators.append(engine_refusal)
+
+
+def _engine_options(f):
+    """--url and --index, plus the connection's options (read by `connect_engine`)."""
+    f = connection_options(f)
+    f = click.option(
+        "--index", default="sparse-mm", show_default=True, help="OpenSearch index name."
+    )(f)
+    return click.option(
+        "--url",
+        envvar="OPENSEARCH_URL",
+        default="http://localhost:9200",
+        show_default=True,
+        help="OpenSearch URL (or $OPENSEARCH_URL); https:// for TLS.",
+    )(f)
+
+
+@click.command()
+@model_option
+@data_option
+@click.option("--split", default="test", show_default=True, help="Which split's images to index.")
+@_engine_options
+@click.option("--batch-size", default=2048, show_default=True, help="Images encoded at once.")
+@click.option("--doc-top-k", type=int, default=None, help="Keep at most this many terms per image.")
+@click.option("--doc-min-weight", default=0.0, show_default=True, help="Drop lighter terms.")
+@click.option("--shards", default=1, show_default=True, help="Primary shards (new index only).")
+@click.option("--replicas", default=0, show_default=True, help="Replicas (new index only).")
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 100),
+    default=BulkOptions.max_retries,
+    show_default=True,
+    help="Re-sends of a chunk's documents after a 429, a 5xx, a timeout or a lost connection "
+    f"(with backoff from {BulkOptions.initial_backoff:g} s, doubling up to "
+    f"{BulkOptions.max_backoff:g} s); then the ingest stops with one error.",
+)
+@click.option(
+    "--rejects",
+    type=click.Path(path_type=Path),
+    default=Path("rejected.jsonl"),
+    show_default=True,
+    help="Where rejected documents and reasons are written.",
+)
+@click.option("--device", default="cpu", show_default=True, help="Encode on cpu or cuda.")
+def ingest(
+    model_dir,
+    data_dir,
+    split,
+    url,
+    index,
+    batch_size,
+    doc_top_k,
+    doc_min_weight,
+    shards,
+    replicas,
+    retries,
+    rejects,
+    device,
+) -> None:
+    """Encode a split's images with the model and index them (dense k-NN + rank_features).
+
+    Re-running is idempotent: documents have the images' ids. Exits non-zero if any document
+    was rejected (they are listed with reasons in --rejects).
+    """
+    from indexing.documents import Pruning
+    from indexing.ingest import IngestOptions, source_from_dataset
+    from indexing.ingest import ingest as run_ingest
+    from indexing.mapping import IndexSettings
+
+    client = connect_engine(url)
+    model = load_model(model_dir)
+    source = source_from_dataset(data_root(data_dir), split)
+    options = IngestOptions(
+        index=index,
+        settings=IndexSettings(shards=shards, replicas=replicas),
+        batch_size=batch_size,
+        pruning=Pruning(doc_top_k, doc_min_weight),
+        bulk=BulkOptions(rejects_path=rejects, max_retries=retries),
+        device=device,
+    )
+    report = run_ingest(client, model, source, options)
+    click.echo(report.describe())
+    if report.bulk.failed:
+        raise SparseMMError(f"{report.bulk.failed} documents were rejected; see {rejects}")
+    rejects.unlink(missing_ok=True)
+
+
+@click.command()
+@click.argument("text", required=False)
+@model_option
+@_engine_options
+@click.option(
+    "--mode",
+    type=click.Choice(["hybrid", "sparse", "dense"]),
+    default="hybrid",
+    show_default=True,
+    help="Integrated score, sparse terms only, or dense k-NN only.",
+)
+@click.option(
+    "-k", "k", type=click.IntRange(1, 10000), default=10, show_default=True, help="Number of hits."
+)
+@click.option("--exact", is_flag=True, help="Score every document by brute force (small indices).")
+@click.option(
+    "--window",
+    type=click.IntRange(1, 10000),
+    default=100,
+    show_default=True,
+    help="Hybrid candidates rescored exactly.",
+)
+@click.option(
+    "--query-top-k",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Keep the heaviest query terms only.",
+)
+@click.option("--query-min-weight", default=0.0, show_default=True, help="Drop lighter terms.")
+@click.option("--caption-id", default=None, help="Query with a stored caption's embedding.")
+@data_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option(
+    "--template-request",
+    is_flag=True,
+    help="Print the body of a POST <index>/_search/template request for this query (the "
+    "stored hybrid template; any client can send it) instead of searching.",
+)
+def query(
+    text,
+    model_dir,
+    url,
+    index,
+    mode,
+    k,
+    exact,
+    window,
+    query_top_k,
+    query_min_weight,
+    caption_id,
+    data_dir,
+    as_json,
+    template_request,
+) -> None:
+    """Search the index with TEXT (or --caption-id), scoring like the model.
+
+    hybrid returns exactly w1 * cos + w2 * sparse for each hit, with its dense part, sparse
+    part and the matching terms (query weight x stored weight).
+    """
+    from indexing.render import render_json, render_table
+    from indexing.search import SearchOptions, encode_query, search, vectors_from_embedding
+
+    if (text is None) == (caption_id is None):
+        raise click.UsageError("give either TEXT or --caption-id")
+    if text is not None and not text.strip():
+        raise click.UsageError("the query TEXT is empty")
+    if text is not None:
+        text = _valid_text(text)
+    model = load_model(model_dir)
+    if caption_id is not None:
+        from sparse_mm.data import load_caption_embedding
+
+        vectors = vectors_from_embedding(
+            model, load_caption_embedding(data_root(data_dir), caption_id)
+        )
+    else:
+        from sparse_mm.encoders import load_query_encoder
+
+        vectors = encode_query(model, load_query_encoder(model), text)
+    if template_request:
+        from indexing.assets import template_request as request_body
+        from indexing.queries import prune_terms
+
+        terms, _ = prune_terms(vectors.terms, top_k=query_top_k, min_weight=query_min_weight)
+        click.echo(json.dumps(request_body(index, vectors.dense, terms, k=k, window=window)))
+        return
+    client = connect_engine(url)
+    options = SearchOptions(
+        mode=mode,
+        k=k,
+        window=window,
+        exact=exact,
+        query_top_k=query_top_k,
+        query_min_weight=query_min_weight,
+    )
+    response = search(client, index, vectors, options, model.config.w1, model.config.w2)
+    if response.pruning and response.pruning.describe():
+        click.echo(response.pruning.describe(), err=True)
+    click.echo(render_json(response) if as_json else render_table(response))
+
+
+def _valid_text(text: str) -> str:
+    """TEXT with any bytes that were not UTF-8 (Python keeps them as lone surrogates) replaced
+    by U+FFFD, with a warning: they mean nothing to the encoder and cannot be sent as JSON."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    raw = text.encode("utf-8", "surrogateescape")
+    cleaned = raw.decode("utf-8", "replace")
+    bad = cleaned.count("\ufffd") - text.count("\ufffd")
+    click.echo(
+        f"warning: the query TEXT has {bad} byte sequence(s) that are not UTF-8; searching "
+        "with them replaced by U+FFFD (check the terminal's or the script's encoding)",
+        err=True,
+    )
+    return cleaned
+
+
+# --------------------------------------------------------------------------------------------
+# sparse-mm opensearch start|stop|status
+# --------------------------------------------------------------------------------------------
+_HOME_HELP = (
+    "Node home and cache directory [default: $SPARSE_MM_HOME or ~/.cache/sparse-mm/opensearch]."
+)
+
+
+@click.group(cls=CommandGroup)
+def opensearch() -> None:
+    """Run a real local OpenSearch node (no Docker needed), assembled from Maven Central."""
+
+
+@opensearch.command("start")
+@click.option("--port", default=9200, show_default=True, help="HTTP port on 127.0.0.1.")
+@click.option("--home", type=click.Path(path_type=Path), default=None, help=_HOME_HELP)
+@click.option("--heap", default="1g", show_default=True, help="JVM heap (-Xms and -Xmx).")
+@click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for the node.")
+@click.option(
+    "--secure",
+    is_flag=True,
+    help="Run the security plugin: HTTPS with a locally made CA, basic auth, users admin and "
+    "reader (passwords generated into 0600 files; admin's from "
+    "$OPENSEARCH_INITIAL_ADMIN_PASSWORD if set).",
+)
+def opensearch_start(port: int, home: Path | None, heap: str, timeout: float, secure: bool) -> None:
+    """Assemble (once) and start a local node; reuse it if one is already running."""
+    from indexing.node import ManagedNode
+
+    node = ManagedNode(home=home, port=port, heap=heap, secure=secure)
+    info = node.start(timeout=timeout, progress=lambda msg: click.echo(msg, err=True))
+    click.echo(info.describe())
+
+
+_PORT_HELP = "Only the node on this port [default: every node started under --home]."
+
+
+@opensearch.command("stop")
+@click.option("--port", type=int, default=None, help=_PORT_HELP)
+@click.option("--home", type=click.Path(path_type=Path), default=None, help=_HOME_HELP)
+def opensearch_stop(port: int | None, home: Path | None) -> None:
+    """Stop the node(s) started by `sparse-mm opensearch start`."""
+    from indexing.node import ManagedNode, managed_ports
+
+    ports = [port] if port else managed_ports(home) or [9200]
+    for p in ports:
+        click.echo(ManagedNode(home=home, port=p).stop())
+
+
+@opensearch.command("status")
+@click.option("--port", type=int, default=None, help=_PORT_HELP)
+@click.option("--home", type=click.Path(path_type=Path), default=None, help=_HOME_HELP)
+def opensearch_status(port: int | None, home: Path | None) -> None:
+    """Say whether the managed node runs, where, and where its log is. Exit 1 if none does."""
+    from indexing.node import ManagedNode, managed_ports
+
+    ports = [port] if port else managed_ports(home) or [9200]
+    statuses = [ManagedNode(home=home, port=p).status() for p in ports]
+    for status in statuses:
+        click.echo(status.describe())
+    if not any(s.running for s in statuses):
+        sys.exit(1)
+
+
+COMMANDS = (ingest, query, opensearch)

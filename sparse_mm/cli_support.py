@@ -1,0 +1,75 @@
+"""What every package's commands share: the error-reporting group, the model and data options.
+
+Each package owns its click commands (`training.cli`, `indexing.cli`, `bench.cli`); the root
+command in `sparse_mm.cli` only assembles them. Heavy imports (torch, engine clients) happen
+inside the commands so that `--help` stays instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+import click
+
+from sparse_mm.errors import SparseMMError
+
+ErrorTranslator = Callable[[Exception], "str | None"]
+
+
+class CommandGroup(click.Group):
+    """A click group that reports library errors in one line instead of a traceback.
+
+    `SparseMMError` is always one line; other exceptions go through `translators` (packages add
+    theirs, e.g. the engine adapters turn a 401/403 into one line) and are raised as they are
+    when no translator claims them.
+    """
+
+    translators: ClassVar[list[ErrorTranslator]] = []
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except SparseMMError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except Exception as exc:
+            message = next(filter(None, (t(exc) for t in self.translators)), None)
+            if message is None:
+                raise
+            click.echo(f"error: {message}", err=True)
+            ctx.exit(1)
+
+
+def model_option(f):
+    return click.option(
+        "--model",
+        "model_dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Model directory [default: the bundled demo model].",
+    )(f)
+
+
+def data_option(f):
+    return click.option(
+        "--data",
+        "data_dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Dataset folder in the seed layout [default: the bundled demo corpus].",
+    )(f)
+
+
+def load_model(model_dir: Path | None):
+    from sparse_mm.checkpoint import load_model as load
+    from sparse_mm.demo import demo_model_dir
+
+    return load(model_dir or demo_model_dir())
+
+
+def data_root(data_dir: Path | None) -> Path:
+    from sparse_mm.demo import demo_data_dir
+
+    return data_dir or demo_data_dir()
