@@ -1,34 +1,11 @@
-"""The index definition: a k-NN field for dense vectors, `rank_features` for term weights."""
+"""The OpenSearch index definition: a k-NN field for dense vectors, `rank_features` for term
+weights. HNSW uses the Lucene engine, the only one in the Maven Central k-NN build (and not the
+default since 2.18, so it is always named)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from indexing.layout import DENSE_FIELD, MAPPING_VERSION, SPARSE_FIELD, IndexSettings
 from sparse_mm.errors import ConfigError
-
-DENSE_FIELD = "dense"
-SPARSE_FIELD = "sparse"
-MAPPING_VERSION = 1  # stored in the index's _meta; bump when the layout changes
-
-
-@dataclass(frozen=True)
-class IndexSettings:
-    """Tunable settings of an index. HNSW uses the Lucene engine, the only one in the Maven
-    Central k-NN build (and not the default since 2.18, so it is always named)."""
-
-    shards: int = 1
-    replicas: int = 0
-    m: int = 16
-    ef_construction: int = 128
-    ef_search: int = 128
-    refresh_interval: str = "1s"
-
-    def __post_init__(self) -> None:
-        for name in ("shards", "m", "ef_construction", "ef_search"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"index setting {name} must be >= 1, got {getattr(self, name)}")
-        if self.replicas < 0:
-            raise ConfigError(f"index setting replicas must be >= 0, got {self.replicas}")
 
 
 def index_body(dense_dim: int, settings: IndexSettings, meta: dict | None = None) -> dict:

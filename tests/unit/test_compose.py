@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from indexing.node import OPENSEARCH_VERSION
+from indexing.opensearch.node import OPENSEARCH_VERSION
 from tests.engines import compose_image
 
 
