@@ -7,7 +7,7 @@ import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from indexing.node import ManagedNode
+from indexing.opensearch.node import ManagedNode
 
 PORTS = range(9240, 9260)  # kept apart from the shared nodes on 9200 and 9230
 HEAP = "512m"

@@ -10,7 +10,8 @@ import pytest
 
 from indexing.bulk import BulkOptions, bulk_index
 from indexing.client import ConnectionOptions, connect
-from indexing.mapping import IndexSettings, index_body
+from indexing.layout import IndexSettings
+from indexing.opensearch.mapping import index_body
 from sparse_mm.errors import EngineError
 
 

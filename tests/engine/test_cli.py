@@ -15,7 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from indexing.mapping import IndexSettings, index_body
+from indexing.layout import IndexSettings
+from indexing.opensearch.mapping import index_body
 from sparse_mm.cli import main
 from sparse_mm.data import image_file, write_embeddings
 

@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from indexing.node import REQUIRED_MODULES, ManagedNode
+from indexing.opensearch.node import REQUIRED_MODULES, ManagedNode
 from sparse_mm.errors import EngineError
 
 

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from indexing.codec import decode_term
-from indexing.mapping import DENSE_FIELD, SPARSE_FIELD, IndexSettings, index_body
+from indexing.layout import DENSE_FIELD, SPARSE_FIELD, IndexSettings
+from indexing.opensearch.mapping import index_body
 from indexing.search import QueryVectors, SearchOptions, search
 from sparse_mm.errors import EngineError, SparseMMError
 
