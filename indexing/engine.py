@@ -78,6 +78,10 @@ class Engine(ABC):
         the engine answers, with one-line errors for the usual ways it does not."""
 
     @abstractmethod
+    def version(self) -> str:
+        """The engine's version number, e.g. "3.4.0"."""
+
+    @abstractmethod
     def address(self) -> str:
         """host:port of the engine, for messages."""
 

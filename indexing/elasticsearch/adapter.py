@@ -33,6 +33,11 @@ class ElasticsearchEngine(Engine):
 
         return cls(connect(options, check=check))
 
+    def version(self) -> str:
+        """From the node's info (the minimal distribution has no `GET /`)."""
+        nodes = self.client.nodes.info(node_id="_local", metric="_none")["nodes"]
+        return next(iter(nodes.values()))["version"]
+
     def address(self) -> str:
         try:
             node = self.client.transport.node_pool.all()[0].config

@@ -26,6 +26,9 @@ class OpenSearchEngine(Engine):
 
         return cls(connect(options, check=check))
 
+    def version(self) -> str:
+        return self.client.info()["version"]["number"]
+
     def address(self) -> str:
         try:
             host = self.client.transport.hosts[0]

@@ -13,6 +13,7 @@ from indexing.ingest import IngestOptions, ingest, source_from_dataset
 from indexing.search import SearchOptions, search, vectors_from_embedding
 from sparse_mm.data import load_dataset
 from sparse_mm.retriever import ExactRetriever
+from tests.engines import each_engine  # noqa: F401  (every test here runs on both engines)
 
 SPLIT = "train"
 

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from sparse_mm.cli import main
 from tests.engine.proxy import forwarding_proxy
+from tests.engines import each_engine  # noqa: F401  (every test here runs on both engines)
 
 STALL_S = 3.0  # longer than the --timeout the tests pass
 
@@ -35,10 +36,11 @@ class StallBulk:
         return None
 
 
-def ingest(url, corpus, model, name, *extra):
+def ingest(engine, url, corpus, model, name, *extra):
     rejects = corpus.parent / f"{name}.jsonl"
     args = ["ingest", "--model", model.path, "--data", corpus, "--split", "test",
-            "--index", name, "--url", url, "--rejects", rejects, *extra]  # fmt: skip
+            "--index", name, "--engine", engine.name, "--url", url, "--rejects", rejects,
+            *extra]  # fmt: skip
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
@@ -52,7 +54,9 @@ def name(engine):
 def test_a_hung_engine_ends_the_ingest_after_the_retry_limit(engine, corpus, trained_model, name):
     stall = StallBulk()
     with forwarding_proxy(engine.url, stall) as url:
-        result = ingest(url, corpus, trained_model, name, "--timeout", "1", "--retries", "2")
+        result = ingest(
+            engine, url, corpus, trained_model, name, "--timeout", "1", "--retries", "2"
+        )
     assert result.exit_code != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -62,7 +66,7 @@ def test_a_hung_engine_ends_the_ingest_after_the_retry_limit(engine, corpus, tra
     # (the client's own retries would have multiplied them).
     assert stall.seen == 3
     # Re-running against the engine itself completes the index.
-    again = ingest(engine.url, corpus, trained_model, name)
+    again = ingest(engine, engine.url, corpus, trained_model, name)
     assert again.exit_code == 0, again.output
     engine.client.indices.refresh(index=name)
     ids = engine.client.count(index=name)["count"]
@@ -72,7 +76,9 @@ def test_a_hung_engine_ends_the_ingest_after_the_retry_limit(engine, corpus, tra
 def test_timeouts_within_the_limit_are_retried_and_reported(engine, corpus, trained_model, name):
     stall = StallBulk(n=2)
     with forwarding_proxy(engine.url, stall) as url:
-        result = ingest(url, corpus, trained_model, name, "--timeout", "1", "--retries", "3")
+        result = ingest(
+            engine, url, corpus, trained_model, name, "--timeout", "1", "--retries", "3"
+        )
     assert result.exit_code == 0, result.output
     engine.client.indices.refresh(index=name)
     count = engine.client.count(index=name)["count"]
