@@ -48,8 +48,9 @@ class ElasticsearchEngine(Engine):
     @property
     def connection_errors(self) -> tuple[type[BaseException], ...]:
         from elasticsearch import ConnectionError as ESConnectionError
+        from elasticsearch import ConnectionTimeout
 
-        return (ESConnectionError,)  # ConnectionTimeout is a subclass
+        return (ESConnectionError, ConnectionTimeout)  # siblings in elastic_transport
 
     def without_retries(self) -> ElasticsearchEngine:
         return ElasticsearchEngine(self.client.options(max_retries=0))
@@ -242,7 +243,9 @@ class ElasticsearchEngine(Engine):
 
         window = max(window, k)
         path = f"/{index}/_search"
-        second = q.exact_query(dense, terms, ["<_id of each hit of request 1>"], w1=w1, w2=w2, k=k)
+        second = q.exact_query(
+            dense, terms, ["<_id of each hit of request 1>"], w1=w1, w2=w2, k=k, at_most=window
+        )
         return {
             "engine": "elasticsearch",
             "note": "Elasticsearch stores no search template for this query: send request 1, "

@@ -61,7 +61,7 @@ def check_answers(client, options: ConnectionOptions) -> None:
             f"TLS with {where} failed ({_first_line(exc)}): pass --ca-certs with the CA bundle "
             "that signed the cluster's certificate"
         ) from None
-    except es.ConnectionError:  # ConnectionTimeout is a subclass
+    except (es.ConnectionError, es.ConnectionTimeout):
         raise EngineError(
             f"cannot reach Elasticsearch at {where}: start one with "
             "`sparse-mm elasticsearch start` or `docker compose --profile elasticsearch up -d`, "

@@ -120,10 +120,13 @@ def exact_query(
     w1: float,
     w2: float,
     k: int = 10,
+    at_most: int | None = None,
 ) -> dict:
-    """Step 2: exactly w1 * (1 + cos) + w2 * sparse for each of `ids` (the top k of them)."""
+    """Step 2: exactly w1 * (1 + cos) + w2 * sparse for each of `ids` (the top k of them).
+    `at_most`: the most ids the request will carry (default: len(ids)), when `ids` are
+    placeholders for a client to fill in; the knn clause must ask for that many neighbours."""
     _weights(w1, w2)
-    n = max(len(ids), 1)
+    n = max(at_most or len(ids), 1)
     _check_window(n, "the number of documents to score exactly")
     should = [_knn(checked_vector(vector), n, n, 2 * w1, ids=ids)]
     if terms:

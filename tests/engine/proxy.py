@@ -39,8 +39,9 @@ def forwarding_proxy(
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
             request = urllib.request.Request(upstream + self.path, data=body, method=self.command)
-            if self.headers.get("Content-Type"):
-                request.add_header("Content-Type", self.headers["Content-Type"])
+            for header in ("Content-Type", "Accept"):  # Elasticsearch checks both agree
+                if self.headers.get(header):
+                    request.add_header(header, self.headers[header])
             try:
                 with urllib.request.urlopen(request, timeout=120) as response:
                     self._reply(response.status, response.read(), response.headers)
