@@ -9,6 +9,7 @@ silently to another engine.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,3 +128,17 @@ def each_engine(request) -> Engine:
     `engine`, `client`, `index_name`) run on OpenSearch and on Elasticsearch, against the
     session's nodes (tests/conftest.py)."""
     return request.getfixturevalue(f"{request.param}_engine")
+
+
+def send_template_request(engine: Engine, index: str, request: dict) -> list[dict]:
+    """What a client without sparse-mm gets from `--template-request`'s output: OpenSearch's
+    stored template; Elasticsearch's two requests, the first's ids put into the second."""
+    if engine.name == "opensearch":
+        features = [t["feature"] for t in request["params"]["terms"]]
+        assert features and all("." not in f for f in features)
+        return engine.client.search_template(index=index, body=request)["hits"]["hits"]
+    first, second = (r["body"] for r in request["requests"])
+    ids = [h["_id"] for h in engine.client.search(index=index, body=first)["hits"]["hits"]]
+    text = json.dumps(second).replace('["<_id of each hit of request 1>"]', json.dumps(ids))
+    assert text.count(json.dumps(ids)) == 2  # the filter's and the knn clause's
+    return engine.client.search(index=index, body=json.loads(text))["hits"]["hits"]

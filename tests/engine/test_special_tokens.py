@@ -15,7 +15,10 @@ from click.testing import CliRunner
 from sparse_mm.checkpoint import load_model
 from sparse_mm.cli import main
 from sparse_mm.vocab import Vocabulary
-from tests.engines import each_engine  # noqa: F401  (every test here runs on both engines)
+from tests.engines import (
+    each_engine,  # noqa: F401  (every test here runs on both engines)
+    send_template_request,
+)
 
 QUERIES = ("a dog on the beach", "a red car in the street", "two people playing football")
 # Every ASCII punctuation character, JSON's and mustache's syntax, the codec's own escapes,
@@ -85,26 +88,12 @@ def test_renamed_tokens_give_the_same_hits_scores_and_terms(engine, pair, mode):
     assert shown & set(ODD), "no query matched through a purely special token"
 
 
-def _send_template_request(engine, index: str, request: dict) -> list[dict]:
-    """What a client without sparse-mm gets from `--template-request`'s output: OpenSearch's
-    stored template; Elasticsearch's two requests, the first's ids put into the second."""
-    if engine.name == "opensearch":
-        features = [t["feature"] for t in request["params"]["terms"]]
-        assert features and all("." not in f for f in features)
-        return engine.client.search_template(index=index, body=request)["hits"]["hits"]
-    first, second = (r["body"] for r in request["requests"])
-    ids = [h["_id"] for h in engine.client.search(index=index, body=first)["hits"]["hits"]]
-    text = json.dumps(second).replace('["<_id of each hit of request 1>"]', json.dumps(ids))
-    assert text.count(json.dumps(ids)) == 2  # the filter's and the knn clause's
-    return engine.client.search(index=index, body=json.loads(text))["hits"]["hits"]
-
-
 def test_the_template_request_handles_every_special_token(engine, pair):
     _, odd, (_, odd_index) = pair
     for text in QUERIES:
         common = ("--model", odd.path, "--index", odd_index, "--engine", engine.name)
         request = json.loads(run("query", text, *common, "--template-request", "-k", "5").output)
-        raw = _send_template_request(engine, odd_index, request)
+        raw = send_template_request(engine, odd_index, request)
         ours = json.loads(run("query", text, *common, "--url", engine.url, "--json", "-k", "5")
                           .output)["hits"]  # fmt: skip
         assert [h["_id"] for h in raw] == [h["id"] for h in ours]
