@@ -62,7 +62,11 @@ class ElasticsearchNode(LocalNode):
     java_home_variable = "ES_JAVA_HOME"
     conf_variable = "ES_PATH_CONF"
     java_opts_variable = "ES_JAVA_OPTS"
-    process_markers = (b"org.elasticsearch.bootstrap.Elasticsearch", b"bin/elasticsearch")
+    # bin/elasticsearch execs a small launcher JVM, which starts the server JVM as its child
+    process_markers = (
+        b"org.elasticsearch.server.launcher.ServerLauncher",
+        b"org.elasticsearch.bootstrap.Elasticsearch",
+    )
     min_java = MIN_JAVA
 
     def __init__(
