@@ -66,7 +66,10 @@ def connect(options: ConnectionOptions, *, check: bool = True):
                 f"OpenSearch at {where} denied user {options.user!r} access (403)"
             ) from None
         except TransportError as exc:
-            raise EngineError(f"OpenSearch at {where} answered {exc.status_code}") from None
+            hint = ""
+            if exc.status_code == 405:  # no GET /: Elasticsearch's minimal distribution
+                hint = " (is it Elasticsearch? then pass --engine elasticsearch)"
+            raise EngineError(f"OpenSearch at {where} answered {exc.status_code}{hint}") from None
     return client
 
 

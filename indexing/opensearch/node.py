@@ -10,7 +10,7 @@ or `/var/cache/sparse-mm/opensearch` for root, whose home the node's user cannot
                                     the first time a secured node starts)
     nodes/<port>/                   one node's config, data, logs and node.json (pid, port, log);
                                     a secured node's certificates and credentials besides
-                                    (indexing/security.py)
+                                    (indexing/opensearch/security.py)
 
 Assembly happens in a temporary folder that is renamed into place only when complete, so an
 interrupted first start never leaves a half-built distribution for later starts to trip over.
@@ -19,7 +19,7 @@ every managed node's (indexing/local_node.py).
 
 A node started with `secure=True` runs the real security plugin: HTTPS and TLS between nodes
 with certificates made locally by openssl, basic auth, an `admin` and a read-only `reader`
-user whose passwords are generated into 0600 files (indexing/security.py).
+user whose passwords are generated into 0600 files (indexing/opensearch/security.py).
 """
 
 from __future__ import annotations
@@ -63,13 +63,14 @@ from sparse_mm.errors import ConfigError, EngineError
 
 # The one place the engine version is pinned; docker-compose.yml must match (a test checks).
 # 3.4.0 is the newest release with all of the core zip, the k-NN plugin and the security plugin
-# on Maven Central (the security plugin stops at 3.4.0.0; indexing/security.py says what else
-# the secured distribution needs).
+# on Maven Central (the security plugin stops at 3.4.0.0; indexing/opensearch/security.py says
+# what else the secured distribution needs).
 OPENSEARCH_VERSION = "3.4.0"
 MIN_JAVA = 21  # OpenSearch 3.x
 # Modules the project needs: painless (exact vector scripts, and the k-NN plugin extends it),
 # mapper-extras (`rank_features`), analysis-common, mustache (the stored search template), the
-# HTTP transport. Those the core zip lacks are built from their own jars (indexing/modules.py).
+# HTTP transport. Those the core zip lacks are built from their own jars
+# (indexing/opensearch/modules.py).
 REQUIRED_MODULES = (
     "lang-painless",
     "mapper-extras",
@@ -210,7 +211,7 @@ class ManagedNode(LocalNode):
 
     def _ensure_secure_distribution(self, jdk: Jdk, progress: _Progress) -> Path:
         """The plain distribution, copied, plus the rule-framework module and the security
-        plugin (indexing/security.py says why the module comes from another release)."""
+        plugin (indexing/opensearch/security.py says why the module comes from another release)."""
         plain = ManagedNode(self.home, self.port, version=self.version)
         base = plain.ensure_distribution(jdk, progress)
         security_zip, donor_zip = resolve(
