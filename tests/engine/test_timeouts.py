@@ -86,3 +86,34 @@ def test_timeouts_within_the_limit_are_retried_and_reported(engine, corpus, trai
     chunk = min(count, 500)
     assert f"indexed {count}, updated 0, failed 0, retries {2 * chunk}," in result.output
     assert f"retried {2 * chunk} after timeout" in result.output
+
+
+class Refuse429:
+    """Answer the first `n` bulk requests 429 (the engine's write queue is full)."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.seen = n, 0
+        self._lock = threading.Lock()
+
+    def __call__(self, request):
+        if "_bulk" not in request.path:
+            return None
+        with self._lock:
+            self.seen += 1
+            if self.seen > self.n:
+                return None
+        error = b'{"type":"es_rejected_execution_exception","reason":"queue full"}'
+        return 429, b'{"error":' + error + b',"status":429}'
+
+
+def test_429s_are_retried_with_backoff_and_reported(engine, corpus, trained_model, name):
+    refuse = Refuse429(n=2)
+    with forwarding_proxy(engine.url, refuse) as url:
+        result = ingest(engine, url, corpus, trained_model, name, "--retries", "3")
+    assert result.exit_code == 0, result.output
+    engine.client.indices.refresh(index=name)
+    count = engine.client.count(index=name)["count"]
+    chunk = min(count, 500)
+    assert f"indexed {count}, updated 0, failed 0, retries {2 * chunk}," in result.output
+    assert f"retried {2 * chunk} after 429" in result.output
+    assert refuse.seen >= 3
