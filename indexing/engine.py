@@ -103,9 +103,6 @@ class Engine(ABC):
         """Create `name`; False if it exists already (a concurrent creator won)."""
 
     @abstractmethod
-    def index_exists(self, name: str) -> bool: ...
-
-    @abstractmethod
     def index_mapping(self, name: str) -> dict | None:
         """{"_meta": ..., "properties": ...} of `name`, or None if there is no such index."""
 
@@ -113,20 +110,26 @@ class Engine(ABC):
     def dense_dim(self, properties: Mapping) -> int | None:
         """The dense field's dimension in an index's mapping properties."""
 
-    @abstractmethod
-    def delete_index(self, name: str) -> None: ...
+    # The index operations below are the same calls in both official clients (opensearch-py
+    # and elasticsearch-py share the API's shape); an adapter overrides what differs.
+    def index_exists(self, name: str) -> bool:
+        return bool(self.client.indices.exists(index=name))
 
-    @abstractmethod
-    def count(self, name: str) -> int: ...
+    def delete_index(self, name: str) -> None:
+        self.client.indices.delete(index=name, ignore_unavailable=True)
 
-    @abstractmethod
-    def refresh_interval(self, name: str) -> str | None: ...
+    def count(self, name: str) -> int:
+        return int(self.client.count(index=name)["count"])
 
-    @abstractmethod
-    def set_refresh_interval(self, name: str, value: str | None) -> None: ...
+    def refresh_interval(self, name: str) -> str | None:
+        found = self.client.indices.get_settings(index=name, name="index.refresh_interval")
+        return next(iter(found.values()))["settings"].get("index", {}).get("refresh_interval")
 
-    @abstractmethod
-    def refresh(self, name: str) -> None: ...
+    def set_refresh_interval(self, name: str, value: str | None) -> None:
+        self.client.indices.put_settings(index=name, body={"index": {"refresh_interval": value}})
+
+    def refresh(self, name: str) -> None:
+        self.client.indices.refresh(index=name)
 
     # -------------------------------------------------------------- documents
     @abstractmethod

@@ -32,3 +32,36 @@ class IndexSettings:
                 raise ConfigError(f"index setting {name} must be >= 1, got {getattr(self, name)}")
         if self.replicas < 0:
             raise ConfigError(f"index setting replicas must be >= 0, got {self.replicas}")
+
+
+def index_body(
+    dense: dict,
+    sparse: dict,
+    settings: IndexSettings,
+    meta: dict | None = None,
+    index_settings: dict | None = None,
+) -> dict:
+    """A create-index body in the shared layout, from an engine's own `dense` and `sparse` field
+    mappings and its extra `index_settings`. `meta` (model, w1/w2, ...) goes into `_meta`."""
+    return {
+        "settings": {
+            "index": {
+                **(index_settings or {}),
+                "number_of_shards": settings.shards,
+                "number_of_replicas": settings.replicas,
+                "refresh_interval": settings.refresh_interval,
+            }
+        },
+        "mappings": {
+            "dynamic": "strict",
+            "_meta": {"sparse_mm_mapping": MAPPING_VERSION, **(meta or {})},
+            "properties": {
+                "id": {"type": "keyword"},
+                DENSE_FIELD: dense,
+                SPARSE_FIELD: sparse,
+                "filename": {"type": "keyword"},
+                "split": {"type": "keyword"},
+                "captions": {"type": "text", "index": False},
+            },
+        },
+    }

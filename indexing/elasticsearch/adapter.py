@@ -71,9 +71,6 @@ class ElasticsearchEngine(Engine):
                 raise EngineError(f"could not create index {name!r}: {_root_cause(exc)}") from exc
             return False
 
-    def index_exists(self, name: str) -> bool:
-        return bool(self.client.indices.exists(index=name))
-
     def index_mapping(self, name: str) -> dict | None:
         from elasticsearch import NotFoundError
 
@@ -85,24 +82,6 @@ class ElasticsearchEngine(Engine):
 
     def dense_dim(self, properties: Mapping) -> int | None:
         return properties.get(DENSE_FIELD, {}).get("dims")
-
-    def delete_index(self, name: str) -> None:
-        self.client.indices.delete(index=name, ignore_unavailable=True)
-
-    def count(self, name: str) -> int:
-        return int(self.client.count(index=name)["count"])
-
-    def refresh_interval(self, name: str) -> str | None:
-        found = self.client.indices.get_settings(index=name, name="index.refresh_interval")
-        return next(iter(found.values()))["settings"].get("index", {}).get("refresh_interval")
-
-    def set_refresh_interval(self, name: str, value: str | None) -> None:
-        self.client.indices.put_settings(
-            index=name, settings={"index": {"refresh_interval": value}}
-        )
-
-    def refresh(self, name: str) -> None:
-        self.client.indices.refresh(index=name)
 
     # -------------------------------------------------------------- documents
     def bulk(self, actions, *, max_chunk_bytes: int, request_timeout: float | None):

@@ -20,7 +20,8 @@ term weights.
 
 from __future__ import annotations
 
-from indexing.layout import DENSE_FIELD, MAPPING_VERSION, SPARSE_FIELD, IndexSettings
+from indexing import layout
+from indexing.layout import IndexSettings
 from sparse_mm.errors import ConfigError
 
 MAX_DIMS = 4096  # dense_vector's limit
@@ -30,34 +31,15 @@ def index_body(dense_dim: int, settings: IndexSettings, meta: dict | None = None
     """The body of a create-index request. `meta` (model name, w1/w2, ...) goes into `_meta`."""
     if not 1 <= dense_dim <= MAX_DIMS:
         raise ConfigError(f"dense dimension must be 1 to {MAX_DIMS}, got {dense_dim}")
-    return {
-        "settings": {
-            "index": {
-                "number_of_shards": settings.shards,
-                "number_of_replicas": settings.replicas,
-                "refresh_interval": settings.refresh_interval,
-            }
-        },
-        "mappings": {
-            "dynamic": "strict",
-            "_meta": {"sparse_mm_mapping": MAPPING_VERSION, **(meta or {})},
-            "properties": {
-                "id": {"type": "keyword"},
-                DENSE_FIELD: {
-                    "type": "dense_vector",
-                    "dims": dense_dim,
-                    "index": True,
-                    "similarity": "cosine",
-                    "index_options": {
-                        "type": "hnsw",
-                        "m": settings.m,
-                        "ef_construction": settings.ef_construction,
-                    },
-                },
-                SPARSE_FIELD: {"type": "sparse_vector"},
-                "filename": {"type": "keyword"},
-                "split": {"type": "keyword"},
-                "captions": {"type": "text", "index": False},
-            },
+    dense = {
+        "type": "dense_vector",
+        "dims": dense_dim,
+        "index": True,
+        "similarity": "cosine",
+        "index_options": {
+            "type": "hnsw",
+            "m": settings.m,
+            "ef_construction": settings.ef_construction,
         },
     }
+    return layout.index_body(dense, {"type": "sparse_vector"}, settings, meta)

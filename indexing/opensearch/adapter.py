@@ -69,9 +69,6 @@ class OpenSearchEngine(Engine):
                 raise EngineError(f"could not create index {name!r}: {exc.info}") from exc
             return False
 
-    def index_exists(self, name: str) -> bool:
-        return bool(self.client.indices.exists(index=name))
-
     def index_mapping(self, name: str) -> dict | None:
         from opensearchpy.exceptions import NotFoundError
 
@@ -85,22 +82,6 @@ class OpenSearchEngine(Engine):
         from indexing.layout import DENSE_FIELD
 
         return properties.get(DENSE_FIELD, {}).get("dimension")
-
-    def delete_index(self, name: str) -> None:
-        self.client.indices.delete(index=name, ignore_unavailable=True)
-
-    def count(self, name: str) -> int:
-        return int(self.client.count(index=name)["count"])
-
-    def refresh_interval(self, name: str) -> str | None:
-        found = self.client.indices.get_settings(index=name, name="index.refresh_interval")
-        return next(iter(found.values()))["settings"].get("index", {}).get("refresh_interval")
-
-    def set_refresh_interval(self, name: str, value: str | None) -> None:
-        self.client.indices.put_settings(index=name, body={"index": {"refresh_interval": value}})
-
-    def refresh(self, name: str) -> None:
-        self.client.indices.refresh(index=name)
 
     # -------------------------------------------------------------- documents
     def bulk(self, actions, *, max_chunk_bytes: int, request_timeout: float | None):
