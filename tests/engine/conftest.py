@@ -1,4 +1,5 @@
-"""Engine-test fixtures: a small synthetic corpus and a model trained on it for one epoch."""
+"""Engine-test fixtures: a small synthetic corpus and a model trained on it for one epoch; `java`
+for the tests that start nodes of their own."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 from sparse_mm.checkpoint import load_model
 from sparse_mm.data import load_dataset
 from sparse_mm.synth import SynthParams, synthesize
+from tests.engine.local_nodes import require_java
 from training.config import TrainConfig
 from training.trainer import Trainer
 
@@ -24,3 +26,9 @@ def trained_model(corpus, tmp_path_factory):
     config = TrainConfig(epochs=1, lr=1e-3, eta_text=3e-3, eta_image=1e-3, patience=0)
     Trainer(load_dataset(corpus), config, out, progress=False, log=lambda _m: None).fit()
     return load_model(out)
+
+
+@pytest.fixture(scope="session")
+def java() -> None:
+    """A test that starts its own node fails with one line when no Java 21+ is installed."""
+    require_java()

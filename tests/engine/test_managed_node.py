@@ -19,7 +19,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_node_exiting_during_start_shows_its_log(engine):
+def test_node_exiting_during_start_shows_its_log(engine, java):
     node = ManagedNode(port=_free_port(), heap="256m", settings={"no.such.setting": 1})
     try:
         with pytest.raises(EngineError, match=r"exited during start.*no\.such\.setting"):
@@ -29,7 +29,7 @@ def test_node_exiting_during_start_shows_its_log(engine):
         shutil.rmtree(node.node_dir, ignore_errors=True)
 
 
-def test_second_node_start_status_stop(engine):
+def test_second_node_start_status_stop(engine, java):
     node = ManagedNode(port=_free_port(), heap="256m")
     status = node.start(timeout=120)
     try:
