@@ -255,8 +255,8 @@ def main(argv: list[str] | None = None) -> None:
         clients=args.clients,
         duration=args.duration,
         modes=modes,
-        w1=model.config.w1,
-        w2=model.config.w2,
+        w1=model.serving_weights()[0],
+        w2=model.serving_weights()[1],
     )
     report = {
         "command": "python -m bench.load " + shlex.join(sys.argv[1:] if argv is None else argv),

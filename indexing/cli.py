@@ -217,7 +217,7 @@ def query(
         query_top_k=query_top_k,
         query_min_weight=query_min_weight,
     )
-    response = search(client, index, vectors, options, model.config.w1, model.config.w2)
+    response = search(client, index, vectors, options, *model.serving_weights())
     if response.pruning and response.pruning.describe():
         click.echo(response.pruning.describe(), err=True)
     click.echo(render_json(response) if as_json else render_table(response))
