@@ -15,8 +15,10 @@ from sparse_mm.cli_support import (
     CommandGroup,
     data_option,
     data_root,
+    device_option,
     load_model,
     model_option,
+    resolve_device,
 )
 from sparse_mm.errors import SparseMMError
 
@@ -78,7 +80,7 @@ def _engine_options(f):
     show_default=True,
     help="Where rejected documents and reasons are written.",
 )
-@click.option("--device", default="cpu", show_default=True, help="Encode on cpu or cuda.")
+@device_option
 def ingest(
     model_dir,
     data_dir,
@@ -113,7 +115,7 @@ def ingest(
         batch_size=batch_size,
         pruning=Pruning(doc_top_k, doc_min_weight),
         bulk=BulkOptions(rejects_path=rejects, max_retries=retries),
-        device=device,
+        device=resolve_device(device),
     )
     report = run_ingest(client, model, source, options)
     click.echo(report.describe())

@@ -62,6 +62,24 @@ def data_option(f):
     )(f)
 
 
+def device_option(f):
+    return click.option(
+        "--device",
+        default=None,
+        help="cpu, cuda, cuda:1 ... [default: cuda when a GPU is visible, else cpu].",
+    )(f)
+
+
+def resolve_device(device: str | None) -> str:
+    """The --device value, or cuda when torch sees a GPU, else cpu; printed on stderr."""
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    click.echo(f"device: {device}", err=True)
+    return device
+
+
 def load_model(model_dir: Path | None):
     from sparse_mm.checkpoint import load_model as load
     from sparse_mm.demo import demo_model_dir

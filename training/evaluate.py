@@ -161,6 +161,27 @@ def evaluate_split(
     )
 
 
+def run_record(model, dataset, split: str, *, weights, topk, device) -> dict:
+    """What an evaluation ran with: the model (and the switches it was trained with), the data,
+    the split, the integrated weights, top-k and the device."""
+    from sparse_mm.checkpoint import WEIGHTS, sha256_file
+
+    provenance = model.config.provenance
+    return {
+        "model": str(model.path),
+        "weights_sha256": sha256_file(Path(model.path) / WEIGHTS),
+        "data": str(dataset.root),
+        "split": split,
+        "w1": weights[0],
+        "w2": weights[1],
+        "weights_kind": "serving" if weights != (model.config.w1, model.config.w2) else "training",
+        "topk": topk,
+        "device": str(device),
+        "switches": provenance.get("switches", {}),
+        "imported_from": provenance.get("imported_from"),
+    }
+
+
 def write_metrics(metrics: dict, path: Path) -> None:
     path.write_text(json.dumps(metrics, indent=2) + "\n")
 
