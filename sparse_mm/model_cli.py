@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from sparse_mm.cli_support import device_option, resolve_device
+
 
 @click.command("import")
 @click.argument("ckpt", type=click.Path(path_type=Path))
@@ -54,4 +56,56 @@ def import_checkpoint(ckpt, vocab_file, out, query_encoder, overwrite) -> None:
         )
 
 
-COMMANDS = (import_checkpoint,)
+@click.command("embed")
+@click.option(
+    "--backbone",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="A BlipForImageTextRetrieval checkpoint directory (weights, config, tokenizer and "
+    "image-processor files) or a name transformers resolves.",
+)
+@click.option(
+    "--images",
+    "images_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder the image paths in --meta are relative to.",
+)
+@click.option(
+    "--meta",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Karpathy-format JSON (images with filename, split, sentences) or JSONL lines "
+    '{"image": ..., "caption": ...[, "split": ...]}.',
+)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Dataset folder.")
+@device_option
+@click.option("--batch-size", default=32, show_default=True, help="Images (captions) per batch.")
+@click.option(
+    "--skip-bad",
+    is_flag=True,
+    help="Finish the collection without the images that cannot be read (exit 0).",
+)
+def embed(backbone, images_dir, meta, out, device, batch_size, skip_bad) -> None:
+    """Embed raw images and captions with BLIP into the paper's data layout.
+
+    Writes the pre-projection embeddings (parquet), dataset_meta.json, and from the same
+    checkpoint vocab.txt, word_embeddings.safetensors and init_projection.safetensors: the
+    input of `sparse-mm train`. Interrupted, re-run the same command: it resumes.
+    """
+    from sparse_mm.embed import EmbedOptions, embed_collection
+    from sparse_mm.errors import DataError
+
+    options = EmbedOptions(batch_size=batch_size, device=resolve_device(device), skip_bad=skip_bad)
+    report = embed_collection(backbone, images_dir, meta, out, options)
+    for file, reason in report.bad:
+        click.echo(f"{'skipped' if skip_bad else 'failed'}: {file}: {reason}", err=True)
+    click.echo(report.describe())
+    if report.bad and not skip_bad:
+        raise DataError(
+            f"{len(report.bad)} images could not be embedded (listed above); fix them and "
+            "re-run to resume, or re-run with --skip-bad to leave them out"
+        )
+
+
+COMMANDS = (import_checkpoint, embed)

@@ -415,12 +415,17 @@ def resolve_precision(config: TrainConfig, device: torch.device) -> str:
 
 
 def write_query_encoder(data_root: Path, model_dir: Path) -> None:
-    """Give the model the data's query encoder when it has one (the synthetic corpus does)."""
-    if not (Path(data_root) / "synthetic.json").exists():
-        return
-    from sparse_mm.synth import SyntheticTextEncoder
+    """Give the model the data's query encoder when it has one: the synthetic corpus' own, or
+    the one `sparse-mm embed` describes in query_encoder.json (the BLIP text tower)."""
+    described = Path(data_root) / "query_encoder.json"
+    if described.exists():
+        desc = json.loads(described.read_text())
+    elif (Path(data_root) / "synthetic.json").exists():
+        from sparse_mm.synth import SyntheticTextEncoder
 
-    desc = SyntheticTextEncoder.from_corpus(data_root).save(model_dir)
+        desc = SyntheticTextEncoder.from_corpus(data_root).save(model_dir)
+    else:
+        return
     config_path = model_dir / "config.json"
     config = json.loads(config_path.read_text())
     config["query_encoder"] = desc
