@@ -115,10 +115,11 @@ def ingest(
         batch_size=batch_size,
         pruning=Pruning(doc_top_k, doc_min_weight),
         bulk=BulkOptions(rejects_path=rejects, max_retries=retries),
-        device=resolve_device(device),
+        device=resolve_device(device, announce=False),
     )
     report = run_ingest(client, model, source, options)
     click.echo(report.describe())
+    click.echo(f"encoded on {options.device}", err=True)
     if report.bulk.failed:
         raise SparseMMError(f"{report.bulk.failed} documents were rejected; see {rejects}")
     rejects.unlink(missing_ok=True)

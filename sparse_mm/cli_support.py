@@ -70,13 +70,15 @@ def device_option(f):
     )(f)
 
 
-def resolve_device(device: str | None) -> str:
-    """The --device value, or cuda when torch sees a GPU, else cpu; printed on stderr."""
+def resolve_device(device: str | None, *, announce: bool = True) -> str:
+    """The --device value, or cuda when torch sees a GPU, else cpu; printed on stderr unless
+    the caller reports it itself (`announce=False`)."""
     if device is None:
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    click.echo(f"device: {device}", err=True)
+    if announce:
+        click.echo(f"device: {device}", err=True)
     return device
 
 

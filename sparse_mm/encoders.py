@@ -87,6 +87,9 @@ def load_blip(name: str | Path, *, images: bool = False):
         raise ModelError(
             'BLIP needs transformers (and Pillow for images): pip install "sparse-mm[blip]"'
         ) from None
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a loading bar per query would clutter the output
     try:
         model = BlipForImageTextRetrieval.from_pretrained(str(name))
         tokenizer = AutoTokenizer.from_pretrained(str(name))
