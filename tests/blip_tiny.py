@@ -58,6 +58,14 @@ def build_tiny_blip(folder: Path, seed: int = 0):
     torch.manual_seed(seed)
     config = BlipConfig(text_config=text, vision_config=vision, image_text_hidden_size=EMBED_DIM)
     model = BlipForImageTextRetrieval(config)
+    # every weight drawn here, so that images and texts get distinct embeddings (some
+    # transformers versions leave a freshly built vision tower all zeros)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            noise = torch.randn(param.shape, generator=g) * 0.5
+            is_scale = name.endswith("weight") and "norm" in name
+            param.copy_(noise + 1.0 if is_scale else noise)
     model.save_pretrained(str(folder))
     return model.eval()
 

@@ -75,6 +75,7 @@ def test_embeddings_equal_transformers_forward(blip, pictures, embedded):
     txt_ids, txt = _table(out / "text_embs_before_proj_blip.parquet")
     assert sorted(img_ids) == sorted(str(1000 + i) for i in range(9))
     assert len(txt_ids) == len(set(txt_ids)) == 18
+    assert img.std(dim=0).mean() > 0.05 and txt.std(dim=0).mean() > 0.01  # not degenerate
     processor = AutoImageProcessor.from_pretrained(str(folder))
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     projection = {}
