@@ -168,9 +168,9 @@ def run_record(model, dataset, split: str, *, weights, topk, device) -> dict:
 
     provenance = model.config.provenance
     return {
-        "model": str(model.path),
+        "model": str(Path(model.path).resolve()),
         "weights_sha256": sha256_file(Path(model.path) / WEIGHTS),
-        "data": str(dataset.root),
+        "data": str(Path(dataset.root).resolve()),
         "split": split,
         "w1": weights[0],
         "w2": weights[1],

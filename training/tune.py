@@ -11,6 +11,7 @@ the result in the model's `serving.json`, apart from the training weights in `co
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -52,7 +53,7 @@ def tune_weights(model, dataset, split: str = "val", *, metric: str = "R@1", dev
         "w2": w1 * ratios[best],
         "chosen_by": f"best validation integrated {metric} over w2/w1 (MRR@10 breaks ties)",
         "split": split,
-        "data": str(dataset.root),
+        "data": str(Path(dataset.root).resolve()),
         "queries": len(part.captions),
         "metrics": results[best],
         "training_weights": {"w1": model.config.w1, "w2": model.config.w2},
