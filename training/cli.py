@@ -133,9 +133,8 @@ def train(
         raise SparseMMError(f"{out} is not empty; use --resume to continue or --overwrite")
     if overwrite and not resume:
         remove_run(out)
-    device = resolve_device(device)
     dataset = load_dataset(data_dir, backbone, include_restval=config.include_restval)
-    trainer = Trainer(dataset, config, out, device=device)
+    trainer = Trainer(dataset, config, out, device=resolve_device(device))
     click.echo(
         f"training on {len(dataset.splits['train'].image_ids)} images "
         f"(splits {'+'.join(dataset.train_splits)}), precision {trainer.precision}",
@@ -173,11 +172,11 @@ def evaluate(model_dir, data_dir, split, json_file, topk, serving_weights, devic
     from sparse_mm.data import load_dataset
     from training.evaluate import evaluate_split, format_metrics, run_record, write_metrics
 
-    device = resolve_device(device)
     model = load_model(model_dir)
     dataset = load_dataset(data_root(data_dir), splits=[split])
     if split not in dataset.splits:
         raise SparseMMError(f"no split {split!r} in {dataset.root}")
+    device = resolve_device(device)
     weights = model.serving_weights() if serving_weights else (model.config.w1, model.config.w2)
     metrics = evaluate_split(model, dataset, split, topk=topk, device=device, weights=weights)
     click.echo(format_metrics(metrics))
@@ -220,11 +219,11 @@ def tune_weights(model_dir, data_dir, split, metric, device) -> None:
     from sparse_mm.data import load_dataset
     from training.tune import tune_weights as tune
 
-    device = resolve_device(device)
     model = load_model(model_dir)
     dataset = load_dataset(data_dir, splits=[split])
     if split not in dataset.splits:
         raise SparseMMError(f"no split {split!r} in {dataset.root}")
+    device = resolve_device(device)
     record = tune(model, dataset, split, metric=metric, device=device)
     path = write_serving(model.path, record.pop("w1"), record.pop("w2"), record)
     w1, w2 = load_model(model.path).serving_weights()

@@ -161,3 +161,46 @@ def test_tuned_serving_weights_are_stored_apart_and_used(dataset, budget_run, tm
     (model_dir / SERVING).write_text('{"w1": 0, "w2": 1}')
     with pytest.raises(ModelError, match="positive"):
         load_model(model_dir)
+
+
+def test_the_default_device_is_cuda_when_torch_sees_a_gpu(monkeypatch, capsys):
+    from sparse_mm.cli_support import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device(None) == "cuda"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device(None) == "cpu"
+    assert resolve_device("cuda:1", announce=False) == "cuda:1"
+    assert capsys.readouterr().err.splitlines() == ["device: cuda", "device: cpu"]
+
+
+def _one_line_error(result, fragment):
+    assert result.exit_code != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
+
+
+def test_command_line_misuse_is_one_line(mini_corpus, budget_run, tmp_path):
+    from click.testing import CliRunner
+
+    from sparse_mm.cli import main
+
+    def run(*args):
+        return CliRunner().invoke(main, [str(a) for a in args])
+
+    _one_line_error(run("train", "--data", tmp_path / "nope", "--out", tmp_path / "m"), "nope")
+    _one_line_error(
+        run("train", "--data", mini_corpus, "--out", tmp_path / "m", "--max-flops", "3"),
+        "max_flops",
+    )
+    _one_line_error(
+        run("tune-weights", "--model", tmp_path / "nope", "--data", mini_corpus), "nope"
+    )
+    model = budget_run[0]
+    _one_line_error(
+        run("tune-weights", "--model", model, "--data", mini_corpus, "--split", "dev"),
+        "no split 'dev'",
+    )
+    _one_line_error(run("eval", "--model", model, "--data", mini_corpus, "--split", "x"), "'x'")
+    ok = run("eval", "--model", model, "--data", mini_corpus, "--split", "val", "--device", "cpu")
+    assert ok.exit_code == 0 and ok.stderr.strip() == "device: cpu"
