@@ -27,6 +27,7 @@ from sparse_mm.vocab import Vocabulary
 from training.config import TrainConfig
 from training.evaluate import evaluate_embeddings
 from training.losses import D2SLoss, JointLoss, JointLossConfig
+from training.recipe import epoch_eligible, resolve_precision, run_switches, selection_budget
 from training.schedule import QuadraticWarmup, linear_warmup_decay
 
 STATE_FILE = "trainer_state.pt"
@@ -195,9 +196,10 @@ class Trainer:
                 )
                 break
         if not self.best_epoch:
+            budget = selection_budget(self.config, self.warmup_steps)
             self.warn(
-                f"warning: no epoch met the selection rule {self.config.select} "
-                f"({self._budget()}); {self.out} holds the last epoch"
+                f"warning: no epoch met the selection rule {self.config.select} ({budget}); "
+                f"{self.out} holds the last epoch"
             )
             self.best_metrics = self.last_metrics
             self._save(self.out, self.last_metrics, selected=False)
@@ -207,50 +209,18 @@ class Trainer:
 
     def eligible(self, metrics: dict) -> bool:
         """Whether the epoch just validated (self.epoch, 1-based) may become the model."""
-        rule, sp = self.config.select, metrics["sparsity"]
-        if rule == "sparse-r1-within-budget":
-            flops, terms = self.config.max_flops, self.config.max_query_terms
-            return (flops is None or sp["flops"] <= flops) and (
-                terms is None or sp["query_terms"] <= terms
-            )
-        if rule == "sparse-r1-after-warmup":
-            return self.epoch * self.steps_per_epoch >= self.warmup_steps
-        return True
-
-    def _budget(self) -> str:
-        c = self.config
-        parts = [f"FLOPs <= {c.max_flops}"] if c.max_flops is not None else []
-        parts += [f"terms per query <= {c.max_query_terms}"] if c.max_query_terms else []
-        if c.select == "sparse-r1-after-warmup":
-            parts.append(f"after step {self.warmup_steps}")
-        return ", ".join(parts) or "every epoch"
+        steps_done = self.epoch * self.steps_per_epoch
+        return epoch_eligible(self.config, metrics["sparsity"], steps_done, self.warmup_steps)
 
     def switches(self) -> dict:
         """The settings a result depends on, recorded with every model and evaluation."""
-        c = self.config
-        if c.method == "d2s":
-            teacher = "frozen dense (D2S)"
-        elif not c.self_distill:
-            teacher = "none (contrastive only)"
-        elif c.detach_teacher:
-            teacher = "detached"
-        else:
-            teacher = "released-transpose" if c.released_transpose else "transposed"
-        return {
-            "method": c.method,
-            "teacher": teacher,
-            "precision": self.precision,
-            "device": str(self.device),
-            "train_splits": list(self.dataset.train_splits),
-            "schedule": {
-                "lr": "linear warm-up (factor step / warmup) then linear decay to 0",
-                "eta": "quadratic warm-up",
-                "warmup_steps": self.warmup_steps,
-                "total_steps": self.total_steps,
-                "steps_per_epoch": self.steps_per_epoch,
-            },
-            "selection": {"rule": c.select, "budget": self._budget()},
-        }
+        return run_switches(
+            self.config,
+            precision=self.precision,
+            device=self.device,
+            train_splits=self.dataset.train_splits,
+            steps=(self.warmup_steps, self.total_steps, self.steps_per_epoch),
+        )
 
     def _train_epoch(self) -> dict[str, float]:
         from tqdm import tqdm
@@ -405,13 +375,6 @@ class Trainer:
         self.best_epoch, self.bad_epochs = state["best_epoch"], state["bad_epochs"]
         self.best_metrics = state["best_metrics"]
         self.log(f"resuming {self.out} after epoch {self.epoch}")
-
-
-def resolve_precision(config: TrainConfig, device: torch.device) -> str:
-    """The precision a run uses: the config's, else fp16 on CUDA when use_amp, else fp32."""
-    if config.precision is not None:
-        return config.precision
-    return "fp16" if device.type == "cuda" and config.use_amp else "fp32"
 
 
 def write_query_encoder(data_root: Path, model_dir: Path) -> None:

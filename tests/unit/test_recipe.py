@@ -15,7 +15,8 @@ from sparse_mm.data import load_dataset
 from sparse_mm.errors import ConfigError, ModelError
 from training.config import CONFIG_DIR, load_config
 from training.evaluate import evaluate_split
-from training.trainer import Trainer, resolve_precision
+from training.recipe import resolve_precision
+from training.trainer import Trainer
 from training.tune import tune_weights
 
 
