@@ -147,6 +147,11 @@ class Trainer:
         self.best_metrics: dict = {}
         self.last_metrics: dict = {}
 
+    @property
+    def amp(self) -> bool:
+        """Whether the heads run under autocast (fp16 or bf16); see `precision`."""
+        return self.autocast_dtype is not None
+
     # ------------------------------------------------------------------ loop
     def fit(self, *, resume: bool = False) -> TrainResult:
         began = time.monotonic()
