@@ -222,3 +222,30 @@ def test_without_transformers_the_error_names_the_extra(pictures, tmp_path, monk
     monkeypatch.setitem(sys.modules, "transformers", None)
     with pytest.raises(ModelError, match=r"sparse-mm\[blip\]"):
         embed_collection(tmp_path, pictures[0], pictures[1], tmp_path / "o", _options())
+
+
+def test_karpathy_meta_with_filepath_and_its_errors(tmp_path):
+    from sparse_mm.errors import DataError
+
+    meta = {"images": [{"imgid": 7, "filepath": "val2014", "filename": "x.jpg", "split": "test",
+                        "sentences": [{"sentid": 70, "raw": "A cat."}]}]}  # fmt: skip
+    path = tmp_path / "meta.json"
+    path.write_text(json.dumps(meta))
+    (item,) = read_meta(path)
+    assert (item.id, item.path, item.split, item.captions[0].id) == (
+        "7",
+        "val2014/x.jpg",
+        "test",
+        "70",
+    )
+    meta["images"][0]["split"] = "training"
+    path.write_text(json.dumps(meta))
+    with pytest.raises(DataError, match="unknown split 'training'"):
+        read_meta(path)
+    path.write_text('{"images": [')
+    with pytest.raises(DataError, match="invalid JSON at line 1"):
+        read_meta(path)
+    lines = tmp_path / "m.jsonl"
+    lines.write_text('{"image": "a.jpg", "caption": "x"}\n{"image": "b.jpg"}\n')
+    with pytest.raises(DataError, match="line 2 needs a non-empty string 'caption'"):
+        read_meta(lines)

@@ -205,3 +205,16 @@ def test_command_line_misuse_is_one_line(mini_corpus, budget_run, tmp_path):
     _one_line_error(run("eval", "--model", model, "--data", mini_corpus, "--split", "x"), "'x'")
     ok = run("eval", "--model", model, "--data", mini_corpus, "--split", "val", "--device", "cpu")
     assert ok.exit_code == 0 and ok.stderr.strip() == "device: cpu"
+
+
+def test_saving_a_new_best_epoch_drops_serving_weights_tuned_for_the_old_one(dataset, tmp_path):
+    out = tmp_path / "m"
+    trainer = _trainer(dataset, out)
+    out.mkdir()
+    metrics = trainer.validate()
+    trainer._save(out, metrics)
+    write_serving(out, 0.1, 0.5, {"split": "val"})
+    assert load_model(out).serving_weights() == (0.1, 0.5)
+    trainer._save(out, metrics)
+    assert not (out / SERVING).exists()
+    assert load_model(out).serving_weights() == (trainer.config.w1, trainer.config.w2)
