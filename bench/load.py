@@ -266,7 +266,8 @@ def main(argv: list[str] | None = None) -> None:
     ingest_figures = ingest.as_dict(collection.encode_seconds)
     rate = ingest_figures["docs_per_s"]
     print(f"index {name}: " + ("reused" if ingest.reused else f"ingested at {rate:,.0f} docs/s"))
-    retriever, _ = build_reference(collection, model.config.w1, model.config.w2)
+    w1, w2 = model.serving_weights()
+    retriever, _ = build_reference(collection, w1, w2)
     del collection
     print(f"{args.clients} clients, {args.duration:.0f} s, modes {', '.join(modes)}")
     began = time.time()
@@ -277,8 +278,8 @@ def main(argv: list[str] | None = None) -> None:
         clients=args.clients,
         duration=args.duration,
         modes=modes,
-        w1=model.config.w1,
-        w2=model.config.w2,
+        w1=w1,
+        w2=w2,
         check=args.check,
     )
     answers = check_answers([s.answer for s in samples if s.answer], retriever, queries)

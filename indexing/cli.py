@@ -16,8 +16,10 @@ from sparse_mm.cli_support import (
     check_writable,
     data_option,
     data_root,
+    device_option,
     load_model,
     model_option,
+    resolve_device,
 )
 from sparse_mm.errors import SparseMMError
 
@@ -79,7 +81,7 @@ def _engine_options(f):
     show_default=True,
     help="Where rejected documents and reasons are written.",
 )
-@click.option("--device", default="cpu", show_default=True, help="Encode on cpu or cuda.")
+@device_option
 def ingest(
     model_dir,
     data_dir,
@@ -116,10 +118,11 @@ def ingest(
         batch_size=batch_size,
         pruning=Pruning(doc_top_k, doc_min_weight),
         bulk=BulkOptions(rejects_path=rejects, max_retries=retries),
-        device=device,
+        device=resolve_device(device, announce=False),
     )
     report = run_ingest(client, model, source, options)
     click.echo(report.describe())
+    click.echo(f"encoded on {options.device}", err=True)
     if report.bulk.failed:
         raise SparseMMError(f"{report.bulk.failed} documents were rejected; see {rejects}")
     rejects.unlink(missing_ok=True)
@@ -222,7 +225,7 @@ def query(
         query_top_k=query_top_k,
         query_min_weight=query_min_weight,
     )
-    response = search(client, index, vectors, options, model.config.w1, model.config.w2)
+    response = search(client, index, vectors, options, *model.serving_weights())
     if response.pruning and response.pruning.describe():
         click.echo(response.pruning.describe(), err=True)
     click.echo(render_json(response) if as_json else render_table(response))

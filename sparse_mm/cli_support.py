@@ -63,6 +63,26 @@ def data_option(f):
     )(f)
 
 
+def device_option(f):
+    return click.option(
+        "--device",
+        default=None,
+        help="cpu, cuda, cuda:1 ... [default: cuda when a GPU is visible, else cpu].",
+    )(f)
+
+
+def resolve_device(device: str | None, *, announce: bool = True) -> str:
+    """The --device value, or cuda when torch sees a GPU, else cpu; printed on stderr unless
+    the caller reports it itself (`announce=False`)."""
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if announce:
+        click.echo(f"device: {device}", err=True)
+    return device
+
+
 def load_model(model_dir: Path | None):
     from sparse_mm.checkpoint import load_model as load
     from sparse_mm.demo import demo_model_dir
