@@ -84,7 +84,11 @@ def test_eval_json_has_the_exact_shape_and_the_library_numbers(trained, mini_cor
     result = run("eval", "--model", out, "--data", mini_corpus, "--json", path)
     assert result.exit_code == 0, result.output
     metrics = json.loads(path.read_text())
-    assert list(metrics) == [*MODES, "sparsity"]
+    assert list(metrics) == [*MODES, "sparsity", "run"]
+    run_keys = ["model", "weights_sha256", "data", "split", "w1", "w2", "weights_kind", "topk"]
+    assert list(metrics["run"])[: len(run_keys)] == run_keys
+    assert metrics["run"]["split"] == "test" and metrics["run"]["weights_kind"] == "training"
+    assert metrics["run"]["model"] == str(out.resolve())
     for mode in MODES:
         m = metrics[mode]
         assert list(m) == list(RECALLS) and all(isinstance(v, float) for v in m.values())
@@ -93,7 +97,7 @@ def test_eval_json_has_the_exact_shape_and_the_library_numbers(trained, mini_cor
     assert list(metrics["sparsity"]) == ["query_terms", "doc_terms", "flops"]
     assert all(v > 0 for v in metrics["sparsity"].values())
     expected = evaluate_split(load_model(out), load_dataset(mini_corpus, splits=["test"]), "test")
-    for group, values in expected.items():
+    for group, values in expected.items():  # the metrics themselves, "run" aside
         assert metrics[group] == pytest.approx(values, rel=1e-9), group
     printed = _table(result.stdout)
     assert printed["integrated"][0] == pytest.approx(100 * metrics["integrated"]["R@1"], abs=0.006)
