@@ -75,7 +75,7 @@ class RunOptions:
 
 def run_one(client, model, collection: Collection, queries: Queries, opts: RunOptions) -> dict:
     """All measurements for one collection; returns the run's JSON object."""
-    w1, w2 = model.config.w1, model.config.w2
+    w1, w2 = model.serving_weights()
     n = len(collection)
     name = f"{opts.index}-{n}"
     opts.log(f"[{n:,}] ingest into {name!r}")
@@ -297,8 +297,8 @@ def report_header(client, model, command: str) -> dict:
         "engine": engine_info(client),
         "model": {
             "path": str(model.path),
-            "w1": model.config.w1,
-            "w2": model.config.w2,
+            "w1": model.serving_weights()[0],
+            "w2": model.serving_weights()[1],
             "vocab_size": model.config.heads.vocab_size,
             "dense_dim": model.config.heads.dense_dim,
             "trained": {

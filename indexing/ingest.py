@@ -112,13 +112,15 @@ def _ingest(engine, model, source: IngestSource, options: IngestOptions, progres
         )
     meta = {
         "model": str(model.path),
-        "w1": config.w1,
-        "w2": config.w2,
+        "w1": model.serving_weights()[0],
+        "w2": model.serving_weights()[1],
         "vocab_size": config.heads.vocab_size,
     }
     dim = config.heads.dense_dim
     created = ensure_index(engine, options.index, dim, options.settings, meta)
-    assets = engine.install_assets(options.index, dim, options.settings, config.w1, config.w2, meta)
+    assets = engine.install_assets(
+        options.index, dim, options.settings, *model.serving_weights(), meta
+    )
     builder = DocumentBuilder(model.vocab.tokens, options.pruning)
     bar = tqdm(
         total=len(source.ids),

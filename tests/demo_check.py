@@ -35,9 +35,8 @@ def exact_hits(k: int = 10) -> list[tuple[str, float]]:
     model = load_model(demo_model_dir())
     source = source_from_dataset(demo_data_dir(), "test")
     encoded = model.heads.encode(source.emb, "image")
-    retriever = ExactRetriever.from_encoded(
-        source.ids, encoded, w1=model.config.w1, w2=model.config.w2, quantize=True
-    )
+    w1, w2 = model.serving_weights()
+    retriever = ExactRetriever.from_encoded(source.ids, encoded, w1=w1, w2=w2, quantize=True)
     with torch.no_grad():
         embedding = load_query_encoder(model).encode_texts([DEMO_QUERY]).float()
         q_dense = model.heads.dense(embedding, "text")
