@@ -13,9 +13,9 @@ term weights.
   splits `field.name` at the last dot); names longer than Lucene's 32,766-byte term limit are
   refused. Names still go through the same codec (indexing.codec) on both engines, so that one
   document builder serves both and the stored names read the same.
-- Elasticsearch 9 leaves vectors out of `_source` by default (`exclude_source_vectors`): a
-  search that explains its hits asks for them back (`_source.exclude_vectors: false`); the
-  sparse weights then come back as stored (already quantised).
+- Elasticsearch 9 leaves vectors out of `_source` by default (`exclude_source_vectors`; asked
+  for, they come back rebuilt from the index, the weights quantised); sparse-mm's indices keep
+  them in `_source` as OpenSearch does, so a document reads back as it was sent.
 """
 
 from __future__ import annotations
@@ -42,4 +42,7 @@ def index_body(dense_dim: int, settings: IndexSettings, meta: dict | None = None
             "ef_construction": settings.ef_construction,
         },
     }
-    return layout.index_body(dense, {"type": "sparse_vector"}, settings, meta)
+    # Keep the vectors in _source, as OpenSearch does (9.x leaves them out by default): a
+    # document reads back as it was sent, and explanations need no special fetch.
+    extra = {"mapping.exclude_source_vectors": False}
+    return layout.index_body(dense, {"type": "sparse_vector"}, settings, meta, extra)
