@@ -29,11 +29,12 @@ class StallBulk:
             return None
         with self._lock:
             self.seen += 1
-            stall = self.n is None or self.seen <= self.n
-        if stall:
-            time.sleep(STALL_S)
-            return 503, b'{"error":"stalled by the test proxy"}'  # long after the client left
-        return None
+            intercept = self.n is None or self.seen <= self.n
+        return self.answer() if intercept else None
+
+    def answer(self):
+        time.sleep(STALL_S)
+        return 503, b'{"error":"stalled by the test proxy"}'  # long after the client left
 
 
 def ingest(engine, url, corpus, model, name, *extra):
@@ -88,20 +89,10 @@ def test_timeouts_within_the_limit_are_retried_and_reported(engine, corpus, trai
     assert f"retried {2 * chunk} after timeout" in result.output
 
 
-class Refuse429:
-    """Answer the first `n` bulk requests 429 (the engine's write queue is full)."""
+class Refuse429(StallBulk):
+    """Answer the first `n` bulk requests at once with 429 (the engine's write queue is full)."""
 
-    def __init__(self, n: int) -> None:
-        self.n, self.seen = n, 0
-        self._lock = threading.Lock()
-
-    def __call__(self, request):
-        if "_bulk" not in request.path:
-            return None
-        with self._lock:
-            self.seen += 1
-            if self.seen > self.n:
-                return None
+    def answer(self):
         error = b'{"type":"es_rejected_execution_exception","reason":"queue full"}'
         return 429, b'{"error":' + error + b',"status":429}'
 
