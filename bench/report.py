@@ -6,13 +6,17 @@ import json
 import math
 from pathlib import Path
 
+from bench.provenance import guard_results
 from sparse_mm.retriever import MODES
 
 PLOTS = ("latency_vs_n.png", "pruning.png", "throughput.png")
 
 
 def write_json(report: dict, path: Path) -> None:
+    """Every results JSON is written here: strict JSON, and refused in bench/results/ unless
+    measured at a clean commit (bench.provenance.guard_results)."""
     path = Path(path)
+    report = guard_results(report, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(_finite(report), indent=2) + "\n", encoding="utf-8")
 
