@@ -197,12 +197,9 @@ def markdown(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import shlex
-    import sys
-
-    from bench.collection import synthetic_collection
-    from bench.engine import engine_info, ingest_collection
-    from bench.machine import machine
+    from bench.collection import synthetic_collection, synthetic_workload
+    from bench.engine import ingest_collection, measured_engine
+    from bench.provenance import provenance
     from bench.report import write_json
     from indexing.client import ConnectionOptions, connect, read_password
     from sparse_mm.checkpoint import load_model
@@ -259,10 +256,16 @@ def main(argv: list[str] | None = None) -> None:
         w2=model.config.w2,
     )
     report = {
-        "command": "python -m bench.load " + shlex.join(sys.argv[1:] if argv is None else argv),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(began)),
-        "machine": machine(),
-        "engine": engine_info(client),
+        **provenance(
+            argv,
+            prog="python -m bench.load",
+            model=model.path,
+            engine=measured_engine(client, model.config.heads.dense_dim),
+        ),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(began)),
+        "workload": synthetic_workload(
+            args.seed, args.images, len(queries), model.config.heads.vocab_size
+        ),
         "setup": {
             "n_docs": args.images,
             "index": name,

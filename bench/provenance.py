@@ -30,6 +30,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
+# Committed records: written only from a clean commit (guard_results).
+GUARDED_DIRS = (RESULTS_DIR, REPO / "sparse_mm" / "demo")
 # Keys every results JSON carries (tests/unit/test_provenance.py checks the committed ones).
 REQUIRED_KEYS = ("command", "argv", "git", "created", "machine")
 ALLOW_DIRTY_ENV = "SPARSE_MM_ALLOW_DIRTY"
@@ -150,16 +152,14 @@ def provenance(
     return out
 
 
-def guard_results(report: dict, path: Path, results_dir: Path = RESULTS_DIR) -> dict:
-    """Refuse a report measured on a dirty (or unknown) tree when it is written into
-    `results_dir`; with SPARSE_MM_ALLOW_DIRTY=1 mark it loudly instead. Returns the report to
-    write (marked or not)."""
+def guard_results(report: dict, path: Path, guarded=GUARDED_DIRS) -> dict:
+    """Refuse a report measured on a dirty (or unknown) tree when it is written into one of
+    the `guarded` folders (bench/results/, the demo model); with SPARSE_MM_ALLOW_DIRTY=1 mark
+    it loudly instead. Returns the report to write (marked or not)."""
     from sparse_mm.errors import ConfigError
 
-    try:
-        inside = Path(path).resolve().is_relative_to(Path(results_dir).resolve())
-    except OSError:
-        inside = False
+    target = Path(path).resolve()
+    inside = any(target.is_relative_to(Path(d).resolve()) for d in guarded)
     if not inside or is_clean(report.get("git")):
         return report
     state = report.get("git") or "no git provenance"
