@@ -161,8 +161,8 @@ def markdown(report: dict) -> str:
         f"Command: `{report['command']}`  ",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_bytes'] / 2**30:.0f} GiB; "
         f"OpenSearch {e['opensearch']} ({e['jdk']}, heap {e['heap_max_bytes'] / 2**30:.1f} GiB) "
-        "on the same machine as the clients; commit "
-        f"{m['git_commit']}; {report['created']}.  ",
+        "on the same machine as the clients; git "
+        f"{report.get('git') or m['git_commit']}; {report['created']}.  ",
         f"Each client is a process with its own connection; modes in turn: "
         f"{', '.join(setup['modes'])}; k = {K}; every answer checked for an error and {K} hits.",
         "",

@@ -115,15 +115,20 @@ def engine_record(info: dict, index_body: dict | None = None) -> dict:
     return out
 
 
-def command_line(argv: list[str] | None = None, prog: str | None = None) -> tuple[str, list[str]]:
-    """The command as typed: `prog` (e.g. "python -m bench.load") and its arguments."""
+def command_line(
+    argv: list[str] | str | None = None, prog: str | None = None
+) -> tuple[str, list[str]]:
+    """The command as typed: `prog` (e.g. "python -m bench.load") and its arguments (a list,
+    or one shell-quoted string)."""
+    if isinstance(argv, str):
+        argv = shlex.split(argv)
     args = list(sys.argv[1:] if argv is None else argv)
     prog = prog or Path(sys.argv[0]).name
     return f"{prog} {shlex.join(args)}".strip(), [*shlex.split(prog), *args]
 
 
 def provenance(
-    argv: list[str] | None = None,
+    argv: list[str] | str | None = None,
     *,
     prog: str | None = None,
     model: Path | None = None,

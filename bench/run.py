@@ -285,7 +285,7 @@ def check_targets(runs: list[dict]) -> list[dict]:
     return out
 
 
-def report_header(client, model, argv: list[str] | None = None) -> dict:
+def report_header(client, model, argv: list[str] | str | None = None) -> dict:
     """The report's top level: bench.provenance's record (command, git describe, model with
     its weights' sha256, engine with the index settings, machine) and the run list."""
     from bench.engine import measured_engine
