@@ -5,8 +5,10 @@
 #   ./dev.sh setup                only create/update the virtual environment
 # The virtual environment lives outside the clone ($SPARSE_MM_VENV, default
 # ~/.cache/sparse-mm/venv) because PyPI's torch is a multi-GB download worth reusing.
-# The engine: $OPENSEARCH_URL if set, else the managed local node (`sparse-mm opensearch start`),
-# which is stopped again at the end if this script started it.
+# The engine, for both: $SPARSE_MM_ENGINE=url|docker|managed, or unset for the first that works of
+# $OPENSEARCH_URL, an engine already answering on 127.0.0.1:$SPARSE_MM_PORT (default 9200), Docker,
+# the managed node (indexing/engine_choice.py). `test` lets the test session start its engine
+# (testcontainers or the managed node, stopped at the end); `demo` leaves its engine running.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -32,24 +34,23 @@ setup() {
   export PATH="$VENV/bin:$PATH"
 }
 
-STARTED_NODE=0
 engine_up() {
-  if [ -n "${OPENSEARCH_URL:-}" ]; then
-    echo "using OpenSearch at $OPENSEARCH_URL" >&2
-    return
-  fi
-  local port="${SPARSE_MM_PORT:-9200}"
-  if ! sparse-mm opensearch status --port "$port" >/dev/null 2>&1; then
-    STARTED_NODE=1
-  fi
-  sparse-mm opensearch start --port "$port" >&2
-  export OPENSEARCH_URL="http://127.0.0.1:$port"
-}
-
-engine_down() {
-  if [ "$STARTED_NODE" = 1 ]; then
-    sparse-mm opensearch stop --port "${SPARSE_MM_PORT:-9200}" >&2 || true
-  fi
+  local choice kind url reason
+  choice="$(python -m indexing.engine_choice)" || exit 2
+  IFS=$'\t' read -r kind url reason <<<"$choice"
+  case "$kind" in
+    url) echo "using OpenSearch at $url ($reason)" >&2 ;;
+    docker)
+      echo "starting OpenSearch with docker compose ($reason)" >&2
+      docker compose up -d --wait >&2
+      url="http://127.0.0.1:9200"
+      ;;
+    managed)
+      echo "using the managed OpenSearch node ($reason)" >&2
+      sparse-mm opensearch start --port "${url##*:}" >&2
+      ;;
+  esac
+  export OPENSEARCH_URL="$url" ENGINE_KIND="$kind"
 }
 
 cmd="${1:-}"
@@ -60,8 +61,6 @@ case "$cmd" in
     ;;
   test)
     setup
-    trap engine_down EXIT
-    engine_up
     status=0
     python -m pytest "$@" || status=$?
     if [ "$status" = 5 ]; then
@@ -73,13 +72,14 @@ case "$cmd" in
   demo)
     setup
     engine_up
-    if ! sparse-mm --help | grep -q "^  ingest"; then
-      echo "sparse-mm ingest and query are not built yet; the engine is up at $OPENSEARCH_URL" >&2
-      exit 0
-    fi
     sparse-mm ingest
     sparse-mm query "a dog on a beach"
-    echo "the engine keeps running at $OPENSEARCH_URL; stop it with: sparse-mm opensearch stop" >&2
+    case "$ENGINE_KIND" in
+      managed) stop="sparse-mm opensearch stop" ;;
+      docker) stop="docker compose down" ;;
+      *) stop="" ;;
+    esac
+    echo "the engine keeps running at $OPENSEARCH_URL${stop:+; stop it with: $stop}" >&2
     ;;
   *)
     sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from indexing.engine_options import connect_engine, connection_options
+from sparse_mm.cli_support import check_writable
 from sparse_mm.errors import ConfigError
 
 _SUFFIX = {"k": 1_000, "m": 1_000_000}
@@ -154,10 +155,19 @@ def bench(
         raise click.UsageError("give either --data or --synth, not both")
     if n_queries < 1 or batch < 1 or ingest_clients < 1:
         raise click.UsageError("--queries, --batch and --ingest-clients must be >= 1")
+    # Local inputs first: a wrong path must not be reported as an unreachable engine.
     sizes = parse_sizes(synth_sizes) if synth_sizes else None
+    clients_levels = parse_ints(clients, "--clients")
     model = load_model(model_dir or demo_model_dir())
+    check_writable(json_file, "--json")
+    if report_dir is not None and report_dir.exists() and not report_dir.is_dir():
+        raise click.UsageError(f"--report {report_dir} is a file, not a folder")
     if data_dir is not None and not data_dir.is_dir():
         raise click.UsageError(f"--data {data_dir} is not a folder")
+    prepared = None
+    if sizes is None:  # one dataset split: read and check it before contacting the engine
+        root = data_dir or demo_data_dir()
+        prepared = dataset_collection(model, root, split, n_queries=n_queries)
     client = connect_engine(url)
 
     def log(message: str) -> None:
@@ -165,7 +175,7 @@ def bench(
 
     options = RunOptions(
         index=index,
-        clients=parse_ints(clients, "--clients"),
+        clients=clients_levels,
         ingest_clients=ingest_clients,
         batch=batch,
         reuse_index=reuse_index,
@@ -179,9 +189,10 @@ def bench(
     vocab_size = model.config.heads.vocab_size
     for size in sizes or [None]:
         if size is None:
-            root = data_dir or demo_data_dir()
-            collection, queries = dataset_collection(model, root, split, n_queries=n_queries)
-            workload = dataset_workload(root, split, len(queries), vocab_size)
+            (collection, queries), prepared = prepared, None
+            workload = dataset_workload(
+                data_dir or demo_data_dir(), split, len(queries), vocab_size
+            )
         else:
             log(f"generating and encoding {size:,} synthetic images (seed {seed})")
             collection, queries = synthetic_collection(model, size, seed=seed, n_queries=n_queries)

@@ -99,7 +99,7 @@ def prepare_index(client, name: str, model, collection: Collection, reuse: bool)
         if reuse and meta[BENCH_MARK] == marker and count == len(collection):
             return True
         client.indices.delete(index=name)
-    meta = {"w1": model.config.w1, "w2": model.config.w2, BENCH_MARK: marker}
+    meta = {"w1": model.serving_weights()[0], "w2": model.serving_weights()[1], BENCH_MARK: marker}
     ensure_index(client, name, model.config.heads.dense_dim, IndexSettings(), meta)
     return False
 

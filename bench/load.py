@@ -4,14 +4,16 @@ Indexes the first `--images` images of a synthetic world (or reuses the index a 
 kept, `--reuse-index`), then runs `--clients` query clients, each a process of its own with
 its own connection, for `--duration` seconds, all starting at the same instant. Each client
 sends caption queries in the modes of `--modes` in turn (k = 10, as `sparse-mm query` sends
-them, without fetching stored vectors) and checks every answer: no error, k hits. Reported
-per mode and overall: requests, errors, queries/s, the client's latency (request to parsed
-response) and the engine's own `took`, as p50/p95/p99/max; and per `--window` seconds the
-queries/s and latency percentiles, to show whether latency drifts during the run.
+them, without fetching stored vectors) and checks every answer for an error and k hits, and
+`--check` of them (spread over the clients) against exact in-memory search (bench.answers):
+scores and, in sparse mode, ids. Reported per mode and overall: requests, errors, queries/s,
+the client's latency (request to parsed response) and the engine's own `took`, as
+p50/p95/p99/max; per `--window` seconds the queries/s and latency percentiles, to show
+whether latency drifts during the run; the answers checked and the mismatches.
 
 The connection comes from `--url` (or $OPENSEARCH_URL) and, for a secured cluster,
 $OPENSEARCH_USER, $OPENSEARCH_PASSWORD and $OPENSEARCH_CA_CERTS. Exits non-zero when any
-request failed.
+request failed or any checked answer did not match exact search.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.answers import Answer, describe_answers
 from bench.metrics import K, percentiles
 
 MODES = ("hybrid", "sparse", "dense")
@@ -40,6 +43,7 @@ class Sample:
     client_ms: float
     took_ms: float | None  # the engine's own time; None when the request failed
     error: str | None = None
+    answer: Answer | None = None  # kept for the first answers of each client, to check
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class _Job:
     w2: float
     start_at: float  # time.time() at which every client begins
     duration: float
+    keep_answers: int = 0  # this client's first answers kept for checking against exact
 
 
 def _client_loop(job: _Job) -> list[Sample]:
@@ -63,13 +68,15 @@ def _client_loop(job: _Job) -> list[Sample]:
     client = connect(job.connection)
     options = {m: SearchOptions(mode=m, k=K, explain=False) for m in job.modes}
     samples: list[Sample] = []
+    kept = 0
     i = job.client * 7919  # clients start at different queries
     time.sleep(max(0.0, job.start_at - time.time()))
     origin = time.perf_counter() - (time.time() - job.start_at)
     deadline = origin + job.duration
     while (sent := time.perf_counter()) < deadline:
         mode = job.modes[i % len(job.modes)]
-        query = job.queries[i % len(job.queries)]
+        query_index = i % len(job.queries)
+        query = job.queries[query_index]
         i += 1
         try:
             response = search(client, job.index, query, options[mode], job.w1, job.w2)
@@ -80,9 +87,13 @@ def _client_loop(job: _Job) -> list[Sample]:
             continue
         elapsed = (time.perf_counter() - sent) * 1000
         error = None if len(response.hits) == K else f"{len(response.hits)} hits, not {K}"
-        samples.append(
-            Sample(job.client, sent - origin, mode, elapsed, float(response.took_ms), error)
-        )
+        answer = None
+        if error is None and kept < job.keep_answers:
+            kept += 1
+            ids, scores = zip(*((h.id, h.score) for h in response.hits), strict=True)
+            answer = Answer(query_index, mode, ids, scores)
+        took = float(response.took_ms)
+        samples.append(Sample(job.client, sent - origin, mode, elapsed, took, error, answer))
     return samples
 
 
@@ -96,12 +107,15 @@ def run_load(
     modes: Sequence[str] = MODES,
     w1: float,
     w2: float,
+    check: int = 0,
 ) -> list[Sample]:
-    """Every client's samples. Clients are forked processes (no GIL shared between them)."""
+    """Every client's samples; about `check` of them (each client's first) keep their answer
+    for `bench.answers.check_answers`. Clients are forked processes (no GIL shared)."""
     context = multiprocessing.get_context("fork")
     start_at = time.time() + 1.0 + 0.2 * clients  # after every process is up
+    keep = -(-check // clients)
     jobs = [
-        _Job(c, connection, index, list(queries), tuple(modes), w1, w2, start_at, duration)
+        _Job(c, connection, index, list(queries), tuple(modes), w1, w2, start_at, duration, keep)
         for c in range(clients)
     ]
     with context.Pool(clients) as pool:
@@ -165,6 +179,7 @@ def markdown(report: dict) -> str:
         f"{report.get('git') or m['git_commit']}; {report['created']}.  ",
         f"Each client is a process with its own connection; modes in turn: "
         f"{', '.join(setup['modes'])}; k = {K}; every answer checked for an error and {K} hits.",
+        *([describe_answers(report["answers"])] if report.get("answers") else []),
         "",
         "| mode | requests | errors | queries/s | client p50 | p95 | p99 | max | engine p50 "
         "| p99 |",
@@ -197,9 +212,11 @@ def markdown(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from bench.answers import check_answers
     from bench.collection import synthetic_collection, synthetic_workload
     from bench.engine import ingest_collection, measured_engine
     from bench.provenance import provenance
+    from bench.reference import build_reference
     from bench.report import write_json
     from indexing.client import ConnectionOptions, connect, read_password
     from sparse_mm.checkpoint import load_model
@@ -214,6 +231,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--duration", type=float, default=120.0, help="seconds of load")
     parser.add_argument("--window", type=float, default=10.0, help="seconds per time window")
+    parser.add_argument("--check", type=int, default=300, help="answers compared with exact")
     parser.add_argument("--modes", default=",".join(MODES), help="modes sent in turn")
     parser.add_argument("--index", default="sparse-mm-load", help="index prefix (-<N> added)")
     parser.add_argument("--reuse-index", action="store_true", help="keep a matching index")
@@ -222,8 +240,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--markdown", type=Path, help="write the report as markdown here")
     args = parser.parse_args(argv)
     modes = tuple(m.strip() for m in args.modes.split(","))
-    if not set(modes) <= set(MODES) or args.clients < 1 or args.duration <= 0:
-        parser.error(f"--modes must be among {', '.join(MODES)}; --clients >= 1; --duration > 0")
+    if not set(modes) <= set(MODES) or args.clients < 1 or args.duration <= 0 or args.check < 0:
+        parser.error(
+            f"--modes must be among {', '.join(MODES)}; --clients >= 1; --duration > 0; "
+            "--check >= 0"
+        )
 
     connection = ConnectionOptions(
         url=args.url,
@@ -242,6 +263,8 @@ def main(argv: list[str] | None = None) -> None:
     ingest_figures = ingest.as_dict(collection.encode_seconds)
     rate = ingest_figures["docs_per_s"]
     print(f"index {name}: " + ("reused" if ingest.reused else f"ingested at {rate:,.0f} docs/s"))
+    w1, w2 = model.serving_weights()
+    retriever, _ = build_reference(collection, w1, w2)
     del collection
     print(f"{args.clients} clients, {args.duration:.0f} s, modes {', '.join(modes)}")
     began = time.time()
@@ -252,9 +275,11 @@ def main(argv: list[str] | None = None) -> None:
         clients=args.clients,
         duration=args.duration,
         modes=modes,
-        w1=model.config.w1,
-        w2=model.config.w2,
+        w1=w1,
+        w2=w2,
+        check=args.check,
     )
+    answers = check_answers([s.answer for s in samples if s.answer], retriever, queries)
     report = {
         **provenance(
             argv,
@@ -277,6 +302,7 @@ def main(argv: list[str] | None = None) -> None:
             "ingest": ingest_figures,
         },
         "summary": summarize(samples, args.duration, args.window),
+        "answers": answers,
     }
     if not args.keep_index:
         client.indices.delete(index=name, ignore_unavailable=True)
@@ -288,6 +314,8 @@ def main(argv: list[str] | None = None) -> None:
         args.markdown.write_text(text)
     if report["summary"]["overall"]["errors"]:
         raise SystemExit(f"{report['summary']['overall']['errors']} requests failed")
+    if answers["mismatches"]:
+        raise SystemExit(f"{answers['mismatches']} checked answers did not match exact search")
 
 
 if __name__ == "__main__":

@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     model = load_model(args.model)
     client = connect(ConnectionOptions(url=args.url))
     queries = synthetic_queries(model, seed=args.seed, n_queries=args.queries)
-    w1, w2 = model.config.w1, model.config.w2
+    w1, w2 = model.serving_weights()
     sample = queries.vectors[: args.profile_queries]
     n_docs = client.count(index=args.index)["count"]
     result = {

@@ -36,7 +36,7 @@ GUARDED_DIRS = (RESULTS_DIR, REPO / "sparse_mm" / "demo")
 REQUIRED_KEYS = ("command", "argv", "git", "created", "machine")
 ALLOW_DIRTY_ENV = "SPARSE_MM_ALLOW_DIRTY"
 # Files of a model directory that make the model what it is (weights, vocabulary, config).
-MODEL_FILES = ("*.safetensors", "vocab.txt", "config.json")
+MODEL_FILES = ("*.safetensors", "vocab.txt", "config.json", "serving.json")
 
 
 def git_describe(cwd: Path = REPO) -> str | None:
@@ -68,17 +68,22 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
 
 
 def model_record(model_dir: Path) -> dict:
-    """A model directory: its path, the sha256 of its weights, vocabulary and config, its
-    scoring weights and sizes, and the training provenance its config.json carries."""
+    """A model directory: its path, the sha256 of its weights, vocabulary, config and serving
+    weights, its scoring weights and sizes, and the training provenance its config.json
+    carries."""
     model_dir = Path(model_dir)
     files = sorted({p for pattern in MODEL_FILES for p in model_dir.glob(pattern)})
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     heads = config.get("heads", {})
+    serving_file = model_dir / "serving.json"  # tuned serving weights, when present
+    serving = json.loads(serving_file.read_text(encoding="utf-8")) if serving_file.exists() else {}
     return {
         "path": _shown(model_dir),
         "sha256": {p.name: sha256_file(p) for p in files},
-        "w1": config.get("w1"),
-        "w2": config.get("w2"),
+        # the weights the integrated score is served with (serving.json, else config.json)
+        "w1": serving.get("w1", config.get("w1")),
+        "w2": serving.get("w2", config.get("w2")),
+        "training_w1_w2": [config.get("w1"), config.get("w2")],
         "vocab_size": heads.get("vocab_size"),
         "dense_dim": heads.get("dense_dim"),
         "provenance": config.get("provenance", {}),

@@ -74,7 +74,7 @@ class RunOptions:
 
 def run_one(client, model, collection: Collection, queries: Queries, opts: RunOptions) -> dict:
     """All measurements for one collection; returns the run's JSON object."""
-    w1, w2 = model.config.w1, model.config.w2
+    w1, w2 = model.serving_weights()
     n = len(collection)
     name = f"{opts.index}-{n}"
     opts.log(f"[{n:,}] ingest into {name!r}")

@@ -3,7 +3,9 @@
 Maven itself does the resolving when `mvn` is on the PATH, so that the user's settings.xml
 (mirrors, proxies, credentials) applies and its local repository caches the files; one Maven run
 resolves all the files a call asks for (each run costs seconds of JVM start). Without
-`mvn`, the same files are downloaded over HTTPS from the standard repository layout. Either way,
+`mvn`, the same files are downloaded over HTTPS from the standard repository layout of the
+repository in `$SPARSE_MM_MAVEN_REPO`, or else of the mirror that Maven's own settings
+(`~/.m2/settings.xml`) name for central; no repository is written in the code. Either way,
 an artifact with a pinned SHA-256 is checked against it (Maven Central publishes no checksum at
 all for some plugin zips, e.g. the k-NN plugin); without a pin, the HTTPS route checks the
 strongest checksum published next to the file and refuses a file that has none.
@@ -18,13 +20,13 @@ import subprocess
 import tempfile
 import urllib.error
 import urllib.request
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from sparse_mm.errors import EngineError
 
-MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 
 
@@ -118,9 +120,40 @@ def _resolve_with_maven(mvn: str, artifacts: list[Artifact], dest: Path) -> None
         )
 
 
+def maven_repository(settings: Path | None = None) -> str:
+    """The repository to download from without `mvn`: `$SPARSE_MM_MAVEN_REPO`, else the mirror
+    of central (or of `*`) in Maven's user settings; EngineError (one line) when neither is set."""
+    configured = os.environ.get("SPARSE_MM_MAVEN_REPO")
+    if configured:
+        return configured
+    settings = settings or Path.home() / ".m2" / "settings.xml"
+    mirror = _central_mirror(settings) if settings.is_file() else None
+    if mirror:
+        return mirror
+    raise EngineError(
+        "mvn is not on the PATH and no Maven repository is configured: install Maven "
+        "(e.g. `apt-get install maven`; it resolves through your ~/.m2/settings.xml), or set "
+        "SPARSE_MM_MAVEN_REPO to a Maven repository URL"
+    )
+
+
+def _central_mirror(settings: Path) -> str | None:
+    try:
+        root = ET.parse(settings).getroot()
+    except ET.ParseError as exc:
+        raise EngineError(f"{settings} is not valid XML: {exc}") from exc
+    for mirror in root.iter():
+        if not mirror.tag.endswith("}mirror") and mirror.tag != "mirror":
+            continue
+        fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "").strip() for child in mirror}
+        mirror_of = {part.strip() for part in fields.get("mirrorOf", "").split(",")}
+        if mirror_of & {"*", "central", "external:*"} and fields.get("url"):
+            return fields["url"]
+    return None
+
+
 def _download_verified(artifact: Artifact, target: Path) -> None:
-    repository = os.environ.get("SPARSE_MM_MAVEN_REPO", MAVEN_CENTRAL)
-    url = artifact.url(repository)
+    url = artifact.url(maven_repository())
     algorithm, expected = (
         ("sha256", artifact.sha256) if artifact.sha256 else _published_checksum(url)
     )
@@ -154,7 +187,7 @@ def _check_pinned(artifact: Artifact, path: Path) -> None:
 
 
 def _published_checksum(url: str) -> tuple[str, str]:
-    """The strongest checksum Maven Central publishes beside `url`: (algorithm, hex digest)."""
+    """The strongest checksum the repository publishes beside `url`: (algorithm, hex digest)."""
     for algorithm in ("sha512", "sha256", "sha1"):
         try:
             with urllib.request.urlopen(f"{url}.{algorithm}", timeout=30) as response:

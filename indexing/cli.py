@@ -13,10 +13,13 @@ from indexing.bulk import BulkOptions
 from indexing.engine_options import connect_engine, connection_options
 from sparse_mm.cli_support import (
     CommandGroup,
+    check_writable,
     data_option,
     data_root,
+    device_option,
     load_model,
     model_option,
+    resolve_device,
 )
 from sparse_mm.errors import SparseMMError
 
@@ -78,7 +81,7 @@ def _engine_options(f):
     show_default=True,
     help="Where rejected documents and reasons are written.",
 )
-@click.option("--device", default="cpu", show_default=True, help="Encode on cpu or cuda.")
+@device_option
 def ingest(
     model_dir,
     data_dir,
@@ -104,19 +107,22 @@ def ingest(
     from indexing.ingest import ingest as run_ingest
     from indexing.mapping import IndexSettings
 
-    client = connect_engine(url)
+    # Local inputs first: a wrong path must not be reported as an unreachable engine.
     model = load_model(model_dir)
     source = source_from_dataset(data_root(data_dir), split)
+    check_writable(rejects, "--rejects")
+    client = connect_engine(url)
     options = IngestOptions(
         index=index,
         settings=IndexSettings(shards=shards, replicas=replicas),
         batch_size=batch_size,
         pruning=Pruning(doc_top_k, doc_min_weight),
         bulk=BulkOptions(rejects_path=rejects, max_retries=retries),
-        device=device,
+        device=resolve_device(device, announce=False),
     )
     report = run_ingest(client, model, source, options)
     click.echo(report.describe())
+    click.echo(f"encoded on {options.device}", err=True)
     if report.bulk.failed:
         raise SparseMMError(f"{report.bulk.failed} documents were rejected; see {rejects}")
     rejects.unlink(missing_ok=True)
@@ -188,6 +194,8 @@ def query(
         raise click.UsageError("give either TEXT or --caption-id")
     if text is not None and not text.strip():
         raise click.UsageError("the query TEXT is empty")
+    if template_request:
+        _refuse_search_only_options()
     if text is not None:
         text = _valid_text(text)
     model = load_model(model_dir)
@@ -217,10 +225,40 @@ def query(
         query_top_k=query_top_k,
         query_min_weight=query_min_weight,
     )
-    response = search(client, index, vectors, options, model.config.w1, model.config.w2)
+    response = search(client, index, vectors, options, *model.serving_weights())
     if response.pruning and response.pruning.describe():
         click.echo(response.pruning.describe(), err=True)
     click.echo(render_json(response) if as_json else render_table(response))
+
+
+# Options of the search sparse-mm sends itself or of its connection: the stored template runs
+# the hybrid query only and --template-request contacts no engine, so they would be ignored.
+_SEARCH_ONLY = {
+    "mode": "--mode",
+    "exact": "--exact",
+    "as_json": "--json",
+    "url": "--url",
+    "timeout": "--timeout",
+    "headers": "--header",
+    "insecure": "--insecure",
+    "ca_certs": "--ca-certs",
+    "user": "--user",
+    "password_file": "--password-file",
+}
+
+
+def _refuse_search_only_options() -> None:
+    ctx = click.get_current_context()
+    given = [
+        flag
+        for name, flag in _SEARCH_ONLY.items()
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+    ]
+    if given:
+        raise click.UsageError(
+            f"--template-request prints the stored hybrid template's request without searching; "
+            f"it cannot be combined with {', '.join(given)}"
+        )
 
 
 def _valid_text(text: str) -> str:

@@ -111,14 +111,14 @@ def _ingest(client, model, source: IngestSource, options: IngestOptions, progres
         )
     meta = {
         "model": str(model.path),
-        "w1": config.w1,
-        "w2": config.w2,
+        "w1": model.serving_weights()[0],
+        "w2": model.serving_weights()[1],
         "vocab_size": config.heads.vocab_size,
     }
     dim = config.heads.dense_dim
     created = ensure_index(client, options.index, dim, options.settings, meta)
     assets = install_assets(
-        client, options.index, dim, options.settings, config.w1, config.w2, meta
+        client, options.index, dim, options.settings, *model.serving_weights(), meta
     )
     builder = DocumentBuilder(model.vocab.tokens, options.pruning)
     bar = tqdm(

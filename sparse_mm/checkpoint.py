@@ -1,4 +1,6 @@
-"""The model directory: `model.safetensors`, `config.json`, `vocab.txt` (+ query-encoder files).
+"""The model directory: `model.safetensors`, `config.json`, `vocab.txt` (+ query-encoder files,
+and `serving.json` when `sparse-mm tune-weights` chose serving weights apart from the training
+w1, w2).
 
 Loading needs no flags: everything is described by `config.json`. Saving is atomic: the files
 are written and synced in a temporary folder beside the target, which then takes its place, so
@@ -27,6 +29,7 @@ from sparse_mm.vocab import Vocabulary
 FORMAT_VERSION = 1
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+SERVING = "serving.json"
 _REQUIRED = ("heads", "w1", "w2", "format_version")
 
 
@@ -98,6 +101,14 @@ class LoadedModel:
     vocab: Vocabulary
     config: ModelConfig
     path: Path
+    serving: dict | None = None  # serving.json: {"w1", "w2", how they were chosen}
+
+    def serving_weights(self) -> tuple[float, float]:
+        """(w1, w2) of the integrated score at serving time: tuned ones from serving.json when
+        present, else the training weights of config.json."""
+        if self.serving is not None:
+            return float(self.serving["w1"]), float(self.serving["w2"])
+        return self.config.w1, self.config.w2
 
 
 def save_model(
@@ -203,7 +214,49 @@ def load_model(model_dir: str | Path, device: str | torch.device = "cpu") -> Loa
             raise ModelError(f"{weights_path}: {name} has dtype {state[name].dtype}")
     heads.load_state_dict({k: v.to(device, torch.float32) for k, v in state.items()}, assign=True)
     heads.eval()
-    return LoadedModel(heads, vocab, config, model_dir)
+    return LoadedModel(heads, vocab, config, model_dir, _read_serving(model_dir / SERVING))
+
+
+def write_serving(model_dir: str | Path, w1: float, w2: float, record: dict) -> Path:
+    """Store serving weights (and how they were chosen) beside the model, atomically."""
+    for name, value in (("w1", w1), ("w2", w2)):
+        if not (math.isfinite(value) and value > 0):
+            raise ModelError(f"serving weight {name} must be finite and > 0, got {value!r}")
+    path = Path(model_dir) / SERVING
+    tmp = path.with_name(f".{SERVING}.tmp")
+    tmp.write_text(json.dumps({"w1": w1, "w2": w2, **record}, indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def _read_serving(path: Path) -> dict | None:
+    if not path.exists():
+        return None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path}: not valid JSON ({exc})") from None
+    ok = isinstance(raw, dict) and all(
+        isinstance(raw.get(k), int | float)
+        and not isinstance(raw.get(k), bool)
+        and math.isfinite(raw[k])
+        and raw[k] > 0
+        for k in ("w1", "w2")
+    )
+    if not ok:
+        raise ModelError(f"{path}: expected an object with positive numbers 'w1' and 'w2'")
+    return raw
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _sync(path: Path) -> None:

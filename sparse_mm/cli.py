@@ -52,9 +52,10 @@ def data_synth(out: Path, images: int, seed: int) -> None:
 def _assemble() -> None:
     from bench.cli import bench
     from indexing.cli import COMMANDS as indexing_commands
+    from sparse_mm.model_cli import COMMANDS as model_commands
     from training.cli import COMMANDS as training_commands
 
-    for command in (*training_commands, *indexing_commands, bench):
+    for command in (*model_commands, *training_commands, *indexing_commands, bench):
         main.add_command(command)
 
 

@@ -7,13 +7,14 @@ inside the commands so that `--help` stays instant.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
 import click
 
-from sparse_mm.errors import SparseMMError
+from sparse_mm.errors import ConfigError, SparseMMError
 
 ErrorTranslator = Callable[[Exception], "str | None"]
 
@@ -62,6 +63,26 @@ def data_option(f):
     )(f)
 
 
+def device_option(f):
+    return click.option(
+        "--device",
+        default=None,
+        help="cpu, cuda, cuda:1 ... [default: cuda when a GPU is visible, else cpu].",
+    )(f)
+
+
+def resolve_device(device: str | None, *, announce: bool = True) -> str:
+    """The --device value, or cuda when torch sees a GPU, else cpu; printed on stderr unless
+    the caller reports it itself (`announce=False`)."""
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if announce:
+        click.echo(f"device: {device}", err=True)
+    return device
+
+
 def load_model(model_dir: Path | None):
     from sparse_mm.checkpoint import load_model as load
     from sparse_mm.demo import demo_model_dir
@@ -73,3 +94,18 @@ def data_root(data_dir: Path | None) -> Path:
     from sparse_mm.demo import demo_data_dir
 
     return data_dir or demo_data_dir()
+
+
+def check_writable(path: Path | None, option: str) -> None:
+    """Raise a one-line ConfigError unless a file can be written at `path` (its folder exists
+    and is writable, and it is not itself a folder). Commands call it before any slow or remote
+    work, so that a typo in an output path is not found after an hour of ingest."""
+    if path is None:
+        return
+    folder = path.parent
+    if path.is_dir():
+        raise ConfigError(f"{option} {path} is a folder; give a file name")
+    if not folder.is_dir():
+        raise ConfigError(f"{option} {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"{option} {path} is not writable")

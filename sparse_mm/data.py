@@ -23,7 +23,9 @@ import torch
 from sparse_mm.errors import DataError
 
 META = "dataset_meta.json"
-SPLITS = ("train", "restval", "val", "test")  # restval joins train (Karpathy convention)
+SPLITS = ("train", "restval", "val", "test")
+# The reference trains on split `train` only (about 83k MSCOCO images); the Karpathy convention
+# of counting `restval` as training (113k) is an option: load_dataset(include_restval=True).
 PROJECTION_TENSORS = (
     "text_proj.weight",
     "text_proj.bias",
@@ -88,6 +90,12 @@ class Dataset:
     vocab_path: Path | None = None
     word_embeddings: torch.Tensor | None = None
     init_projection: dict[str, torch.Tensor] | None = None
+    include_restval: bool = False
+
+    @property
+    def train_splits(self) -> tuple[str, ...]:
+        """The meta-file splits that make up the 'train' split."""
+        return ("train", "restval") if self.include_restval else ("train",)
 
 
 def find_backbones(root: Path) -> list[str]:
@@ -190,8 +198,12 @@ def load_dataset(
     *,
     splits: Iterable[str] | None = None,
     load_texts: bool = True,
+    include_restval: bool = False,
 ) -> Dataset:
-    """Load a dataset folder; `splits` limits which splits are built (default: all)."""
+    """Load a dataset folder; `splits` limits which splits are built (default: all).
+
+    Images of meta split `restval` join 'train' only with `include_restval` (the reference
+    leaves them out); otherwise they belong to no split."""
     root = Path(root)
     backbones = find_backbones(root)
     if backbone is None:
@@ -206,7 +218,7 @@ def load_dataset(
     texts = load_embeddings(text_file(root, backbone), images.emb.shape[1]) if load_texts else None
     meta_path = root / META
     wanted = set(splits) if splits is not None else None
-    built = _build_splits(meta_path, images, texts, wanted)
+    built = _build_splits(meta_path, images, texts, wanted, include_restval)
     vocab_path = root / "vocab.txt" if (root / "vocab.txt").exists() else None
     return Dataset(
         root,
@@ -218,6 +230,7 @@ def load_dataset(
         vocab_path,
         _load_word_embeddings(root / "word_embeddings.safetensors", vocab_path),
         _load_projection(root / "init_projection.safetensors", images.emb.shape[1]),
+        include_restval,
     )
 
 
@@ -234,9 +247,14 @@ def _read_meta(meta_path: Path) -> list[dict]:
 
 
 def _build_splits(
-    meta_path: Path, images: EmbeddingTable, texts: EmbeddingTable | None, wanted: set[str] | None
+    meta_path: Path,
+    images: EmbeddingTable,
+    texts: EmbeddingTable | None,
+    wanted: set[str] | None,
+    include_restval: bool = False,
 ) -> dict[str, Split]:
     acc: dict[str, dict] = {}
+    left_out = 0  # restval images, when they are not training images
     missing_images, missing_texts = [], []
     for n, entry in enumerate(_read_meta(meta_path)):
         try:
@@ -248,6 +266,9 @@ def _build_splits(
                 f"{meta_path}: image entry {n} (imgid {imgid}) has unknown split "
                 f"{split!r}; expected one of {', '.join(SPLITS)}"
             )
+        if split == "restval" and not include_restval:
+            left_out += 1
+            continue
         name = "train" if split == "restval" else split
         if wanted is not None and name not in wanted:
             continue
@@ -283,8 +304,9 @@ def _build_splits(
                 f"(first: {', '.join(missing[:3])})"
             )
     used = sum(len(p["img"]) for p in acc.values())
-    if wanted is None and used < len(images):
-        warnings.warn(f"{images.path}: {len(images) - used} rows are in no split", stacklevel=3)
+    if wanted is None and used + left_out < len(images):
+        unused = len(images) - used - left_out
+        warnings.warn(f"{images.path}: {unused} rows are in no split", stacklevel=3)
     return {
         name: Split(
             name,

@@ -11,6 +11,7 @@ A model's `config.json` describes its encoder under `query_encoder`, by type:
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -65,44 +66,74 @@ def load_query_encoder(model: LoadedModel) -> QueryEncoder:
     return encoder
 
 
+def blip_caption(text: str, max_words: int = 30) -> str:
+    """A caption as BLIP's retrieval code feeds it to the tokenizer: lower case, the characters
+    . ! " ( ) * # : ; ~ replaced by spaces, runs of spaces collapsed, and at most `max_words`
+    words (30 for retrieval)."""
+    cleaned = _BLIP_PUNCTUATION.sub(" ", text.lower())
+    words = cleaned.split()
+    return " ".join(words[:max_words])
+
+
+_BLIP_PUNCTUATION = re.compile(r'[.!"()*#:;~]')
+
+
+def load_blip(name: str | Path, *, images: bool = False):
+    """(BlipForImageTextRetrieval, tokenizer, image processor or None) from a checkpoint
+    directory or a name transformers resolves; one-line errors naming the `blip` extra."""
+    try:
+        from transformers import AutoImageProcessor, AutoTokenizer, BlipForImageTextRetrieval
+    except ImportError:
+        raise ModelError(
+            'BLIP needs transformers (and Pillow for images): pip install "sparse-mm[blip]"'
+        ) from None
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a loading bar per query would clutter the output
+    try:
+        model = BlipForImageTextRetrieval.from_pretrained(str(name))
+        tokenizer = AutoTokenizer.from_pretrained(str(name))
+        processor = AutoImageProcessor.from_pretrained(str(name)) if images else None
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"cannot load the BLIP checkpoint {name}: {first}") from None
+    return model.eval(), tokenizer, processor
+
+
+def blip_text_cls(text_encoder, tokenizer, texts: list[str], max_length: int, device) -> Tensor:
+    """B captions -> (B, hidden) float32: the text encoder's [CLS] state before text_proj,
+    captions cleaned by `blip_caption` and tokenised to at most `max_length` tokens."""
+    batch = tokenizer(
+        [blip_caption(t) for t in texts],
+        padding=True,
+        truncation=True,
+        max_length=max_length,
+        return_tensors="pt",
+    ).to(device)
+    with torch.inference_mode():
+        out = text_encoder(
+            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+        ).last_hidden_state
+    return out[:, 0, :].float().cpu()
+
+
 class BlipTextEncoder:
     """BLIP's text tower: the [CLS] hidden state before BLIP's text projection (B, 768).
 
     `name` is a checkpoint directory of `BlipForImageTextRetrieval` (config, weights and
     tokenizer files) or a hub name that `transformers` can resolve. As in BLIP's retrieval code,
-    captions are truncated to `max_length` tokens and start with [CLS]."""
+    text is cleaned (`blip_caption`), truncated to `max_length` tokens and starts with [CLS];
+    `sparse-mm embed` embeds captions with the same function, so queries and captions agree."""
 
     def __init__(self, name: str | Path, *, max_length: int = 35, device: str = "cpu") -> None:
-        try:
-            from transformers import AutoTokenizer, BlipForImageTextRetrieval
-        except ImportError:
-            raise ModelError(
-                'the BLIP query encoder needs transformers: pip install "sparse-mm[blip]"'
-            ) from None
-        try:
-            model = BlipForImageTextRetrieval.from_pretrained(str(name))
-            self.tokenizer = AutoTokenizer.from_pretrained(str(name))
-        except (OSError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelError(f"cannot load the BLIP checkpoint {name}: {first}") from None
+        model, self.tokenizer, _ = load_blip(name)
         self.text = model.text_encoder.to(device).eval()  # the vision tower is dropped
         self.in_dim = int(model.config.text_config.hidden_size)
         self.max_length = max_length
         self.device = device
 
     def encode_texts(self, texts: list[str]) -> Tensor:
-        batch = self.tokenizer(
-            list(texts),
-            padding=True,
-            truncation=True,
-            max_length=self.max_length,
-            return_tensors="pt",
-        ).to(self.device)
-        with torch.inference_mode():
-            out = self.text(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-            ).last_hidden_state
-        return out[:, 0, :].float().cpu()
+        return blip_text_cls(self.text, self.tokenizer, list(texts), self.max_length, self.device)
 
 
 def _load_blip(model_dir: Path, desc: dict) -> BlipTextEncoder:

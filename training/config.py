@@ -18,6 +18,8 @@ from pathlib import Path
 from sparse_mm.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+PRECISIONS = ("fp16", "bf16", "fp32")
+SELECTIONS = ("sparse-r1", "sparse-r1-within-budget", "sparse-r1-after-warmup")
 
 # reference key -> TrainConfig field
 REFERENCE_KEYS = {
@@ -44,7 +46,7 @@ class TrainConfig:
     method: str = "joint"  # "joint" (the paper) or "d2s" (the baseline)
     batch_size: int = 256
     temp: float = 0.07  # initial temperature tau of the dense logits (learnable)
-    use_amp: bool = True  # mixed precision, on CUDA only
+    use_amp: bool = True  # mixed precision on CUDA (the default precision there: fp16)
     epochs: int = 200
     eta_text: float = 5e-4  # final L1 weight on caption term weights (reference: q_reg)
     eta_image: float = 3e-5  # final L1 weight on image term weights (reference: d_reg)
@@ -69,6 +71,17 @@ class TrainConfig:
     freeze_dense: bool = False  # ablation: keep the dense projections at their initial weights
     dense_dim: int = 256
     hidden_dim: int = 768
+    # fp16 (autocast + gradient scaler, as the reference), bf16 (autocast) or fp32; None: fp16
+    # on CUDA when use_amp, else fp32. Scores and losses are always computed in float32.
+    precision: str | None = None
+    include_restval: bool = False  # reference: train on split 'train' only
+    # model selection: the best validation sparse R@1 among the eligible epochs. "sparse-r1"
+    # (released rule: every epoch), "sparse-r1-within-budget" (epochs whose validation FLOPs /
+    # terms per query are within max_flops / max_query_terms), "sparse-r1-after-warmup"
+    # (epochs that end after the learning-rate and L1 warm-up)
+    select: str = "sparse-r1"
+    max_flops: float | None = None
+    max_query_terms: float | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -88,6 +101,33 @@ class TrainConfig:
             _require(getattr(self, name) >= 0, name, getattr(self, name), ">= 0")
         for name in ("w1", "w2"):
             _require(getattr(self, name) > 0, name, getattr(self, name), "> 0")
+        _require(
+            self.precision in (None, *PRECISIONS),
+            "precision",
+            self.precision,
+            f"one of {', '.join(PRECISIONS)}",
+        )
+        _require(
+            self.select in SELECTIONS, "select", self.select, f"one of {', '.join(SELECTIONS)}"
+        )
+        budget = (self.max_flops, self.max_query_terms)
+        if self.select == "sparse-r1-within-budget":
+            _require(
+                any(b is not None for b in budget),
+                "max_flops/max_query_terms",
+                budget,
+                "set (at least one) with select sparse-r1-within-budget",
+            )
+        else:
+            _require(
+                all(b is None for b in budget),
+                "max_flops/max_query_terms",
+                budget,
+                "unset unless select is sparse-r1-within-budget",
+            )
+        for name in ("max_flops", "max_query_terms"):
+            value = getattr(self, name)
+            _require(value is None or value > 0, name, value, "> 0")
         _require(0 <= self.warmup_ratio <= 1, "warmup_ratio", self.warmup_ratio, "within [0, 1]")
         _require(
             self.dense_dim >= 1 and self.hidden_dim >= 1,

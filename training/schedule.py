@@ -30,11 +30,14 @@ class QuadraticWarmup:
 
 
 def linear_warmup_decay(warmup_steps: int, total_steps: int):
-    """LambdaLR factor: 0 -> 1 linearly over `warmup_steps`, then linearly down to 0."""
+    """LambdaLR factor: 0 -> 1 linearly over `warmup_steps`, then linearly down to 0.
+
+    As in the reference (and the Hugging Face linear schedule) the factor is `step / warmup`:
+    the first optimiser step runs at learning rate 0."""
 
     def factor(step: int) -> float:
         if step < warmup_steps:
-            return (step + 1) / max(1, warmup_steps)
+            return step / warmup_steps
         remaining = max(1, total_steps - warmup_steps)
         return max(0.0, (total_steps - step) / remaining)
 

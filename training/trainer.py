@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -19,13 +20,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sparse_mm.checkpoint import ModelConfig, load_model, save_model
+from sparse_mm.checkpoint import SERVING, ModelConfig, load_model, save_model
 from sparse_mm.errors import ConfigError
 from sparse_mm.model import HeadsConfig, SparseDenseHeads
 from sparse_mm.vocab import Vocabulary
 from training.config import TrainConfig
 from training.evaluate import evaluate_embeddings
 from training.losses import D2SLoss, JointLoss, JointLossConfig
+from training.recipe import epoch_eligible, resolve_precision, run_switches, selection_budget
 from training.schedule import QuadraticWarmup, linear_warmup_decay
 
 STATE_FILE = "trainer_state.pt"
@@ -52,10 +54,17 @@ class Trainer:
         device: str = "cpu",
         progress: bool = True,
         log=print,
+        warn=None,
     ) -> None:
         self.dataset, self.config, self.out = dataset, config, Path(out)
         self.device = torch.device(device)
         self.progress, self.log = progress, log
+        self.warn = warn or (lambda message: print(message, file=sys.stderr))
+        if config.include_restval != getattr(dataset, "include_restval", False):
+            raise ConfigError(
+                f"include_restval is {config.include_restval} but the dataset was loaded with "
+                f"{getattr(dataset, 'include_restval', False)}"
+            )
         if "train" not in dataset.splits or "val" not in dataset.splits:
             raise ConfigError(f"{dataset.root}: training needs 'train' and 'val' splits")
         if dataset.vocab_path is None:
@@ -72,6 +81,19 @@ class Trainer:
             hidden_dim=config.hidden_dim,
         )
         self.heads = SparseDenseHeads(heads_cfg, seed=config.seed)
+        missing = [
+            name
+            for name, value in (
+                ("init_projection.safetensors", dataset.init_projection),
+                ("word_embeddings.safetensors", dataset.word_embeddings),
+            )
+            if value is None
+        ]
+        if missing:
+            self.warn(
+                f"warning: {dataset.root} has no {' or '.join(missing)}: those layers start "
+                "from random weights (the paper initialises both from the backbone)"
+            )
         self.heads.init_from(
             init_projection=dataset.init_projection, word_embeddings=dataset.word_embeddings
         )
@@ -103,6 +125,7 @@ class Trainer:
         self.steps_per_epoch = max(1, len(self.pair_text) // config.batch_size)
         total = self.steps_per_epoch * config.epochs
         warmup = int(config.warmup_ratio * total)
+        self.total_steps, self.warmup_steps = total, warmup
         params = [p for p in [*self.heads.parameters(), self.temp] if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
             params,
@@ -116,9 +139,18 @@ class Trainer:
         )
         self.eta_text = QuadraticWarmup(config.eta_text, warmup)
         self.eta_image = QuadraticWarmup(config.eta_image, warmup)
-        self.amp = config.use_amp and self.device.type == "cuda"
+        self.precision = resolve_precision(config, self.device)
+        self.autocast_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision)
+        # fp16 needs loss scaling (as the reference's 16-bit mixed precision); bf16 does not
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.epoch, self.best_r1, self.best_epoch, self.bad_epochs = 0, -1.0, 0, 0
         self.best_metrics: dict = {}
+        self.last_metrics: dict = {}
+
+    @property
+    def amp(self) -> bool:
+        """Whether the heads run under autocast (fp16 or bf16); see `precision`."""
+        return self.autocast_dtype is not None
 
     # ------------------------------------------------------------------ loop
     def fit(self, *, resume: bool = False) -> TrainResult:
@@ -131,19 +163,25 @@ class Trainer:
             metrics = self.validate()
             self.epoch += 1
             r1 = metrics["sparse"]["R@1"]
-            improved = r1 > self.best_r1
+            eligible = self.eligible(metrics)
+            improved = eligible and r1 > self.best_r1
             if improved:
                 self.best_r1, self.best_epoch, self.bad_epochs = r1, self.epoch, 0
                 self.best_metrics = metrics
                 self._save(self.out, metrics)
-            else:
+            elif self.best_epoch:  # patience counts from the first eligible epoch
                 self.bad_epochs += 1
             self._save_last(metrics)
+            sp = metrics["sparsity"]
             record = {
                 "epoch": self.epoch,
                 **{k: round(v, 6) for k, v in parts.items()},
                 "tau": self.temp.item(),
                 "lr": self.scheduler.get_last_lr()[0],
+                "query_terms": sp["query_terms"],
+                "doc_terms": sp["doc_terms"],
+                "flops": sp["flops"],
+                "eligible": eligible,
                 "val": metrics,
                 "best": improved,
             }
@@ -152,15 +190,41 @@ class Trainer:
             self.log(
                 f"epoch {self.epoch}: loss {parts['loss']:.4f}, val R@1 dense "
                 f"{metrics['dense']['R@1']:.4f} sparse {r1:.4f} integrated "
-                f"{metrics['integrated']['R@1']:.4f}" + (" *" if improved else "")
+                f"{metrics['integrated']['R@1']:.4f}; terms per query {sp['query_terms']:.1f}, "
+                f"per image {sp['doc_terms']:.1f}, FLOPs {sp['flops']:.2f}"
+                + ("" if eligible else f" (not eligible: {self.config.select})")
+                + (" *" if improved else "")
             )
             if self.config.patience and self.bad_epochs >= self.config.patience:
                 self.log(
                     f"early stop: no better validation sparse R@1 for {self.bad_epochs} epochs"
                 )
                 break
+        if not self.best_epoch:
+            budget = selection_budget(self.config, self.warmup_steps)
+            self.warn(
+                f"warning: no epoch met the selection rule {self.config.select} ({budget}); "
+                f"{self.out} holds the last epoch"
+            )
+            self.best_metrics = self.last_metrics
+            self._save(self.out, self.last_metrics, selected=False)
         return TrainResult(
             self.out, self.best_epoch, self.epoch, self.best_metrics, time.monotonic() - began
+        )
+
+    def eligible(self, metrics: dict) -> bool:
+        """Whether the epoch just validated (self.epoch, 1-based) may become the model."""
+        steps_done = self.epoch * self.steps_per_epoch
+        return epoch_eligible(self.config, metrics["sparsity"], steps_done, self.warmup_steps)
+
+    def switches(self) -> dict:
+        """The settings a result depends on, recorded with every model and evaluation."""
+        return run_switches(
+            self.config,
+            precision=self.precision,
+            device=self.device,
+            train_splits=self.dataset.train_splits,
+            steps=(self.warmup_steps, self.total_steps, self.steps_per_epoch),
         )
 
     def _train_epoch(self) -> dict[str, float]:
@@ -193,29 +257,37 @@ class Trainer:
 
     def train_step(self, text_rows: torch.Tensor, image_rows: torch.Tensor) -> dict[str, float]:
         x_text, x_image = self.text_table[text_rows], self.image_table[image_rows]
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp):
+        # only the heads run under autocast; the similarity and loss math below runs on float32
+        # tensors outside it (inside, the casts would be undone by the autocast of each op)
+        with torch.autocast(
+            self.device.type,
+            dtype=self.autocast_dtype or torch.float32,
+            enabled=self.autocast_dtype is not None,
+        ):
             d_text, d_image = self.heads.dense(x_text, "text"), self.heads.dense(x_image, "image")
             # the shared head runs once over both modalities: one larger product, and no sum of
             # two vocabulary-sized weight gradients in the backward pass
             z_text, z_image = self.heads.sparse(torch.cat([d_text, d_image])).split(
                 [len(d_text), len(d_image)]
             )
-            tau = self.temp.clamp(self.config.tau_min, self.config.tau_max)
-            parts = self.loss(
-                d_image.float(),
-                d_text.float(),
-                z_image.float(),
-                z_text.float(),
-                tau,
-                self.eta_text.value,
-                self.eta_image.value,
-            )
+        tau = self.temp.clamp(self.config.tau_min, self.config.tau_max)
+        parts = self.loss(
+            d_image.float(),
+            d_text.float(),
+            z_image.float(),
+            z_text.float(),
+            tau,
+            self.eta_text.value,
+            self.eta_image.value,
+        )
         self.optimizer.zero_grad(set_to_none=True)
-        parts["loss"].backward()
+        self.scaler.scale(parts["loss"]).backward()
+        self.scaler.unscale_(self.optimizer)  # clip the true gradients (no-op without scaling)
         if self.config.grad_clip:
             params = [p for group in self.optimizer.param_groups for p in group["params"]]
             torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)  # skipped when fp16 gradients overflowed
+        self.scaler.update()
         self.scheduler.step()
         self.eta_text.step()
         self.eta_image.step()
@@ -236,7 +308,7 @@ class Trainer:
         )
 
     # ------------------------------------------------------------------ checkpoints
-    def model_config(self, metrics: dict) -> ModelConfig:
+    def model_config(self, metrics: dict, *, selected: bool = True) -> ModelConfig:
         return ModelConfig(
             heads=self.heads.config,
             w1=self.config.w1,
@@ -249,19 +321,23 @@ class Trainer:
                 "backbone": self.dataset.backbone,
                 "epoch": self.epoch,
                 "val": metrics,
+                "switches": {**self.switches(), "selected_by_rule": selected},
             },
         )
 
-    def _save(self, target: Path, metrics: dict) -> None:
+    def _save(self, target: Path, metrics: dict, *, selected: bool = True) -> None:
         """Write the model files into `target` (which may hold other files: last/, the log)."""
+        (target / SERVING).unlink(missing_ok=True)  # tuned for other weights
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
             staging = Path(tmp) / "model"
-            save_model(staging, self.heads, self.vocab, self.model_config(metrics))
+            config = self.model_config(metrics, selected=selected)
+            save_model(staging, self.heads, self.vocab, config)
             write_query_encoder(self.dataset.root, staging)
             for path in staging.iterdir():
                 path.replace(target / path.name)
 
     def _save_last(self, metrics: dict) -> None:
+        self.last_metrics = metrics
         last = self.out / "last"
         last.mkdir(exist_ok=True)
         self._save(last, metrics)
@@ -272,6 +348,8 @@ class Trainer:
             "temp": self.temp.detach().cpu(),
             "eta_text": self.eta_text.state_dict(),
             "eta_image": self.eta_image.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "last_metrics": metrics,
             "best_r1": self.best_r1,
             "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs,
@@ -295,6 +373,9 @@ class Trainer:
             self.temp.copy_(state["temp"])
         self.eta_text.load_state_dict(state["eta_text"])
         self.eta_image.load_state_dict(state["eta_image"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.last_metrics = state.get("last_metrics", {})
         self.epoch, self.best_r1 = state["epoch"], state["best_r1"]
         self.best_epoch, self.bad_epochs = state["best_epoch"], state["bad_epochs"]
         self.best_metrics = state["best_metrics"]
@@ -302,12 +383,17 @@ class Trainer:
 
 
 def write_query_encoder(data_root: Path, model_dir: Path) -> None:
-    """Give the model the data's query encoder when it has one (the synthetic corpus does)."""
-    if not (Path(data_root) / "synthetic.json").exists():
-        return
-    from sparse_mm.synth import SyntheticTextEncoder
+    """Give the model the data's query encoder when it has one: the synthetic corpus' own, or
+    the one `sparse-mm embed` describes in query_encoder.json (the BLIP text tower)."""
+    described = Path(data_root) / "query_encoder.json"
+    if described.exists():
+        desc = json.loads(described.read_text())
+    elif (Path(data_root) / "synthetic.json").exists():
+        from sparse_mm.synth import SyntheticTextEncoder
 
-    desc = SyntheticTextEncoder.from_corpus(data_root).save(model_dir)
+        desc = SyntheticTextEncoder.from_corpus(data_root).save(model_dir)
+    else:
+        return
     config_path = model_dir / "config.json"
     config = json.loads(config_path.read_text())
     config["query_encoder"] = desc

@@ -1,12 +1,18 @@
-"""Engine-test fixtures: a small synthetic corpus and a model trained on it for one epoch."""
+"""Engine-test fixtures: a small synthetic corpus, a model trained on it for one epoch, the
+corpus's test split ingested by the command line; `java` for the tests that start nodes of their
+own."""
 
 from __future__ import annotations
+
+import uuid
 
 import pytest
 
 from sparse_mm.checkpoint import load_model
 from sparse_mm.data import load_dataset
 from sparse_mm.synth import SynthParams, synthesize
+from tests.cli_run import run
+from tests.engine.local_nodes import require_java
 from training.config import TrainConfig
 from training.trainer import Trainer
 
@@ -24,3 +30,22 @@ def trained_model(corpus, tmp_path_factory):
     config = TrainConfig(epochs=1, lr=1e-3, eta_text=3e-3, eta_image=1e-3, patience=0)
     Trainer(load_dataset(corpus), config, out, progress=False, log=lambda _m: None).fit()
     return load_model(out)
+
+
+@pytest.fixture(scope="session")
+def cli_index(engine, corpus, trained_model, tmp_path_factory):
+    """(index name, the ingest's result): `sparse-mm ingest` of the corpus's test split."""
+    name = f"test-cli-{uuid.uuid4().hex[:8]}"
+    rejects = tmp_path_factory.mktemp("cli-ingest") / "rejects.jsonl"
+    result = run(
+        "ingest", "--model", trained_model.path, "--data", corpus, "--split", "test",
+        "--index", name, "--url", engine.url, "--rejects", rejects,
+    )  # fmt: skip
+    yield name, result
+    engine.client.indices.delete(index=name, ignore_unavailable=True)
+
+
+@pytest.fixture(scope="session")
+def java() -> None:
+    """A test that starts its own node fails with one line when no Java 21+ is installed."""
+    require_java()

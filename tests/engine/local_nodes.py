@@ -7,7 +7,10 @@ import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from indexing.node import ManagedNode
+import pytest
+
+from indexing.node import MIN_JAVA, ManagedNode
+from sparse_mm.errors import EngineError
 
 PORTS = range(9240, 9260)  # kept apart from the shared nodes on 9200 and 9230
 HEAP = "512m"
@@ -21,6 +24,24 @@ def _free(port: int) -> bool:
             except OSError:
                 return False
     return True
+
+
+def require_java() -> None:
+    """Fail the calling test with one line, not a trace, when no Java runtime recent enough for
+    OpenSearch is found: tests that start their own nodes need Java 21+ whatever engine the
+    session uses."""
+    from indexing.jdk import find_jdk
+
+    try:
+        find_jdk(MIN_JAVA)
+        return
+    except EngineError as exc:
+        reason = str(exc)
+    # outside the except block, so that pytest shows no chained exception: one line only
+    pytest.fail(
+        f"this test starts its own OpenSearch node, which needs Java {MIN_JAVA}+: {reason}",
+        pytrace=False,
+    )
 
 
 def free_ports(n: int, among: range = PORTS) -> list[int]:

@@ -45,16 +45,21 @@ def _queries(corpus, model, n, seed):
     return [vectors_from_embedding(model, emb[i : i + 1]) for i in range(n)]
 
 
+def _install_as_ingest_did(client, name, model):
+    """Install the assets exactly as `ingest` did for this module's index (same meta)."""
+    cfg = model.config
+    meta = {"model": str(model.path), "w1": cfg.w1, "w2": cfg.w2}
+    meta["vocab_size"] = cfg.heads.vocab_size  # what ingest records
+    return install_assets(client, name, cfg.heads.dense_dim, IndexSettings(), cfg.w1, cfg.w2, meta)
+
+
 def test_ingest_installs_both_assets_once(indexed, trained_model):
     client, name, report = indexed
     assert (report.assets.index_template, report.assets.search_template) == ("created", "created")
     template = client.indices.get_index_template(name=template_name(name))["index_templates"][0]
     assert template["index_template"]["version"] == ASSETS_VERSION
     assert template["index_template"]["index_patterns"] == [name]
-    cfg = trained_model.config
-    meta = {"model": str(trained_model.path), "w1": cfg.w1, "w2": cfg.w2}
-    meta["vocab_size"] = cfg.heads.vocab_size  # what ingest records
-    again = install_assets(client, name, cfg.heads.dense_dim, IndexSettings(), cfg.w1, cfg.w2, meta)
+    again = _install_as_ingest_did(client, name, trained_model)
     assert (again.index_template, again.search_template) == ("unchanged", "unchanged")
 
 
@@ -62,16 +67,18 @@ def test_reinstall_is_idempotent_and_a_change_updates(indexed, trained_model):
     client, name, _ = indexed
     args = (client, name, trained_model.config.heads.dense_dim, IndexSettings())
     meta = {"model": "m", "w1": 0.1, "w2": 0.1}
-    install_assets(*args, 0.1, 0.1, meta)
-    assert (
+    try:
         install_assets(*args, 0.1, 0.1, meta)
-        .describe()
-        .endswith("index template unchanged, search template unchanged")
-    )
-    changed = install_assets(*args, 0.2, 0.1, meta)
-    assert (changed.index_template, changed.search_template) == ("updated", "updated")
-    cfg = trained_model.config  # put the model's own weights back for the other tests
-    install_assets(*args, cfg.w1, cfg.w2, meta)
+        assert (
+            install_assets(*args, 0.1, 0.1, meta)
+            .describe()
+            .endswith("index template unchanged, search template unchanged")
+        )
+        changed = install_assets(*args, 0.2, 0.1, meta)
+        assert (changed.index_template, changed.search_template) == ("updated", "updated")
+    finally:  # the module's other tests share these assets: put back what ingest installed
+        restored = _install_as_ingest_did(client, name, trained_model)
+    assert (restored.index_template, restored.search_template) == ("updated", "updated")
 
 
 def test_template_renders_the_query_sparse_mm_sends(indexed, corpus, trained_model):

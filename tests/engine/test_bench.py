@@ -4,6 +4,7 @@ parity thresholds only, never timings."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 
 import pytest
 
@@ -61,8 +62,10 @@ def test_bench_run_measures_everything_the_report_needs(bench_run, engine, train
 
 
 def test_load_run_checks_every_answer(engine, trained_model):
+    from bench.answers import check_answers
     from bench.engine import ingest_collection
     from bench.load import run_load, summarize
+    from bench.reference import build_reference
     from indexing.client import ConnectionOptions
 
     collection, queries = synthetic_collection(trained_model, 2_000, seed=5, n_queries=20)
@@ -71,12 +74,24 @@ def test_load_run_checks_every_answer(engine, trained_model):
     w = {"w1": trained_model.config.w1, "w2": trained_model.config.w2}
     connection = ConnectionOptions(url=engine.url)
     try:
-        samples = run_load(connection, name, queries.vectors, clients=2, duration=3.0, **w)
+        samples = run_load(connection, name, queries.vectors, clients=2, duration=3.0,
+                           check=12, **w)  # fmt: skip
         summary = summarize(samples, 3.0, window=1.0)
         assert summary["overall"]["errors"] == 0, summary["error_messages"]
         assert set(summary["modes"]) == {"hybrid", "sparse", "dense"}
         assert all(n > 0 for n in summary["per_client_requests"])
         assert all(w["requests"] > 0 for w in summary["windows"])
+        # The kept answers are the engine's real ones and agree with exact search.
+        answers = [s.answer for s in samples if s.answer]
+        assert len(answers) == 12 and {a.mode for a in answers} == {"hybrid", "sparse", "dense"}
+        retriever, _ = build_reference(collection, **w)
+        checked = check_answers(answers, retriever, queries)
+        assert (checked["checked"], checked["mismatches"]) == (12, 0), checked["examples"]
+        assert checked["modes"]["sparse"]["recall@10_vs_exact"] == 1.0
+        # An answer from another query is caught.
+        sparse = next(a for a in answers if a.mode == "sparse")
+        other = replace(sparse, query=(sparse.query + 1) % len(queries))
+        assert check_answers([other], retriever, queries)["mismatches"] == 1
         # A client that gets errors reports them and goes on until the deadline.
         missing = run_load(connection, name + "-x", queries.vectors[:3], clients=1,
                            duration=1.0, modes=["sparse"], **w)  # fmt: skip
@@ -85,3 +100,22 @@ def test_load_run_checks_every_answer(engine, trained_model):
         assert "does not exist" in next(iter(failed["error_messages"]))
     finally:
         engine.client.indices.delete(index=name, ignore_unavailable=True)
+
+
+def test_load_command_reports_the_answers_it_checked(engine, tmp_path):
+    """`python -m bench.load` end to end (demo model, a small synthetic index): the JSON and the
+    markdown report the answers compared with exact search."""
+    import json
+
+    from bench.load import main
+
+    out = tmp_path / "load.json"
+    main(["--url", engine.url, "--images", "500", "--queries", "20", "--clients", "1",
+          "--duration", "2", "--check", "6", "--index", f"test-load-{uuid.uuid4().hex[:8]}",
+          "--json", str(out), "--markdown", str(tmp_path / "load.md")])  # fmt: skip
+    answers = json.loads(out.read_text())["answers"]
+    assert (answers["checked"], answers["mismatches"]) == (6, 0)
+    assert set(answers["modes"]) == {"hybrid", "sparse", "dense"}
+    assert "6 answers checked against exact in-memory search, 0 mismatches" in (
+        (tmp_path / "load.md").read_text()
+    )

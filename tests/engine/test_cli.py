@@ -13,41 +13,14 @@ import sys
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
 
 from indexing.mapping import IndexSettings, index_body
-from sparse_mm.cli import main
 from sparse_mm.data import image_file, write_embeddings
+from tests.cli_run import one_line_error, run
 
 
-def run(*args: str):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-
-def one_line_error(result, *fragments: str, code: int | None = None) -> None:
-    assert result.exit_code != 0 if code is None else result.exit_code == code, result.output
-    lines = result.stderr.strip().splitlines()
-    message = lines[-1]
-    assert len(lines) == 1 or lines[0].startswith("Usage:"), result.stderr
-    for fragment in fragments:
-        assert fragment in message, message
-
-
-@pytest.fixture(scope="module")
-def indexed(engine, corpus, trained_model):
-    import uuid
-
-    name = f"test-cli-{uuid.uuid4().hex[:8]}"
-    result = run(
-        "ingest", "--model", trained_model.path, "--data", corpus, "--split", "test",
-        "--index", name, "--url", engine.url, "--rejects", corpus.parent / "rejects.jsonl",
-    )  # fmt: skip
-    yield name, result
-    engine.client.indices.delete(index=name, ignore_unavailable=True)
-
-
-def test_ingest_then_query_from_the_command_line(engine, indexed, trained_model):
-    name, ingest = indexed
+def test_ingest_then_query_from_the_command_line(engine, cli_index, trained_model):
+    name, ingest = cli_index
     assert ingest.exit_code == 0, ingest.output
     assert "created index" in ingest.output and "failed 0" in ingest.output
     common = ("--model", trained_model.path, "--index", name, "--url", engine.url)
@@ -90,14 +63,14 @@ def test_query_usage_errors(engine, trained_model, args, fragment):
     one_line_error(result, fragment, code=2)
 
 
-def test_query_with_no_known_words(engine, indexed, trained_model):
-    name, _ = indexed
+def test_query_with_no_known_words(engine, cli_index, trained_model):
+    name, _ = cli_index
     common = ("--model", trained_model.path, "--index", name, "--url", engine.url)
     one_line_error(run("query", "xyzzy qwerty", *common), "no known words in query")
 
 
-def test_a_very_long_query_is_searched(engine, indexed, trained_model):
-    common = ("--model", trained_model.path, "--index", indexed[0], "--url", engine.url)
+def test_a_very_long_query_is_searched(engine, cli_index, trained_model):
+    common = ("--model", trained_model.path, "--index", cli_index[0], "--url", engine.url)
     text = "a dog on the beach " * 6000  # 114,000 characters, near the limit of one argv string
     out = run("query", text, *common, "--json", "-k", "3")
     assert out.exit_code == 0, out.output
@@ -105,8 +78,8 @@ def test_a_very_long_query_is_searched(engine, indexed, trained_model):
     assert len(hits) == 3 and all(h["matches"] for h in hits)
 
 
-def test_bytes_that_are_not_utf8_are_replaced_with_a_warning(engine, indexed, trained_model):
-    common = ("--model", trained_model.path, "--index", indexed[0], "--url", engine.url)
+def test_bytes_that_are_not_utf8_are_replaced_with_a_warning(engine, cli_index, trained_model):
+    common = ("--model", trained_model.path, "--index", cli_index[0], "--url", engine.url)
     # A real process with raw bytes in argv, as a shell with the wrong locale would pass them.
     raw = b"a dog \xff\xfe on the beach"
     command = [sys.executable, "-m", "sparse_mm.cli", "query", raw, *map(str, common), "--json"]
@@ -158,8 +131,8 @@ def test_nan_rows_create_no_index(engine, corpus, trained_model, index_name, tmp
     assert not engine.client.indices.exists(index=index_name)
 
 
-def test_template_request_runs_in_the_engine_as_printed(engine, indexed, trained_model):
-    name, _ = indexed
+def test_template_request_runs_in_the_engine_as_printed(engine, cli_index, trained_model):
+    name, _ = cli_index
     common = ("--model", trained_model.path, "--index", name)
     printed = run("query", "a dog on the beach", *common, "--template-request", "-k", "4")
     assert printed.exit_code == 0, printed.output

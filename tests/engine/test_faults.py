@@ -15,7 +15,7 @@ from sparse_mm.demo import demo_model_dir
 from sparse_mm.errors import EngineError
 from tests.engine.local_nodes import local_nodes
 
-pytestmark = [pytest.mark.engine, pytest.mark.slow]
+pytestmark = [pytest.mark.engine, pytest.mark.slow, pytest.mark.usefixtures("java")]
 
 
 @pytest.fixture(scope="module")

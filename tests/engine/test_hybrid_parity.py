@@ -8,8 +8,11 @@ import random
 import pytest
 import torch
 
+from bench.metrics import K, query_parity
+from indexing.codec import decode_term
 from indexing.documents import Pruning
 from indexing.ingest import IngestOptions, ingest, source_from_dataset
+from indexing.mapping import SPARSE_FIELD
 from indexing.search import SearchOptions, search, vectors_from_embedding
 from sparse_mm.data import load_dataset
 from sparse_mm.retriever import ExactRetriever
@@ -84,16 +87,28 @@ def test_hybrid_top10_and_scores_equal_the_exact_integrated_score(
     assert worst <= 1e-4
 
 
-def test_sparse_scores_equal_the_quantised_reference(indexed, corpus, trained_model):
+def test_sparse_top10_and_scores_equal_the_quantised_reference(indexed, corpus, trained_model):
     client, name, _, _, exact, _ = indexed
+    position = {doc_id: i for i, doc_id in enumerate(exact.ids)}
     worst = 0.0
     for q in _queries(corpus, trained_model, n=20, seed=1):
         got = search(client, name, q, SearchOptions(mode="sparse", explain=False), 0.1, 0.1)
         _, terms = _dense_terms(trained_model, q)
         scores = exact.sparse_scores(terms)[0]
+        ref = exact.search(*_dense_terms(trained_model, q), k=K, mode="sparse")
+        ref_ids, ref_scores = ref.ids(exact)[0], ref.scores[0].tolist()
+        assert ref_scores[-1] > 0, "the test needs queries that match at least k documents"
+        ids = [hit.id for hit in got.hits]
+        assert len(ids) == K, f"{len(ids)} hits, not {K}"
+        # the same ids as exact search; where they differ, only among hits tied at the cut
+        parity = query_parity(
+            ids, [h.score for h in got.hits], ref_ids, ref_scores,
+            {i: float(scores[position[i]]) for i in ids},
+        )  # fmt: skip
+        assert parity["overlap_ties"] == 1.0, (ids, ref_ids)
         for hit in got.hits:
-            ref = float(scores[exact.ids.index(hit.id)])
-            worst = max(worst, abs(hit.score - ref) / ref)
+            ref_score = float(scores[position[hit.id]])
+            worst = max(worst, abs(hit.score - ref_score) / ref_score)
     assert worst <= 1e-5
 
 
@@ -108,14 +123,34 @@ def test_dense_recall_at_10_against_exact(indexed, corpus, trained_model):
     assert found / total >= 0.95
 
 
-def test_document_pruning_reports_what_it_removed(engine, corpus, trained_model, index_name):
+def test_document_pruning_keeps_the_heaviest_terms(engine, corpus, trained_model, index_name):
+    top_k = 5
     source = source_from_dataset(corpus, "test")
     report = ingest(
         engine.client,
         trained_model,
         source,
-        IngestOptions(index=index_name, pruning=Pruning(top_k=5)),
+        IngestOptions(index=index_name, pruning=Pruning(top_k=top_k)),
         progress=False,
     )
-    assert report.pruning.terms_removed > 0
-    assert report.pruning.terms_kept <= 5 * len(source.ids)
+    full = trained_model.heads.encode(source.emb, "image").sparse
+    nnz = full.crow_indices().diff()
+    assert int(nnz.min()) > top_k, "the test needs images with more than top-k terms"
+    assert report.pruning.terms_kept == top_k * len(source.ids)
+    assert report.pruning.terms_removed == int(nnz.sum()) - top_k * len(source.ids)
+    tokens = trained_model.vocab.tokens
+    for row in random.Random(0).sample(range(len(source.ids)), 10):
+        stored = engine.client.get(index=index_name, id=source.ids[row])["_source"][SPARSE_FIELD]
+        kept = {decode_term(name): weight for name, weight in stored.items()}
+        start, end = full.crow_indices()[row : row + 2].tolist()
+        weights = {
+            tokens[c]: w
+            for c, w in zip(
+                full.col_indices()[start:end].tolist(), full.values()[start:end].tolist(),
+                strict=True,
+            )
+        }  # fmt: skip
+        assert len(kept) == top_k
+        assert all(kept[t] == pytest.approx(weights[t], rel=1e-6) for t in kept)
+        dropped = [w for t, w in weights.items() if t not in kept]
+        assert min(kept.values()) >= max(dropped) * (1 - 1e-6), (kept, sorted(dropped)[-3:])

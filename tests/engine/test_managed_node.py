@@ -1,9 +1,11 @@
 """Lifecycle of the managed node beyond the session's own: a node that dies during start
-reports its log, and status/stop see a second node. Also: the engine has the modules sparse-mm
-needs loaded (on the managed node, some are built from their own jars)."""
+reports its log, and `sparse-mm opensearch start|status|stop` start, see and stop a second
+node. Also: the engine has the modules sparse-mm needs loaded (on the managed node, some are
+built from their own jars)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 
@@ -11,6 +13,8 @@ import pytest
 
 from indexing.node import REQUIRED_MODULES, ManagedNode
 from sparse_mm.errors import EngineError
+from tests.cli_run import run
+from tests.engine.local_nodes import free_ports
 
 
 def _free_port() -> int:
@@ -19,7 +23,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_node_exiting_during_start_shows_its_log(engine):
+def test_node_exiting_during_start_shows_its_log(engine, java):
     node = ManagedNode(port=_free_port(), heap="256m", settings={"no.such.setting": 1})
     try:
         with pytest.raises(EngineError, match=r"exited during start.*no\.such\.setting"):
@@ -29,19 +33,41 @@ def test_node_exiting_during_start_shows_its_log(engine):
         shutil.rmtree(node.node_dir, ignore_errors=True)
 
 
-def test_second_node_start_status_stop(engine):
-    node = ManagedNode(port=_free_port(), heap="256m")
-    status = node.start(timeout=120)
+CLI_PORTS = range(9260, 9280)  # apart from local_nodes' (9240-9259) and the secured node's
+
+
+def test_second_node_start_status_stop_through_the_cli(engine, java):
+    """`sparse-mm opensearch start|status|stop` on a port of the test's own, beside the
+    session's engine: what each prints and its exit status."""
+    (port,) = free_ports(1, CLI_PORTS)
+    node = ManagedNode(port=port)
+    url = f"http://127.0.0.1:{port}"
+    started = run("opensearch", "start", "--port", port, "--heap", "256m", "--timeout", 120)
+    assert started.exit_code == 0, started.output
+    first = started.stdout.splitlines()[0]
+    # (a node someone else started on the port meanwhile is left alone: no `stop` below)
+    assert re.fullmatch(rf"OpenSearch \S+ running at {url} \(ready in [\d.]+s\)", first), first
     try:
-        assert status.running and not status.reused
-        again = node.start()
-        assert again.reused and again.pid == status.pid
-        assert node.status().running
+        pid = int(re.search(r"pid (\d+)", started.stdout).group(1))
+        assert "starting OpenSearch" in started.stderr  # progress goes to stderr
+        again = run("opensearch", "start", "--port", port)
+        assert again.exit_code == 0 and f"already running at {url}" in again.stdout
+        assert f"pid {pid}," in again.stdout
+        status = run("opensearch", "status", "--port", port)
+        assert status.exit_code == 0 and f"running at {url}" in status.stdout
+        assert f"pid {pid}," in status.stdout and "log " in status.stdout
+        assert node.status().running and node.status().pid == pid
     finally:
-        message = node.stop()
+        stopped = run("opensearch", "stop", "--port", port)
         shutil.rmtree(node.node_dir, ignore_errors=True)
-    assert "stopped" in message
+    assert stopped.exit_code == 0
+    assert stopped.stdout.strip() == f"stopped OpenSearch on port {port} (pid {pid})"
     assert not node.status().running
+    after = run("opensearch", "status", "--port", port)
+    assert after.exit_code == 1
+    assert after.stdout.strip() == f"OpenSearch (managed) is not running on port {port}"
+    twice = run("opensearch", "stop", "--port", port)
+    assert twice.stdout.strip() == f"OpenSearch (managed) was not running on port {port}"
 
 
 def test_engine_loads_every_required_module(engine):

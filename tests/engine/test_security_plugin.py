@@ -27,7 +27,7 @@ PORTS = range(9290, 9300)
 
 
 @pytest.fixture(scope="module")
-def node():
+def node(java):
     (port,) = free_ports(1, PORTS)
     node = ManagedNode(port=port, heap="512m", secure=True)
     shutil.rmtree(node.node_dir, ignore_errors=True)  # new certificates and passwords

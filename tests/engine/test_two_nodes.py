@@ -15,7 +15,7 @@ from sparse_mm.demo import demo_model_dir
 from sparse_mm.encoders import load_query_encoder
 from tests.engine.local_nodes import local_nodes
 
-pytestmark = [pytest.mark.engine, pytest.mark.slow]
+pytestmark = [pytest.mark.engine, pytest.mark.slow, pytest.mark.usefixtures("java")]
 
 IMAGES = 5_000
 QUERIES = ("a dog on a beach", "a red car in the city", "two people riding horses", "a cat")

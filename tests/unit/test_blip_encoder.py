@@ -13,43 +13,13 @@ from sparse_mm.encoders import BlipTextEncoder, load_query_encoder
 from sparse_mm.errors import ModelError
 from sparse_mm.model import HeadsConfig, SparseDenseHeads
 from sparse_mm.vocab import Vocabulary
-
-WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "dog", "on", "the", "beach", "##s"]
-HIDDEN = 32
+from tests.blip_tiny import HIDDEN, build_tiny_blip
 
 
 @pytest.fixture(scope="module")
 def blip_dir(tmp_path_factory):
-    from transformers import BertTokenizer, BlipConfig, BlipForImageTextRetrieval
-
     folder = tmp_path_factory.mktemp("blip")
-    (folder / "vocab.txt").write_text("\n".join(WORDS) + "\n")
-    BertTokenizer(str(folder / "vocab.txt")).save_pretrained(str(folder))
-    text = {
-        "vocab_size": len(WORDS),
-        "hidden_size": HIDDEN,
-        "encoder_hidden_size": HIDDEN,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-        "intermediate_size": 64,
-        "max_position_embeddings": 64,
-        "pad_token_id": 0,
-        "bos_token_id": 2,
-        "sep_token_id": 3,
-        "eos_token_id": 3,
-    }
-    vision = {
-        "hidden_size": HIDDEN,
-        "num_hidden_layers": 1,
-        "num_attention_heads": 2,
-        "intermediate_size": 64,
-        "image_size": 32,
-        "patch_size": 16,
-    }
-    torch.manual_seed(0)
-    model = BlipForImageTextRetrieval(BlipConfig(text_config=text, vision_config=vision))
-    model.save_pretrained(str(folder))
-    return folder, model.eval()
+    return folder, build_tiny_blip(folder)
 
 
 def _reference(model, ids):

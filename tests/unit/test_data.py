@@ -28,8 +28,9 @@ def test_splits_relevance_and_optional_files(mini_corpus):
     assert {k: len(v.image_ids) for k, v in ds.splits.items()} == {
         "test": 30,
         "val": 30,
-        "train": 240,
+        "train": 216,  # split 'train' only, as the reference trains: the 24 restval left out
     }
+    assert ds.train_splits == ("train",)
     test = ds.splits["test"]
     assert len(test.captions) == 5 * 30
     # caption k's relevant image is the image whose sentences contain it
@@ -45,6 +46,17 @@ def test_splits_relevance_and_optional_files(mini_corpus):
         "vision_proj.weight",
         "vision_proj.bias",
     }
+
+
+def test_restval_joins_train_only_when_asked(mini_corpus):
+    meta = json.loads((mini_corpus / "dataset_meta.json").read_text())["images"]
+    restval = {str(m["imgid"]) for m in meta if m["split"] == "restval"}
+    assert len(restval) == 24
+    default = load_dataset(mini_corpus, splits=["train"])
+    assert not restval & set(default.splits["train"].image_ids)
+    wide = load_dataset(mini_corpus, include_restval=True)
+    assert wide.train_splits == ("train", "restval")
+    assert set(wide.splits["train"].image_ids) == set(default.splits["train"].image_ids) | restval
 
 
 def _rewrite(path, ids=None, emb=None, table=None):

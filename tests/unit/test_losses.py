@@ -170,10 +170,10 @@ def test_eta_ramps_quadratically_then_holds():
 def test_learning_rate_warms_up_then_decays_to_zero():
     f = linear_warmup_decay(warmup_steps=4, total_steps=10)
     assert [round(f(s), 3) for s in range(11)] == [
+        0.0,
         0.25,
         0.5,
         0.75,
-        1.0,
         1.0,
         0.833,
         0.667,
@@ -182,3 +182,17 @@ def test_learning_rate_warms_up_then_decays_to_zero():
         0.167,
         0.0,
     ]
+
+
+def test_first_optimiser_steps_run_at_the_reference_learning_rate():
+    """LambdaLR with the factor: step 0 runs at lr 0, then lr * step / warmup (reference)."""
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=0.1)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, linear_warmup_decay(4, 10))
+    seen = []
+    for _ in range(6):
+        seen.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert seen == pytest.approx([0.0, 0.025, 0.05, 0.075, 0.1, 0.1 * 5 / 6])
+    assert linear_warmup_decay(0, 10)(0) == 1.0  # no warm-up: full rate from the first step

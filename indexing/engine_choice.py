@@ -1,0 +1,143 @@
+"""Which engine the tests and `./dev.sh` use: one explicit choice, never a silent fallback.
+
+`SPARSE_MM_ENGINE` says how to get an OpenSearch:
+- `url`: the one at `$OPENSEARCH_URL` (it must answer);
+- `docker`: a container, started by testcontainers for the tests (a Docker daemon must answer);
+- `managed`: the managed local node (`sparse-mm opensearch start`) on `$SPARSE_MM_PORT`;
+- unset (or `auto`): `$OPENSEARCH_URL` when it is set (an explicit URL is honoured, or the run
+  fails); else an engine already answering on `127.0.0.1:$SPARSE_MM_PORT` (a `docker compose
+  up` node, a managed node started earlier); else Docker when its daemon answers; else the
+  managed node.
+
+`python -m indexing.engine_choice` prints the decision (`KIND URL REASON`, tab-separated) for
+`dev.sh`; an explicit choice that cannot be honoured is one `error:` line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from sparse_mm.errors import EngineError
+
+KINDS = ("url", "docker", "managed")
+DEFAULT_PORT = 9200
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    kind: str  # one of KINDS
+    url: str | None  # known up front for "url"; managed/docker engines say theirs when started
+    reason: str  # why this one, for the pytest header and dev.sh
+
+    def describe(self) -> str:
+        where = f" at {self.url}" if self.url else ""
+        return f"{self.kind}{where} ({self.reason})"
+
+
+def port_from(env: Mapping[str, str]) -> int:
+    text = env.get("SPARSE_MM_PORT") or str(DEFAULT_PORT)
+    try:
+        return int(text)
+    except ValueError:
+        raise EngineError(f"SPARSE_MM_PORT={text!r} is not a port number") from None
+
+
+def choose_engine(
+    env: Mapping[str, str],
+    answers: Callable[[str], bool],
+    docker_answers: Callable[[], bool],
+) -> EngineChoice:
+    """Decide from the environment and two probes (passed in, so the logic is testable)."""
+    wanted = (env.get("SPARSE_MM_ENGINE") or "auto").strip().lower()
+    url = env.get("OPENSEARCH_URL") or None
+    local = f"http://127.0.0.1:{port_from(env)}"
+    if wanted not in (*KINDS, "auto"):
+        raise EngineError(
+            f"SPARSE_MM_ENGINE={wanted!r} is not one of managed, docker, url (or unset for auto)"
+        )
+    if wanted == "url":
+        if url is None:
+            raise EngineError("SPARSE_MM_ENGINE=url needs OPENSEARCH_URL")
+        if not answers(url):
+            raise EngineError(f"SPARSE_MM_ENGINE=url but nothing answers at {url}")
+        return EngineChoice("url", url, "SPARSE_MM_ENGINE=url")
+    if wanted == "docker":
+        if not docker_answers():
+            raise EngineError(
+                "SPARSE_MM_ENGINE=docker but no Docker daemon answers (`docker info` fails); "
+                "start Docker or choose SPARSE_MM_ENGINE=managed"
+            )
+        return EngineChoice("docker", None, "SPARSE_MM_ENGINE=docker")
+    if wanted == "managed":
+        return EngineChoice("managed", local, "SPARSE_MM_ENGINE=managed")
+    if url is not None:
+        if not answers(url):
+            raise EngineError(
+                f"OPENSEARCH_URL={url} does not answer; start that engine, or unset "
+                "OPENSEARCH_URL to let the tests pick one"
+            )
+        return EngineChoice("url", url, "OPENSEARCH_URL is set")
+    if answers(local):
+        return EngineChoice("url", local, "an engine already answers there")
+    if docker_answers():
+        return EngineChoice("docker", None, "nothing answers on the port; Docker's daemon does")
+    return EngineChoice("managed", local, "nothing answers on the port and no Docker daemon")
+
+
+def http_answers(url: str, timeout: float = 3.0) -> bool:
+    """True when something HTTP answers at `url` (any status: a secured engine answers 401).
+
+    A liveness probe only: it sends nothing and reads nothing, so it does not verify TLS."""
+    probe_tls = ssl.create_default_context()
+    probe_tls.check_hostname = False
+    probe_tls.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(url, timeout=timeout, context=probe_tls):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def docker_daemon_answers(timeout: float = 5.0) -> bool:
+    """True when the `docker` CLI reaches a daemon (no CLI, no socket, no daemon: False)."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    try:
+        done = subprocess.run(
+            [docker, "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def choose_from_environment() -> EngineChoice:
+    return choose_engine(os.environ, http_answers, docker_daemon_answers)
+
+
+def main() -> int:
+    try:
+        choice = choose_from_environment()
+    except EngineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{choice.kind}\t{choice.url or ''}\t{choice.reason}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
