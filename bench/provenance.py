@@ -19,7 +19,6 @@ loudly instead: a committed report must be reproducible from a commit.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shlex
@@ -27,6 +26,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from sparse_mm.checkpoint import sha256_file
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS_DIR = REPO / "bench" / "results"
@@ -57,14 +58,6 @@ def git_describe(cwd: Path = REPO) -> str | None:
 
 def is_clean(describe: str | None) -> bool:
     return describe is not None and not describe.endswith("-dirty")
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def model_record(model_dir: Path) -> dict:

@@ -130,3 +130,15 @@ def test_provenance_record_shape(tmp_path):
     assert {"cpu", "cores", "torch", "python", "load_avg"} <= set(record["machine"])
     assert record["model"]["sha256"]["model.safetensors"] == hashlib.sha256(b"w").hexdigest()
     assert record["engine"] == {"name": "opensearch"} and "data" not in record
+
+
+def test_model_record_takes_the_serving_weights(tmp_path):
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"w")
+    (model / "config.json").write_text('{"heads": {"vocab_size": 5}, "w1": 0.1, "w2": 0.1}')
+    assert (model_record(model)["w1"], model_record(model)["w2"]) == (0.1, 0.1)
+    (model / "serving.json").write_text('{"w1": 0.3, "w2": 0.05}')
+    record = model_record(model)
+    assert (record["w1"], record["w2"], record["training_w1_w2"]) == (0.3, 0.05, [0.1, 0.1])
+    assert "serving.json" in record["sha256"]
