@@ -142,3 +142,14 @@ def test_model_record_takes_the_serving_weights(tmp_path):
     record = model_record(model)
     assert (record["w1"], record["w2"], record["training_w1_w2"]) == (0.3, 0.05, [0.1, 0.1])
     assert "serving.json" in record["sha256"]
+
+
+def test_bench_workloads_name_the_data_and_vocabulary(mini_corpus):
+    from bench.collection import dataset_workload, synthetic_workload
+
+    synthetic = synthetic_workload(seed=7, n_images=1000, n_queries=50, vocab_size=362)
+    assert synthetic["name"] == "synthetic" and synthetic["vocab_size"] == 362
+    assert synthetic["recipe"]["seed"] == 7 and synthetic["recipe"]["n_images"] == 1000
+    dataset = dataset_workload(mini_corpus, "test", 20, vocab_size=99)
+    assert dataset["name"] == f"dataset {mini_corpus.name}" and dataset["vocab_size"] == 99
+    assert dataset["split"] == "test" and dataset["recipe"]["seed"] == 3
