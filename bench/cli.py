@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 import sys
 from pathlib import Path
 
@@ -141,7 +140,12 @@ def bench(
     and 4 clients, the same for the in-memory reference (single and batched), a pruning grid;
     with several sizes, latency = a + b * N per mode.
     """
-    from bench.collection import dataset_collection, synthetic_collection
+    from bench.collection import (
+        dataset_collection,
+        dataset_workload,
+        synthetic_collection,
+        synthetic_workload,
+    )
     from bench.report import write_json, write_report
     from bench.run import RunOptions, check_targets, report_header, run_one, scale_fit
     from sparse_mm.checkpoint import load_model
@@ -181,14 +185,19 @@ def bench(
     )
     if no_grid:
         options.grid = ()
-    report = report_header(client, model, "sparse-mm " + shlex.join(sys.argv[1:]))
+    report = report_header(client, model, sys.argv[1:])
+    vocab_size = model.config.heads.vocab_size
     for size in sizes or [None]:
         if size is None:
             (collection, queries), prepared = prepared, None
+            workload = dataset_workload(
+                data_dir or demo_data_dir(), split, len(queries), vocab_size
+            )
         else:
             log(f"generating and encoding {size:,} synthetic images (seed {seed})")
             collection, queries = synthetic_collection(model, size, seed=seed, n_queries=n_queries)
-        run = run_one(client, model, collection, queries, options)
+            workload = synthetic_workload(seed, size, len(queries), vocab_size)
+        run = {"workload": workload, **run_one(client, model, collection, queries, options)}
         report["runs"].append(run)
         click.echo(summary(run))
         del collection, queries

@@ -171,3 +171,31 @@ def dataset_collection(
     queries = make_queries(model, text_emb, relevant, [part.captions[r] for r in rows])
     description = f"{root} ({split}, {len(part.image_ids):,} images)"
     return Collection(list(part.image_ids), encoded, description, encode_s, source_s), queries
+
+
+def synthetic_workload(seed: int, n_images: int, n_queries: int, vocab_size: int) -> dict:
+    """What a synthetic collection is, for a report: its recipe, sizes and vocabulary."""
+    from dataclasses import asdict
+
+    from sparse_mm.synth import SynthParams
+
+    return {
+        "name": "synthetic",
+        "vocab_size": vocab_size,
+        "n_images": n_images,
+        "n_queries": n_queries,
+        "recipe": asdict(SynthParams(seed=seed, n_images=n_images)),
+    }
+
+
+def dataset_workload(root: Path, split: str, n_queries: int, vocab_size: int) -> dict:
+    """What a dataset collection is, for a report: its folder, recipe, split and vocabulary."""
+    from bench.provenance import data_record
+
+    return {
+        "name": f"dataset {Path(root).name}",
+        "split": split,
+        "n_queries": n_queries,
+        **data_record(root),
+        "vocab_size": vocab_size,
+    }

@@ -245,6 +245,9 @@ def synthetic_source(out: Path, images: int, seed: int = 5) -> IngestSource:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from bench.provenance import data_record, engine_record, provenance
+    from bench.report import write_json
+    from indexing.node import OPENSEARCH_VERSION
     from sparse_mm.checkpoint import load_model
     from sparse_mm.demo import demo_model_dir
 
@@ -271,7 +274,15 @@ def main(argv: list[str] | None = None) -> None:
     figures = asdict(report)
     print(json.dumps(figures, indent=2))
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        engine = {"name": "opensearch", "version": OPENSEARCH_VERSION, "heap": args.heap}
+        record = provenance(
+            argv,
+            prog="python -m bench.crash",
+            model=demo_model_dir(),
+            data=data_record(data),
+            engine=engine_record(engine),
+        )
+        write_json({**record, **figures}, args.json)
     v = report.verification
     print(
         f"documents lost {v.lost}, duplicated {v.duplicated}, unexpected {v.unexpected}, "

@@ -16,11 +16,11 @@ import argparse
 import json
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
-from bench.machine import machine
+from bench.provenance import provenance
+from bench.report import write_json
 from sparse_mm.model import HeadsConfig, SparseDenseHeads
 
 
@@ -97,7 +97,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", default=None, help="also write the report to this file")
     args = parser.parse_args(argv)
-    report = {"machine": machine(), "runs": []}
+    report = {
+        **provenance(argv, prog="python -m bench.encode_speed"),
+        "workload": {
+            "name": "random embeddings (seed 7), heads calibrated to --terms terms per image",
+            "vocab_size": args.vocab,
+            "n": args.n,
+            "terms": args.terms,
+        },
+        "runs": [],
+    }
     print(json.dumps(report["machine"]))
     for vocab in args.vocab:
         run = measure(vocab, args.n, args.batch_size, args.terms, args.repeats)
@@ -110,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
             f"at the measured {run['matmul_gflop_per_s']:.0f} GFLOP/s"
         )
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        write_json(report, args.json)
 
 
 if __name__ == "__main__":

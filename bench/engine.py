@@ -22,6 +22,7 @@ from indexing.bulk import BulkReport, bulk_index
 from indexing.documents import DocumentBuilder
 from indexing.index import bulk_loading, ensure_index, index_meta
 from indexing.layout import IndexSettings
+from indexing.opensearch.mapping import index_body
 from indexing.search import QueryVectors, SearchOptions, search
 from sparse_mm.errors import EngineError
 
@@ -230,10 +231,19 @@ def engine_info(client) -> dict:
     node = next(iter(nodes.values()))
     jvm, os_ = node.get("jvm", {}), node.get("os", {})
     return {
-        "opensearch": info["version"]["number"],
+        "name": "opensearch",
+        "version": info["version"]["number"],
+        "opensearch": info["version"]["number"],  # kept for readers of older reports
         "lucene": info["version"].get("lucene_version"),
         "jdk": f"{jvm.get('vm_vendor', '')} {jvm.get('version', '')}".strip(),
         "heap_max_bytes": jvm.get("mem", {}).get("heap_max_in_bytes"),
         "available_processors": os_.get("available_processors"),
         "allocated_processors": os_.get("allocated_processors"),
     }
+
+
+def measured_engine(client, dense_dim: int, settings: IndexSettings | None = None) -> dict:
+    """The engine and the index settings and mapping a benchmark measures (provenance)."""
+    from bench.provenance import engine_record
+
+    return engine_record(engine_info(client), index_body(dense_dim, settings or IndexSettings()))

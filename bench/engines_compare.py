@@ -14,9 +14,7 @@ SHA-256, the collection's recipe and the machine.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,20 +31,6 @@ from indexing.search import SearchOptions
 from sparse_mm.checkpoint import load_model
 from sparse_mm.demo import demo_model_dir
 from sparse_mm.retriever import MODES
-
-
-def _git_describe() -> str:
-    done = subprocess.run(
-        ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, check=False
-    )
-    return done.stdout.strip() or "unknown"
-
-
-def _weights_sha256(model_dir: Path) -> dict[str, str]:
-    return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(model_dir.glob("*.safetensors"))
-    }
 
 
 def compare(engines: dict[str, str], model, collection, queries, log) -> dict:
@@ -93,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     def log(message: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
-    from bench.machine import machine
+    from bench.provenance import data_record, guard_results, provenance
 
     model_dir = args.model or demo_model_dir()
     model = load_model(model_dir)
@@ -102,25 +86,25 @@ def main(argv: list[str] | None = None) -> None:
         model, args.size, seed=args.seed, n_queries=args.queries
     )
     engines = {"opensearch": args.opensearch_url, "elasticsearch": args.elasticsearch_url}
-    report = {
-        "command": "python -m bench.engines_compare " + " ".join(argv or sys.argv[1:]),
-        "git_describe": _git_describe(),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": machine(),
-        # the machine is shared: the load when the run started and ended says how much
-        "load_average_start": os.getloadavg(),
-        "model": {"path": str(model_dir), "weights_sha256": _weights_sha256(Path(model_dir))},
-        "collection": {
-            "recipe": collection.description,
-            "docs": len(collection),
-            "queries": len(queries),
-            "query_recipe": f"synthetic_queries(seed={args.seed}, n_queries={args.queries})",
-        },
-        "k": K,
-        "engines": compare(engines, model, collection, queries, log),
-    }
+    report = provenance(
+        argv,
+        prog="python -m bench.engines_compare",
+        model=Path(model_dir),
+        data=data_record(
+            synthetic={"seed": args.seed, "images": args.size, "queries": args.queries}
+        ),
+    )
+    report.update(
+        {
+            # the machine is shared: the load when the run started and ended says how much
+            "load_average_start": os.getloadavg(),
+            "collection": {"recipe": collection.description, "docs": len(collection)},
+            "k": K,
+            "engines": compare(engines, model, collection, queries, log),
+        }
+    )
     report["load_average_end"] = os.getloadavg()
-    write_json(report, args.json)
+    write_json(guard_results(report, args.json), args.json)
     for name, result in report["engines"].items():
         for mode, m in result["modes"].items():
             log(

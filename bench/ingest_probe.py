@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import time
 import uuid
-from pathlib import Path
 
-from bench.collection import synthetic_collection
-from bench.engine import collection_documents
+from bench.collection import synthetic_collection, synthetic_workload
+from bench.engine import collection_documents, measured_engine
+from bench.provenance import provenance
+from bench.report import write_json
 from indexing.bulk import bulk_index
 from indexing.client import ConnectionOptions, connect
 from indexing.index import bulk_loading
@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     model = load_model(args.model)
     collection, _ = synthetic_collection(model, args.n, seed=args.seed, n_queries=1)
-    results = probe(connect(ConnectionOptions(url=args.url)), model, collection)
+    client = connect(ConnectionOptions(url=args.url))
+    results = probe(client, model, collection)
     for r in results:
         print(
             f"{r['variant']:<22} {r['docs_per_s']:>7,.0f} docs/s  engine indexing "
@@ -106,7 +107,17 @@ def main(argv: list[str] | None = None) -> None:
             f"index {r['index_bytes'] / 2**20:.1f} MiB"
         )
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        report = {
+            **provenance(
+                argv,
+                prog="python -m bench.ingest_probe",
+                model=model.path,
+                engine=measured_engine(client, model.config.heads.dense_dim),
+            ),
+            "workload": synthetic_workload(args.seed, args.n, 0, model.config.heads.vocab_size),
+            "variants": results,
+        }
+        write_json(report, args.json)
 
 
 if __name__ == "__main__":

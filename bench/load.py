@@ -175,8 +175,8 @@ def markdown(report: dict) -> str:
         f"Command: `{report['command']}`  ",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_bytes'] / 2**30:.0f} GiB; "
         f"OpenSearch {e['opensearch']} ({e['jdk']}, heap {e['heap_max_bytes'] / 2**30:.1f} GiB) "
-        "on the same machine as the clients; commit "
-        f"{m['git_commit']}; {report['created']}.  ",
+        "on the same machine as the clients; git "
+        f"{report.get('git') or m['git_commit']}; {report['created']}.  ",
         f"Each client is a process with its own connection; modes in turn: "
         f"{', '.join(setup['modes'])}; k = {K}; every answer checked for an error and {K} hits.",
         *([describe_answers(report["answers"])] if report.get("answers") else []),
@@ -212,13 +212,10 @@ def markdown(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import shlex
-    import sys
-
     from bench.answers import check_answers
-    from bench.collection import synthetic_collection
-    from bench.engine import engine_info, ingest_collection
-    from bench.machine import machine
+    from bench.collection import synthetic_collection, synthetic_workload
+    from bench.engine import ingest_collection, measured_engine
+    from bench.provenance import provenance
     from bench.reference import build_reference
     from bench.report import write_json
     from indexing.client import ConnectionOptions, connect, read_password
@@ -284,10 +281,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     answers = check_answers([s.answer for s in samples if s.answer], retriever, queries)
     report = {
-        "command": "python -m bench.load " + shlex.join(sys.argv[1:] if argv is None else argv),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(began)),
-        "machine": machine(),
-        "engine": engine_info(client),
+        **provenance(
+            argv,
+            prog="python -m bench.load",
+            model=model.path,
+            engine=measured_engine(client, model.config.heads.dense_dim),
+        ),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(began)),
+        "workload": synthetic_workload(
+            args.seed, args.images, len(queries), model.config.heads.vocab_size
+        ),
         "setup": {
             "n_docs": args.images,
             "index": name,

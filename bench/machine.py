@@ -57,4 +57,6 @@ def machine() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "git_commit": _git_commit(),
+        # 1, 5 and 15-minute load averages when measured: other work on a shared machine
+        "load_avg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }

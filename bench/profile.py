@@ -140,9 +140,11 @@ def main(argv: list[str] | None = None) -> None:
     with the synthetic world's test-caption queries."""
     import argparse
     import json
-    from pathlib import Path
 
-    from bench.collection import synthetic_queries
+    from bench.collection import synthetic_queries, synthetic_workload
+    from bench.engine import measured_engine
+    from bench.provenance import provenance
+    from bench.report import write_json
     from indexing.client import ConnectionOptions, connect
     from sparse_mm.checkpoint import load_model
 
@@ -162,9 +164,19 @@ def main(argv: list[str] | None = None) -> None:
     queries = synthetic_queries(model, seed=args.seed, n_queries=args.queries)
     w1, w2 = model.serving_weights()
     sample = queries.vectors[: args.profile_queries]
+    n_docs = client.count(index=args.index)["count"]
     result = {
+        **provenance(
+            argv,
+            prog="python -m bench.profile",
+            model=model.path,
+            engine=measured_engine(client, model.config.heads.dense_dim),
+        ),
+        "workload": synthetic_workload(
+            args.seed, n_docs, len(queries), model.config.heads.vocab_size
+        ),
         "index": args.index,
-        "n_docs": client.count(index=args.index)["count"],
+        "n_docs": n_docs,
         "n_queries": len(queries),
         "engine_profile": {
             mode: profile_mode(client, args.index, sample, mode, w1, w2)
@@ -174,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     print(json.dumps(result, indent=2))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        write_json(result, args.json)
 
 
 if __name__ == "__main__":

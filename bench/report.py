@@ -6,13 +6,17 @@ import json
 import math
 from pathlib import Path
 
+from bench.provenance import guard_results
 from sparse_mm.retriever import MODES
 
 PLOTS = ("latency_vs_n.png", "pruning.png", "throughput.png")
 
 
 def write_json(report: dict, path: Path) -> None:
+    """Every results JSON is written here: strict JSON, and refused in bench/results/ unless
+    measured at a clean commit (bench.provenance.guard_results)."""
     path = Path(path)
+    report = guard_results(report, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(_finite(report), indent=2) + "\n", encoding="utf-8")
 
@@ -28,14 +32,18 @@ def _finite(value):
     return value
 
 
-def write_report(report: dict, folder: Path) -> list[Path]:
-    """report.json, report.md and the PNG plots into `folder`; returns the files written."""
+def write_report(report: dict, folder: Path, *, with_json: bool = True) -> list[Path]:
+    """report.json (unless `with_json` is false), report.md and the PNG plots into `folder`;
+    returns the files written."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    write_json(report, folder / "report.json")
-    written = [folder / "report.json"]
-    written += plot_all(report, folder)
-    (folder / "report.md").write_text(markdown(report, [p.name for p in written[1:]]))
+    written = []
+    if with_json:
+        write_json(report, folder / "report.json")
+        written.append(folder / "report.json")
+    plots = plot_all(report, folder)
+    written += plots
+    (folder / "report.md").write_text(markdown(report, [p.name for p in plots]))
     return [*written, folder / "report.md"]
 
 
@@ -64,6 +72,8 @@ def markdown(report: dict, plots: list[str]) -> str:
     out = [
         "# sparse-mm benchmark: OpenSearch vs exact in-memory PyTorch",
         "",
+        *([f"**STALE: {report['stale']}**", ""] if report.get("stale") else []),
+        *([f"**{report['WARNING']}**", ""] if report.get("WARNING") else []),
         "Produced by:",
         "",
         "```",
@@ -73,10 +83,12 @@ def markdown(report: dict, plots: list[str]) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores, {ram} RAM, torch {m['torch']} "
         f"({m['torch_threads']} threads), GPU: {m.get('gpu') or 'none'}; "
         f"OpenSearch {e['opensearch']} (Lucene {e.get('lucene')}), JDK {e['jdk']}, heap "
-        f"{(e.get('heap_max_bytes') or 0) / 2**30:.0f} GiB; git {m.get('git_commit')}; "
-        f"{report['created']}.",
+        f"{(e.get('heap_max_bytes') or 0) / 2**30:.0f} GiB; "
+        f"git {report.get('git') or m.get('git_commit')}; {report['created']}.",
         f"Model: {report['model']['path']} (w1 = {report['model']['w1']}, "
-        f"w2 = {report['model']['w2']}, vocabulary {report['model']['vocab_size']:,}).",
+        f"w2 = {report['model']['w2']}, vocabulary {report['model']['vocab_size']:,})"
+        + _digests(report["model"].get("sha256"))
+        + ".",
         "",
         "The engine and the in-memory reference run in the same process on the same cores, one "
         "after the other; absolute times on this shared machine are noisy, the ratios less so. "
@@ -216,6 +228,13 @@ def markdown(report: dict, plots: list[str]) -> str:
     out += _ingest_profile(runs[-1])
     out += [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(out)
+
+
+def _digests(sha256: dict | None) -> str:
+    """`; sha256 model.safetensors 2e0b91f4..., ...` (the first 12 hex digits) or nothing."""
+    if not sha256:
+        return "; no weights digest recorded"
+    return "; sha256 " + ", ".join(f"{name} {h[:12]}" for name, h in sha256.items())
 
 
 def _targets(report: dict) -> list[str]:
@@ -383,14 +402,15 @@ def _ingest_profile(run: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m bench.report REPORT.json FOLDER`: rewrite report.md and the plots."""
+    """`python -m bench.report REPORT.json FOLDER`: rewrite report.md and the plots (the JSON
+    is left as it is)."""
     import sys
 
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
         raise SystemExit("usage: python -m bench.report REPORT.json FOLDER")
     report = json.loads(Path(args[0]).read_text(encoding="utf-8"))
-    for f in write_report(report, Path(args[1])):
+    for f in write_report(report, Path(args[1]), with_json=False):
         print(f)
 
 

@@ -7,14 +7,13 @@ same machine, so their ratio is meaningful even where absolute times are noisy.
 from __future__ import annotations
 
 import gc
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 
 from bench.collection import Collection, Queries
-from bench.engine import engine_info, ingest_collection, run_queries, throughput
+from bench.engine import ingest_collection, run_queries, throughput
 from bench.metrics import (
     K,
     aggregate_parity,
@@ -286,26 +285,19 @@ def check_targets(runs: list[dict]) -> list[dict]:
     return out
 
 
-def report_header(client, model, command: str) -> dict:
-    from bench.machine import machine
+def report_header(client, model, argv: list[str] | str | None = None) -> dict:
+    """The report's top level: bench.provenance's record (command, git describe, model with
+    its weights' sha256, engine with the index settings, machine) and the run list."""
+    from bench.engine import measured_engine
+    from bench.provenance import provenance
 
     return {
         "schema_version": SCHEMA_VERSION,
-        "command": command,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": machine(),
-        "engine": engine_info(client),
-        "model": {
-            "path": str(model.path),
-            "w1": model.serving_weights()[0],
-            "w2": model.serving_weights()[1],
-            "vocab_size": model.config.heads.vocab_size,
-            "dense_dim": model.config.heads.dense_dim,
-            "trained": {
-                k: model.config.provenance[k]
-                for k in ("method", "data", "epoch")
-                if k in model.config.provenance
-            },
-        },
+        **provenance(
+            argv,
+            prog="sparse-mm bench",
+            model=model.path,
+            engine=measured_engine(client, model.config.heads.dense_dim),
+        ),
         "runs": [],
     }

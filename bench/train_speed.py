@@ -23,7 +23,8 @@ from pathlib import Path
 
 import torch
 
-from bench.machine import machine
+from bench.provenance import provenance
+from bench.report import write_json
 from sparse_mm.data import Dataset, EmbeddingTable, Split
 from training.config import CONFIG_DIR, load_config
 from training.trainer import Trainer
@@ -146,7 +147,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", default=None, help="also write the report to this file")
     args = parser.parse_args(argv)
     run = measure(args.pairs, args.vocab, args.steps, args.device, args.batch_size)
-    report = {"machine": machine(), "run": run}
+    report = {
+        **provenance(argv, prog="python -m bench.train_speed"),
+        "workload": {
+            "name": "random embeddings (bench.train_speed.random_dataset, seed 0)",
+            "vocab_size": args.vocab,
+            "pairs": args.pairs,
+            "config": "training/configs/blip-coco.json",
+        },
+        "run": run,
+    }
     print(json.dumps(report["machine"]))
     kind = "measured" if run["epoch_measured"] else "median step x steps per epoch"
     print(
@@ -158,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         f"epoch {run['epoch_s'] / 60:.1f} min ({kind}, {run['steps_per_epoch']} steps)"
     )
     if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        write_json(report, args.json)
 
 
 if __name__ == "__main__":

@@ -152,9 +152,9 @@ def ingest(
     )
     report = run_ingest(client, model, source, options)
     click.echo(report.describe())
-    click.echo(f"encoded on {options.device}", err=True)
-    if report.bulk.failed:
+    if report.bulk.failed:  # the error stays the only line on stderr
         raise SparseMMError(f"{report.bulk.failed} documents were rejected; see {rejects}")
+    click.echo(f"encoded on {options.device}", err=True)
     rejects.unlink(missing_ok=True)
 
 

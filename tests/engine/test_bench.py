@@ -49,7 +49,11 @@ def test_bench_run_measures_everything_the_report_needs(bench_run, engine, train
         assert ref["latency_ms"]["p50"] > 0 and ref["batched"]["qps"] > 0
         assert set(run["modes"][mode]["qps_by_clients"]) == {"1", "2"}
     assert len(run["pruning"]) == 2
-    report = report_header(engine.client, trained_model, "pytest")
+    report = report_header(engine.client, trained_model, "--synth 10k")
+    assert report["command"] == "sparse-mm bench --synth 10k" and report["git"]
+    assert report["engine"]["name"] == "opensearch" and report["engine"]["version"]
+    assert report["engine"]["index"]["mappings"]["properties"]["dense"]["type"] == "knn_vector"
+    assert len(report["model"]["sha256"]["model.safetensors"]) == 64
     report["runs"] = [run]
     report["scale_fit"], report["targets"] = scale_fit([run]), check_targets([run])
     files = write_report(report, tmp_path)

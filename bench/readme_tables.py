@@ -1,0 +1,193 @@
+"""The README's measurement tables, rendered from the committed JSONs they come from:
+`python -m bench.readme_tables [--check README.md]`.
+
+Each block below is printed as it must appear in README.md; `--check` exits non-zero naming
+every block the README does not contain verbatim (tests/unit/test_readme_measurements.py runs
+it), so a figure in these tables cannot drift from its JSON:
+
+- the synthetic results table: bench/results/synthetic/{joint,d2s}.json
+  (`python -m bench.synthetic_results`);
+- the demo model's test R@1: sparse_mm/demo/model/provenance.json
+  (`python -m training.demo_model --record`);
+- the speed table: bench/results/train_speed.json and encode_speed.json;
+- the node start times: bench/results/node_start.json (`python -m bench.node_start`);
+- the example outputs: bench/results/readme_examples.json (`python -m bench.readme_examples`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+from bench.provenance import REPO, RESULTS_DIR
+
+DEMO_PROVENANCE = REPO / "sparse_mm" / "demo" / "model" / "provenance.json"
+
+
+def _load(path: Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f}"
+
+
+def _synthetic(results: Path, method: str) -> dict | None:
+    path = results / "synthetic" / f"{method}.json"
+    return _load(path) if path.exists() else None
+
+
+def synthetic_table(results: Path = RESULTS_DIR) -> str:
+    """The table from bench/results/synthetic/<method>.json; a method not recorded yet gets a
+    row saying so."""
+    records = {m: _synthetic(results, m) for m in ("joint", "d2s")}
+    header = (
+        "| method | dense R@1 | sparse R@1 | integrated R@1 | sparse R@5 | sparse R@10 "
+        "| sparse MRR@10 | terms/query | terms/image | FLOPs |\n" + "|---" * 10 + "|"
+    )
+    rows = []
+    any_record = next((r for r in records.values() if r), None)
+    if any_record:
+        init = any_record["data"]["recipe"]["init_dense_r1"]
+        rows.append(f"| initial projection (no training) | {_pct(init)} |" + " |" * 8)
+    for method, name in (
+        ("d2s", "D2S baseline (`--method d2s`)"),
+        ("joint", "joint (`--method joint`, the paper's)"),
+    ):
+        record = records[method]
+        if record is None:
+            rows.append(f"| {name} | not recorded yet: `python -m bench.synthetic_results` |")
+            continue
+        m = record["metrics"]
+        s, sp = m["sparse"], m["sparsity"]
+        rows.append(
+            f"| {name} | {_pct(m['dense']['R@1'])} | {_pct(s['R@1'])} | "
+            f"{_pct(m['integrated']['R@1'])} | {_pct(s['R@5'])} | {_pct(s['R@10'])} | "
+            f"{s['MRR@10']:.4f} | {sp['query_terms']:.1f} | {sp['doc_terms']:.1f} | "
+            f"{sp['flops']:.2f} |"
+        )
+    return "\n".join([header, *rows])
+
+
+def training_runs(results: Path = RESULTS_DIR) -> str:
+    """One sentence on the training runs (epochs, best epoch, wall time)."""
+    parts = []
+    for method, label in (("joint", "joint"), ("d2s", "D2S")):
+        record = _synthetic(results, method)
+        if record is None:
+            parts.append(f"{label} not recorded yet")
+            continue
+        t = record["train"]
+        parts.append(
+            f"{label} {t['epochs_run']} epochs (best {t['best_epoch']}) in "
+            f"{t['wall_seconds'] / 60:.0f} min"
+        )
+    return "; ".join(parts)
+
+
+def demo_r1(path: Path = DEMO_PROVENANCE) -> str:
+    test = _load(path)["test"]
+    return "test R@1 dense {:.1f}, sparse {:.1f}, integrated {:.1f}".format(
+        *(100 * test[side]["R@1"] for side in ("dense", "sparse", "integrated"))
+    )
+
+
+def speed_table(results: Path = RESULTS_DIR) -> str:
+    train = _load(results / "train_speed.json")["run"]
+    encode = _load(results / "encode_speed.json")["runs"]
+    pairs = f"{train['pairs'] / 1000:.0f}k" if train["pairs"] >= 1000 else str(train["pairs"])
+    hours = train["epoch_s"] / 3600
+    rows = [
+        "| work | measured | plain matmul bound, same run |",
+        "|---|---|---|",
+        f"| training step, vocab {train['vocab']:,}, batch {train['batch_size']} "
+        f"({train['gflop_per_step']:.1f} GFLOP, counted by torch) | "
+        f"{train['step_s_median']:.2f} s ({train['achieved_gflop_per_s']:.1f} GFLOP/s); an epoch "
+        f"over {pairs} pairs (median of {train['steps_timed']} steps x "
+        f"{train['steps_per_epoch']:,} steps) {hours:.1f} h | "
+        f"{train['matmul_gflop_per_s']:.1f} GFLOP/s (the step reaches "
+        f"{train['fraction_of_matmul']:.0%} of it) |",
+    ]
+    for run in encode:
+        n = f"{run['n'] // 1000}k" if run["n"] % 1000 == 0 else f"{run['n']:,}"
+        rows.append(
+            f"| encoding {n} images, vocab {run['vocab']:,} | "
+            f"{run['images_per_s']:,.0f} images/s | "
+            f"{run['matmul_bound_images_per_s']:,.0f} images/s |"
+        )
+    return "\n".join(rows)
+
+
+def speed_machine(results: Path = RESULTS_DIR) -> str:
+    """Where the speed table was measured, from its JSONs' machine records."""
+    train, encode = (_load(results / f"{n}.json") for n in ("train_speed", "encode_speed"))
+    m = train["machine"]
+    return (
+        f"measured on {m['cpu']}, {m['cores']} cores shared with other work (1-minute load "
+        f"average {train['machine']['load_avg'][0]:.1f} and "
+        f"{encode['machine']['load_avg'][0]:.1f} when the two were recorded), torch "
+        f"{m['torch']}, git {train['git']}"
+    )
+
+
+def node_start_table(results: Path = RESULTS_DIR) -> str:
+    runs = _load(results / "node_start.json")["runs"]
+    rows = ["| `sparse-mm opensearch start` | seconds (each run) |", "|---|---|"]
+    for kind, label in (
+        ("assemble", "first start: files in Maven's cache, nothing assembled"),
+        ("later", "later start (stopped, started again)"),
+        ("running", "`start` while the node runs"),
+    ):
+        walls = [r[kind]["wall_s"] for r in runs]
+        rows.append(f"| {label} | {', '.join(f'{w:.1f}' for w in walls)} |")
+    return "\n".join(rows)
+
+
+def node_start_median(results: Path = RESULTS_DIR, kind: str = "later") -> float:
+    return statistics.median(r[kind]["wall_s"] for r in _load(results / "node_start.json")["runs"])
+
+
+def example_outputs(results: Path = RESULTS_DIR) -> list[str]:
+    """The output of each recorded example that prints something, as the README shows it."""
+    record = _load(results / "readme_examples.json")
+    return ["\n".join(e["output"]) for e in record["examples"] if e["output"]]
+
+
+def blocks(results: Path = RESULTS_DIR, demo: Path = DEMO_PROVENANCE) -> dict[str, str]:
+    out = {
+        "synthetic results table": synthetic_table(results),
+        "synthetic training runs": training_runs(results),
+        "demo model test R@1": demo_r1(demo),
+        "speed table": speed_table(results),
+        "speed machine": speed_machine(results),
+        "node start table": node_start_table(results),
+    }
+    for i, text in enumerate(example_outputs(results)):
+        out[f"example output {i + 1}"] = text
+    return out
+
+
+def missing(readme: str, results: Path = RESULTS_DIR, demo: Path = DEMO_PROVENANCE) -> list[str]:
+    """Names of the blocks that `readme` does not contain verbatim."""
+    return [name for name, text in blocks(results, demo).items() if text not in readme]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", type=Path, default=None, help="README to check")
+    args = parser.parse_args(argv)
+    if args.check:
+        absent = missing(args.check.read_text(encoding="utf-8"))
+        if absent:
+            sys.exit(f"{args.check} lacks, verbatim: {', '.join(absent)}")
+        print(f"{args.check}: every measurement block matches its JSON")
+        return
+    for name, text in blocks().items():
+        print(f"<!-- {name} -->\n{text}\n")
+
+
+if __name__ == "__main__":
+    main()
