@@ -56,8 +56,10 @@ def _train_summary(model_dir: Path, seconds: float) -> dict:
 
 
 def produce(work: Path, out: Path, images: int, seed: int, methods=METHODS) -> list[Path]:
-    # Fail before half an hour of training, not after it.
-    guard_results({"git": git_describe()}, out / "check.json")
+    # The code measured is the tree as it is now: the first result written into bench/results/
+    # must not make the next one look measured on a dirty tree. Fail before the training.
+    measured_at = git_describe()
+    guard_results({"git": measured_at}, out / "check.json")
     data = work / f"syn{images // 1000}k"
     if work.exists():
         shutil.rmtree(work)
@@ -97,6 +99,7 @@ def produce(work: Path, out: Path, images: int, seed: int, methods=METHODS) -> l
             **provenance(
                 prog="python -m bench.synthetic_results", model=model, data=data_record(data)
             ),
+            "git": measured_at,
             "method": method,
             "steps": [*steps, "sparse-mm " + " ".join(train), "sparse-mm " + " ".join(evaluate)],
             "seconds": {**seconds, "train": train_s, "eval": eval_s},
