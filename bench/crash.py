@@ -29,7 +29,7 @@ from indexing.bulk import BulkOptions
 from indexing.client import ConnectionOptions, connect
 from indexing.documents import DocumentBuilder
 from indexing.ingest import IngestOptions, IngestSource, ingest
-from indexing.node import ManagedNode
+from indexing.opensearch.node import ManagedNode
 from sparse_mm.errors import EngineError
 
 

@@ -21,7 +21,8 @@ from bench.collection import Collection
 from indexing.bulk import BulkReport, bulk_index
 from indexing.documents import DocumentBuilder
 from indexing.index import bulk_loading, ensure_index, index_meta
-from indexing.mapping import IndexSettings, index_body
+from indexing.layout import IndexSettings
+from indexing.opensearch.mapping import index_body
 from indexing.search import QueryVectors, SearchOptions, search
 from sparse_mm.errors import EngineError
 

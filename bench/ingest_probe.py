@@ -23,7 +23,8 @@ from bench.report import write_json
 from indexing.bulk import bulk_index
 from indexing.client import ConnectionOptions, connect
 from indexing.index import bulk_loading
-from indexing.mapping import DENSE_FIELD, IndexSettings, index_body
+from indexing.layout import DENSE_FIELD, IndexSettings
+from indexing.opensearch.mapping import index_body
 from sparse_mm.checkpoint import load_model
 
 

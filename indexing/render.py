@@ -28,9 +28,10 @@ def render_table(response: SearchResponse, top_terms: int = 3) -> str:
         )
     if not response.hits:
         lines.append("  (no hits)")
+    trips = f" ({response.round_trips} requests)" if response.round_trips > 1 else ""
     lines.append(
         f"{response.mode}: {len(response.hits)} hits, engine took {response.took_ms} ms, "
-        f"round trip {response.client_ms:.0f} ms"
+        f"round trip {response.client_ms:.0f} ms{trips}"
     )
     return "\n".join(lines)
 
@@ -48,6 +49,7 @@ def render_json(response: SearchResponse) -> str:
             "mode": response.mode,
             "took_ms": response.took_ms,
             "client_ms": round(response.client_ms, 3),
+            "round_trips": response.round_trips,
             "hits": hits,
         },
         indent=2,

@@ -1,32 +1,26 @@
-"""Running a query against the engine and explaining its hits from the stored vectors.
+"""Running a query against any engine (through its adapter) and explaining its hits from the
+stored vectors.
 
 An explanation is recomputed from each hit's stored dense vector and term weights (not from
 `_explain`): the dense part w1 * cos, and per shared term w2 * query weight * stored weight,
-the stored weight truncated as Lucene stores it. The parts add up to the reported score.
+the stored weight as the engine stores it (`Engine.stored_weights`). The parts add up to the
+reported score.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from indexing.codec import decode_term
-from indexing.mapping import DENSE_FIELD, SPARSE_FIELD
-from indexing.queries import (
-    DEFAULT_MAX_CLAUSES,
-    DENSE_EF_SEARCH,
-    PruneReport,
-    dense_query,
-    hybrid_query,
-    model_score,
-    prune_terms,
-    sparse_query,
-)
+from indexing.engine import as_engine
+from indexing.layout import DENSE_FIELD, SPARSE_FIELD
+from indexing.query_terms import DEFAULT_MAX_CLAUSES, MODES, PruneReport, prune_terms
 from sparse_mm.errors import ConfigError, EngineError
 from sparse_mm.scores import quantize_feature
 
@@ -79,6 +73,7 @@ class SearchResponse:
     took_ms: int
     client_ms: float
     pruning: PruneReport | None = None
+    round_trips: int = 1
 
 
 def encode_query(model, encoder, text: str) -> QueryVectors:
@@ -99,68 +94,49 @@ def vectors_from_embedding(model, embedding: torch.Tensor) -> QueryVectors:
 
 
 def search(client, index: str, query: QueryVectors, options: SearchOptions, w1: float, w2: float):
-    """Run `query` in `options.mode`; scores are the model's (see indexing.queries)."""
-    from opensearchpy.exceptions import NotFoundError, RequestError
-
+    """Run `query` in `options.mode` on `client` (an engine adapter or a bare client); scores
+    are the model's (see indexing.query_terms)."""
+    if options.mode not in MODES:
+        raise ConfigError(f"unknown mode {options.mode!r}; expected hybrid, sparse or dense")
+    engine = as_engine(client)
     terms, report = prune_terms(
         query.terms,
         top_k=options.query_top_k,
         min_weight=options.query_min_weight,
         max_clauses=options.max_clauses,
     )
-    if options.mode == "dense":
-        body = dense_query(query.dense, k=options.k, ef_search=options.ef_search or DENSE_EF_SEARCH)
-        if options.exact:
-            body = hybrid_query(query.dense, {}, w1=0.5, w2=1.0, k=options.k, exact=True)
-    elif options.mode == "sparse":
-        body = sparse_query(terms, k=options.k)
-    elif options.mode == "hybrid":
-        body = hybrid_query(
-            query.dense,
-            terms,
-            w1=w1,
-            w2=w2,
-            k=options.k,
-            window=options.window,
-            ef_search=options.ef_search,
-            exact=options.exact,
-        )
-    else:
-        raise ConfigError(f"unknown mode {options.mode!r}; expected hybrid, sparse or dense")
     shown = ["filename", "captions"]
-    body["_source"] = [DENSE_FIELD, SPARSE_FIELD, *shown] if options.explain else shown
+    source = [DENSE_FIELD, SPARSE_FIELD, *shown] if options.explain else shown
     began = time.perf_counter()
-    try:
-        response = client.search(index=index, body=body)
-    except NotFoundError as exc:
-        raise EngineError(f"index {index!r} does not exist; run `sparse-mm ingest` first") from exc
-    except RequestError as exc:
-        raise EngineError(f"OpenSearch rejected the query: {_root_cause(exc)}") from exc
+    result = engine.search(index, query.dense, terms, options, w1, w2, source)
     client_ms = (time.perf_counter() - began) * 1000
-    for h in response["hits"]["hits"]:
-        if not isinstance(h["_score"], (int, float)) or not math.isfinite(h["_score"]):
+    for h in result.hits:
+        if not isinstance(h.score, (int, float)) or not math.isfinite(h.score):
             raise EngineError(
-                f"document {h['_id']!r} scored {h['_score']}: its stored term weights times the "
+                f"document {h.id!r} scored {h.score}: its stored term weights times the "
                 "query's overflow the engine's float32 scores; re-ingest with sane weights"
             )
-    # exact dense mode runs the hybrid script with w1 = 0.5: engine score = (1 + cos) / 2 too
-    hits = [
-        Hit(str(h["_id"]), model_score(h["_score"], options.mode, w1), source=h["_source"])
-        for h in response["hits"]["hits"]
-    ]
+    hits = [Hit(h.id, h.score, source=h.source) for h in result.hits]
     if options.explain:
         for hit in hits:
-            explain(hit, query.dense, terms, options.mode, w1, w2)
-    return SearchResponse(options.mode, hits, response["took"], client_ms, report)
+            explain(hit, query.dense, terms, options.mode, w1, w2, engine.stored_weights)
+    return SearchResponse(options.mode, hits, result.took_ms, client_ms, report, result.round_trips)
 
 
 def explain(
-    hit: Hit, dense: Sequence[float], terms: Mapping[str, float], mode: str, w1: float, w2: float
+    hit: Hit,
+    dense: Sequence[float],
+    terms: Mapping[str, float],
+    mode: str,
+    w1: float,
+    w2: float,
+    stored_weights: Callable[[torch.Tensor], torch.Tensor] = quantize_feature,
 ) -> None:
-    """Fill `hit`'s dense part, sparse part and per-term matches from its stored vectors."""
+    """Fill `hit`'s dense part, sparse part and per-term matches from its stored vectors
+    (`stored_weights`: what the engine keeps of a document's term weights)."""
     stored = hit.source.get(SPARSE_FIELD, {})
     names = [name for name in stored if decode_term(name) in terms]
-    doc_weights = quantize_feature(torch.tensor([stored[n] for n in names], dtype=torch.float32))
+    doc_weights = stored_weights(torch.tensor([stored[n] for n in names], dtype=torch.float32))
     scale = w2 if mode == "hybrid" else 1.0
     hit.matches = sorted(
         (
@@ -177,14 +153,3 @@ def explain(
     )
     hit.sparse_part = sum(m.contribution for m in hit.matches) if mode != "dense" else 0.0
     hit.dense_part = {"hybrid": w1 * cos, "dense": cos}.get(mode, 0.0)
-
-
-def _root_cause(exc) -> str:
-    """The engine's own reason for a 400, not the whole response."""
-    info = exc.info if isinstance(exc.info, dict) else {}
-    error = info.get("error")
-    if isinstance(error, dict):
-        causes = error.get("root_cause") or [error]
-        cause = causes[0] if isinstance(causes[0], dict) else {}
-        return f"{cause.get('type', 'error')}: {cause.get('reason', exc.error)}"
-    return str(exc.error)

@@ -1,5 +1,7 @@
-"""Shared fixtures. Engine tests get a real OpenSearch (see tests/engines.py and
-indexing/engine_choice.py for how it is chosen).
+"""Shared fixtures. Engine tests get a real OpenSearch (`engine`, `client`); the tests shared
+by both engines get each of OpenSearch and Elasticsearch in turn (`tests.engines.each_engine`,
+imported into a test module). See tests/engines.py and indexing/engine_choice.py for
+how an engine is chosen; one session shares one node of each engine.
 
 An explicit engine choice that cannot be honoured fails the run. With SPARSE_MM_REQUIRE_ENGINE=1
 (CI sets it) any missing engine fails the run; otherwise the engine tests are skipped with the
@@ -16,48 +18,68 @@ import pytest
 
 from indexing.engine_choice import choose_from_environment
 from sparse_mm.errors import EngineError
-from tests.engines import Engine, start_engine
+from tests.engines import ENGINE_NAMES, Engine, start_engine
 
 
 def _engine_required() -> bool:
     return os.environ.get("SPARSE_MM_REQUIRE_ENGINE", "") not in ("", "0", "false")
 
 
-_RAN: list[Engine] = []  # the session's engine, once started, for the summary
+_RAN: list[Engine] = []  # the session's engines, once started, for the summary
+_URL_VARIABLES = {"opensearch": "OPENSEARCH_URL", "elasticsearch": "ELASTICSEARCH_URL"}
 
 
-def _explicit_choice() -> bool:
-    return bool(os.environ.get("SPARSE_MM_ENGINE") or os.environ.get("OPENSEARCH_URL"))
+def _explicit_choice(name: str) -> bool:
+    return bool(os.environ.get("SPARSE_MM_ENGINE") or os.environ.get(_URL_VARIABLES[name]))
 
 
-def pytest_report_header(config) -> str:
-    try:
-        return f"engine choice: {choose_from_environment().describe()}"
-    except EngineError as exc:
-        return f"engine choice: none ({exc})"
+def pytest_report_header(config) -> list[str]:
+    lines = []
+    for name in ENGINE_NAMES:
+        try:
+            lines.append(f"{name} choice: {choose_from_environment(name).describe()}")
+        except EngineError as exc:
+            lines.append(f"{name} choice: none ({exc})")
+    return lines
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    if _RAN:
-        terminalreporter.write_line(f"engine that ran: {_RAN[0].describe()}")
+    for found in _RAN:
+        terminalreporter.write_line(f"engine that ran: {found.describe()}")
 
 
-@pytest.fixture(scope="session")
-def engine() -> Iterator[Engine]:
-    manager = start_engine()
+def _session_engine(name: str) -> Iterator[Engine]:
+    manager = start_engine(name=name)
     try:
         found = manager.__enter__()
     except Exception as exc:
-        if _explicit_choice():
-            pytest.fail(f"the chosen engine is not available: {exc}", pytrace=False)
+        if _explicit_choice(name):
+            pytest.fail(f"the chosen {name} engine is not available: {exc}", pytrace=False)
         if _engine_required():
             pytest.fail(f"SPARSE_MM_REQUIRE_ENGINE is set and {exc}", pytrace=False)
-        pytest.skip(f"no OpenSearch available: {exc}")
+        pytest.skip(f"no {name} available: {exc}")
     _RAN.append(found)
     try:
         yield found
     finally:
         manager.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def opensearch_engine() -> Iterator[Engine]:
+    yield from _session_engine("opensearch")
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_engine() -> Iterator[Engine]:
+    yield from _session_engine("elasticsearch")
+
+
+@pytest.fixture(scope="session")
+def engine(opensearch_engine: Engine) -> Engine:
+    """OpenSearch, for the tests of what only OpenSearch has (a test module shared by both
+    engines imports tests.engines.each_engine instead)."""
+    return opensearch_engine
 
 
 @pytest.fixture

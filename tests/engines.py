@@ -1,22 +1,28 @@
-"""The OpenSearch a test session runs against, as `indexing.engine_choice` decides it.
+"""The engines a test session runs against (OpenSearch, and Elasticsearch for the tests shared
+by both), as `indexing.engine_choice` decides them.
 
-An explicit choice (`SPARSE_MM_ENGINE=url|docker|managed`, or `OPENSEARCH_URL`) is honoured or
-the session fails with one line; nothing falls back silently to another engine.
+An explicit choice (`SPARSE_MM_ENGINE=url|docker|managed`, or `OPENSEARCH_URL` /
+`ELASTICSEARCH_URL`) is honoured or the session fails with one line; nothing falls back
+silently to another engine.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import yaml
 
-from indexing.client import ConnectionOptions, connect
+from indexing.client import ConnectionOptions
+from indexing.engine import connect, engine_class
 from indexing.engine_choice import EngineChoice, choose_from_environment, port_from
 
 COMPOSE_FILE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
+ENGINE_NAMES = ("opensearch", "elasticsearch")
 
 
 @dataclass
@@ -25,56 +31,114 @@ class Engine:
     kind: str  # "url", "docker" or "managed"
     reason: str  # why this engine (from the choice)
     version: str
-    client: object
+    client: object  # the engine's official client
+    name: str = "opensearch"  # as on the command line (--engine)
+
+    @property
+    def label(self) -> str:
+        return engine_class(self.name).label
 
     def describe(self) -> str:
-        return f"OpenSearch {self.version}, {self.kind} at {self.url} ({self.reason})"
+        return f"{self.label} {self.version}, {self.kind} at {self.url} ({self.reason})"
 
 
-def compose_image(path: Path = COMPOSE_FILE) -> str:
-    return yaml.safe_load(path.read_text())["services"]["opensearch"]["image"]
+def compose_image(path: Path = COMPOSE_FILE, service: str = "opensearch") -> str:
+    return yaml.safe_load(path.read_text())["services"][service]["image"]
 
 
-def _engine(choice: EngineChoice, url: str) -> Engine:
-    client = connect(ConnectionOptions(url=url))
-    version = client.info()["version"]["number"]
-    return Engine(url, choice.kind, choice.reason, version, client)
+def _engine(choice: EngineChoice, url: str, name: str) -> Engine:
+    adapter = connect(ConnectionOptions(url=url), engine=name)
+    return Engine(url, choice.kind, choice.reason, adapter.version(), adapter.client, name)
+
+
+def container_settings(name: str) -> tuple[str, dict[str, str]]:
+    """The image of engine `name` (docker-compose.yml's) and the environment its container
+    gets beyond the testcontainers module's own (which turns security off for both)."""
+    if name == "elasticsearch":
+        return compose_image(service="elasticsearch"), {"ES_JAVA_OPTS": "-Xms1g -Xmx1g"}
+    return compose_image(), {}
+
+
+def container_for(name: str):
+    """The testcontainers container of engine `name` (constructing it needs a Docker daemon)."""
+    image, env = container_settings(name)
+    if name == "elasticsearch":
+        from testcontainers.community.elasticsearch import ElasticSearchContainer
+
+        container = ElasticSearchContainer(image)
+    else:
+        from testcontainers.community.opensearch import OpenSearchContainer
+
+        container = OpenSearchContainer(image, security_enabled=False)
+    for key, value in env.items():
+        container.with_env(key, value)
+    return container
 
 
 @contextlib.contextmanager
-def _from_testcontainers(choice: EngineChoice) -> Iterator[Engine]:
-    from testcontainers.community.opensearch import OpenSearchContainer
-
-    with OpenSearchContainer(compose_image(), security_enabled=False) as container:
+def _from_testcontainers(choice: EngineChoice, name: str) -> Iterator[Engine]:
+    with container_for(name) as container:
         url = f"http://{container.get_container_host_ip()}:{container.get_exposed_port(9200)}"
-        yield _engine(choice, url)
+        yield _engine(choice, url, name)
+
+
+def managed_node(name: str, port: int):
+    """The managed local node of engine `name` on `port`."""
+    if name == "elasticsearch":
+        from indexing.elasticsearch.node import ElasticsearchNode
+
+        return ElasticsearchNode(port=port)
+    from indexing.opensearch.node import ManagedNode
+
+    return ManagedNode(port=port)
 
 
 @contextlib.contextmanager
-def _from_managed_node(choice: EngineChoice) -> Iterator[Engine]:
+def _from_managed_node(choice: EngineChoice, name: str) -> Iterator[Engine]:
     import os
 
-    from indexing.node import ManagedNode
-
-    node = ManagedNode(port=port_from(os.environ))
+    node = managed_node(name, port_from(os.environ, name))
     status = node.start()
     try:
-        yield _engine(choice, status.url)
+        yield _engine(choice, status.url, name)
     finally:
         if not status.reused:  # leave a node we did not start alone
             node.stop()
 
 
 @contextlib.contextmanager
-def start_engine(choice: EngineChoice | None = None) -> Iterator[Engine]:
-    """Yield the chosen engine, started if it has to be; raise (EngineError and others) when
-    the choice cannot be honoured."""
-    choice = choice or choose_from_environment()
+def start_engine(choice: EngineChoice | None = None, name: str = "opensearch") -> Iterator[Engine]:
+    """Yield the chosen engine `name`, started if it has to be; raise (EngineError and others)
+    when the choice cannot be honoured."""
+    choice = choice or choose_from_environment(name)
     if choice.kind == "url":
-        yield _engine(choice, choice.url)
+        yield _engine(choice, choice.url, name)
     elif choice.kind == "docker":
-        with _from_testcontainers(choice) as engine:
+        with _from_testcontainers(choice, name) as engine:
             yield engine
     else:
-        with _from_managed_node(choice) as engine:
+        with _from_managed_node(choice, name) as engine:
             yield engine
+
+
+@pytest.fixture(scope="module", params=ENGINE_NAMES, name="engine")
+def each_engine(request) -> Engine:
+    """Each engine in turn. `from tests.engines import each_engine  # noqa: F401` in a test
+    module overrides its `engine` fixture, so that its tests (and the fixtures that use
+    `engine`, `client`, `index_name`) run on OpenSearch and on Elasticsearch, against the
+    session's nodes (tests/conftest.py)."""
+    return request.getfixturevalue(f"{request.param}_engine")
+
+
+def send_template_request(engine: Engine, index: str, request: dict) -> list[dict]:
+    """What a client without sparse-mm gets from `--template-request`'s output: OpenSearch's
+    stored template; Elasticsearch's two requests, the first's ids put into the second."""
+    if engine.name == "opensearch":
+        features = [t["feature"] for t in request["params"]["terms"]]
+        assert features and all("." not in f for f in features)
+        return engine.client.search_template(index=index, body=request)["hits"]["hits"]
+    first, second = (r["body"] for r in request["requests"])
+    ids = [h["_id"] for h in engine.client.search(index=index, body=first)["hits"]["hits"]]
+    text = json.dumps(second).replace('["<_id of each hit of request 1>"]', json.dumps(ids))
+    assert text.count(json.dumps(ids)) == 2  # the filter's and the knn clause's
+    return engine.client.search(index=index, body=json.loads(text))["hits"]["hits"]

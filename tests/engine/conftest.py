@@ -32,14 +32,15 @@ def trained_model(corpus, tmp_path_factory):
     return load_model(out)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def cli_index(engine, corpus, trained_model, tmp_path_factory):
-    """(index name, the ingest's result): `sparse-mm ingest` of the corpus's test split."""
+    """(index name, the ingest's result): `sparse-mm ingest` of the corpus's test split into
+    the module's engine (module scope: a module may run on each engine in turn)."""
     name = f"test-cli-{uuid.uuid4().hex[:8]}"
     rejects = tmp_path_factory.mktemp("cli-ingest") / "rejects.jsonl"
     result = run(
         "ingest", "--model", trained_model.path, "--data", corpus, "--split", "test",
-        "--index", name, "--url", engine.url, "--rejects", rejects,
+        "--index", name, "--engine", engine.name, "--url", engine.url, "--rejects", rejects,
     )  # fmt: skip
     yield name, result
     engine.client.indices.delete(index=name, ignore_unavailable=True)

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from indexing.node import MIN_JAVA, ManagedNode
+from indexing.opensearch.node import MIN_JAVA, ManagedNode
 from sparse_mm.errors import EngineError
 
 PORTS = range(9240, 9260)  # kept apart from the shared nodes on 9200 and 9230

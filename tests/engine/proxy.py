@@ -16,6 +16,7 @@ from pathlib import Path
 # What an interceptor returns for a request: None forwards it; (status, body) answers it.
 Answer = tuple[int, bytes] | None
 Interceptor = Callable[[BaseHTTPRequestHandler], Answer]
+PRODUCT_HEADER = "X-Elastic-Product"
 
 
 @contextmanager
@@ -38,18 +39,22 @@ def forwarding_proxy(
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
             request = urllib.request.Request(upstream + self.path, data=body, method=self.command)
-            if self.headers.get("Content-Type"):
-                request.add_header("Content-Type", self.headers["Content-Type"])
+            for header in ("Content-Type", "Accept"):  # Elasticsearch checks both agree
+                if self.headers.get(header):
+                    request.add_header(header, self.headers[header])
             try:
                 with urllib.request.urlopen(request, timeout=120) as response:
-                    self._reply(response.status, response.read())
+                    self._reply(response.status, response.read(), response.headers)
             except urllib.error.HTTPError as exc:
-                self._reply(exc.code, exc.read())
+                self._reply(exc.code, exc.read(), exc.headers)
 
-        def _reply(self, status: int, body: bytes):
+        def _reply(self, status: int, body: bytes, headers=None):
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                # the Elasticsearch client refuses answers without the product header
+                if headers is not None and headers.get(PRODUCT_HEADER):
+                    self.send_header(PRODUCT_HEADER, headers[PRODUCT_HEADER])
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 if self.command != "HEAD":

@@ -7,7 +7,9 @@ import random
 
 import pytest
 
-from indexing.assets import (
+from indexing.ingest import IngestOptions, ingest, source_from_dataset
+from indexing.layout import DENSE_FIELD, IndexSettings
+from indexing.opensearch.assets import (
     ASSETS_VERSION,
     hybrid_template_source,
     install_assets,
@@ -15,9 +17,7 @@ from indexing.assets import (
     template_name,
     template_request,
 )
-from indexing.ingest import IngestOptions, ingest, source_from_dataset
-from indexing.mapping import DENSE_FIELD, IndexSettings
-from indexing.queries import hybrid_query
+from indexing.opensearch.queries import hybrid_query
 from indexing.search import SearchOptions, search, vectors_from_embedding
 from sparse_mm.data import load_dataset
 from sparse_mm.errors import EngineError

@@ -15,6 +15,7 @@ from indexing.ingest import IngestOptions, IngestSource, ingest
 from sparse_mm.checkpoint import load_model
 from sparse_mm.demo import demo_model_dir
 from sparse_mm.errors import DataError
+from tests.engines import each_engine  # noqa: F401  (every test here runs on both engines)
 
 
 def _source(n: int, bad_row: int) -> IngestSource:

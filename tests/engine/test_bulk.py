@@ -10,8 +10,13 @@ import pytest
 
 from indexing.bulk import BulkOptions, bulk_index
 from indexing.client import ConnectionOptions, connect
-from indexing.mapping import IndexSettings, index_body
+from indexing.engine import as_engine
+from indexing.layout import IndexSettings
 from sparse_mm.errors import EngineError
+from tests.engines import (
+    ENGINE_NAMES,
+    each_engine,  # noqa: F401  (every engine test here runs on both engines)
+)
 
 
 def _docs(n: int, dim: int = 3) -> list[dict]:
@@ -23,7 +28,7 @@ def _docs(n: int, dim: int = 3) -> list[dict]:
 
 @pytest.fixture
 def bulk_index_name(client, index_name):
-    client.indices.create(index=index_name, body=index_body(3, IndexSettings()))
+    as_engine(client).create_index(index_name, 3, IndexSettings(), None)
     return index_name
 
 
@@ -51,10 +56,12 @@ def test_rejected_documents_are_reported_with_reasons(client, bulk_index_name, t
     assert "rejects.jsonl" in report.describe()
 
 
-def test_unreachable_engine_gives_up_with_a_clear_error():
+@pytest.mark.parametrize("name", ENGINE_NAMES)
+def test_unreachable_engine_gives_up_with_a_clear_error(name):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    client = connect(ConnectionOptions(url=f"http://127.0.0.1:{port}", max_retries=0), check=False)
+    options = ConnectionOptions(url=f"http://127.0.0.1:{port}", max_retries=0)
+    client = connect(options, check=False, engine=name)
     with pytest.raises(EngineError, match=r"stayed unreachable .* after 2 retries"):
         bulk_index(client, "nowhere", _docs(3), BulkOptions(max_retries=2, initial_backoff=0.01))

@@ -14,16 +14,21 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from indexing.mapping import IndexSettings, index_body
+from indexing.engine import as_engine
+from indexing.layout import IndexSettings
 from sparse_mm.data import image_file, write_embeddings
 from tests.cli_run import one_line_error, run
+from tests.engines import (
+    each_engine,  # noqa: F401  (every engine test here runs on both engines)
+    send_template_request,
+)
 
 
 def test_ingest_then_query_from_the_command_line(engine, cli_index, trained_model):
     name, ingest = cli_index
     assert ingest.exit_code == 0, ingest.output
     assert "created index" in ingest.output and "failed 0" in ingest.output
-    common = ("--model", trained_model.path, "--index", name, "--url", engine.url)
+    common = ("--model", trained_model.path, "--index", name, *_at(engine))
     table = run("query", "a dog on the beach", *common)
     assert table.exit_code == 0, table.output
     rows = table.output.splitlines()
@@ -38,15 +43,22 @@ def test_ingest_then_query_from_the_command_line(engine, cli_index, trained_mode
     assert any(w in words for w in ("dog", "puppy", "pup"))
 
 
-def test_unreachable_engine(trained_model):
-    result = run("query", "a dog", "--model", trained_model.path, "--url", "http://127.0.0.1:9")
-    one_line_error(result, "cannot reach OpenSearch at http://127.0.0.1:9")
+def _at(engine) -> tuple[str, ...]:
+    """The options that point a command at the test's engine."""
+    return ("--engine", engine.name, "--url", engine.url)
+
+
+@pytest.mark.parametrize(
+    ("name", "label"), [("opensearch", "OpenSearch"), ("elasticsearch", "Elasticsearch")]
+)
+def test_unreachable_engine(trained_model, name, label):
+    where = ("--engine", name, "--url", "http://127.0.0.1:9")
+    result = run("query", "a dog", "--model", trained_model.path, *where)
+    one_line_error(result, f"cannot reach {label} at http://127.0.0.1:9")
 
 
 def test_missing_index(engine, trained_model):
-    result = run(
-        "query", "a dog", "--model", trained_model.path, "--url", engine.url, "--index", "nope-x"
-    )
+    result = run("query", "a dog", "--model", trained_model.path, *_at(engine), "--index", "nope-x")
     one_line_error(result, "index 'nope-x' does not exist", "sparse-mm ingest")
 
 
@@ -59,18 +71,18 @@ def test_missing_index(engine, trained_model):
     ],
 )
 def test_query_usage_errors(engine, trained_model, args, fragment):
-    result = run("query", *args, "--model", trained_model.path, "--url", engine.url)
+    result = run("query", *args, "--model", trained_model.path, *_at(engine))
     one_line_error(result, fragment, code=2)
 
 
 def test_query_with_no_known_words(engine, cli_index, trained_model):
     name, _ = cli_index
-    common = ("--model", trained_model.path, "--index", name, "--url", engine.url)
+    common = ("--model", trained_model.path, "--index", name, *_at(engine))
     one_line_error(run("query", "xyzzy qwerty", *common), "no known words in query")
 
 
 def test_a_very_long_query_is_searched(engine, cli_index, trained_model):
-    common = ("--model", trained_model.path, "--index", cli_index[0], "--url", engine.url)
+    common = ("--model", trained_model.path, "--index", cli_index[0], *_at(engine))
     text = "a dog on the beach " * 6000  # 114,000 characters, near the limit of one argv string
     out = run("query", text, *common, "--json", "-k", "3")
     assert out.exit_code == 0, out.output
@@ -79,7 +91,7 @@ def test_a_very_long_query_is_searched(engine, cli_index, trained_model):
 
 
 def test_bytes_that_are_not_utf8_are_replaced_with_a_warning(engine, cli_index, trained_model):
-    common = ("--model", trained_model.path, "--index", cli_index[0], "--url", engine.url)
+    common = ("--model", trained_model.path, "--index", cli_index[0], *_at(engine))
     # A real process with raw bytes in argv, as a shell with the wrong locale would pass them.
     raw = b"a dog \xff\xfe on the beach"
     command = [sys.executable, "-m", "sparse_mm.cli", "query", raw, *map(str, common), "--json"]
@@ -100,15 +112,15 @@ def test_missing_model_and_data(engine, tmp_path):
     one_line_error(run("query", "a dog", "--model", tmp_path / "none"), "does not exist")
     (tmp_path / "broken").mkdir()
     one_line_error(run("query", "a dog", "--model", tmp_path / "broken"), "config.json")
-    result = run("ingest", "--data", tmp_path / "none", "--url", engine.url)
+    result = run("ingest", "--data", tmp_path / "none", *_at(engine))
     one_line_error(result, "dataset folder", "does not exist")
 
 
 def test_dimension_mismatch_leaves_the_index_untouched(engine, corpus, trained_model, index_name):
-    engine.client.indices.create(index=index_name, body=index_body(8, IndexSettings()))
+    as_engine(engine.client).create_index(index_name, 8, IndexSettings(), None)
     result = run(
         "ingest", "--model", trained_model.path, "--data", corpus, "--index", index_name,
-        "--url", engine.url,
+        *_at(engine),
     )  # fmt: skip
     one_line_error(result, "holds 8-d vectors", "makes 256-d")
     engine.client.indices.refresh(index=index_name)
@@ -125,7 +137,7 @@ def test_nan_rows_create_no_index(engine, corpus, trained_model, index_name, tmp
     write_embeddings(path, table.column("id").to_pylist(), emb)
     result = run(
         "ingest", "--model", trained_model.path, "--data", broken, "--index", index_name,
-        "--url", engine.url,
+        *_at(engine),
     )  # fmt: skip
     one_line_error(result, str(path), "row 123", "NaN")
     assert not engine.client.indices.exists(index=index_name)
@@ -133,12 +145,16 @@ def test_nan_rows_create_no_index(engine, corpus, trained_model, index_name, tmp
 
 def test_template_request_runs_in_the_engine_as_printed(engine, cli_index, trained_model):
     name, _ = cli_index
-    common = ("--model", trained_model.path, "--index", name)
+    common = ("--model", trained_model.path, "--index", name, "--engine", engine.name)
     printed = run("query", "a dog on the beach", *common, "--template-request", "-k", "4")
     assert printed.exit_code == 0, printed.output
     request = json.loads(printed.output)  # printed without contacting the engine
-    assert request["id"] == f"sparse-mm-hybrid-{name}" and request["params"]["k"] == 4
-    raw = engine.client.search_template(index=name, body=request)["hits"]["hits"]
+    if engine.name == "opensearch":
+        assert request["id"] == f"sparse-mm-hybrid-{name}" and request["params"]["k"] == 4
+    else:  # no stored template: the two requests, the second keeping the top 4
+        assert [r["path"] for r in request["requests"]] == [f"/{name}/_search"] * 2
+        assert request["requests"][1]["body"]["size"] == 4
+    raw = send_template_request(engine, name, request)
     ours = json.loads(run("query", "a dog on the beach", *common, "--url", engine.url,
                           "--json", "-k", "4").output)["hits"]  # fmt: skip
     assert [h["_id"] for h in raw] == [h["id"] for h in ours]

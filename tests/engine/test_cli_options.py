@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from indexing.ingest import source_from_dataset
-from indexing.mapping import SPARSE_FIELD, IndexSettings, index_body
+from indexing.layout import SPARSE_FIELD, IndexSettings
+from indexing.opensearch.mapping import index_body
 from indexing.search import SearchOptions, encode_query, search, vectors_from_embedding
 from sparse_mm.data import load_dataset
 from sparse_mm.encoders import load_query_encoder

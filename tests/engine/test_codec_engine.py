@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from indexing.codec import encode_term
-from indexing.mapping import SPARSE_FIELD, IndexSettings, index_body
-from indexing.queries import sparse_query
+from indexing.layout import SPARSE_FIELD, IndexSettings
+from indexing.opensearch.mapping import index_body
+from indexing.opensearch.queries import sparse_query
 
 
 def lucene_feature(value: float) -> float:

@@ -9,7 +9,7 @@ from bench.crash import crash_scenario, synthetic_source
 from indexing.bulk import BulkOptions
 from indexing.client import ConnectionOptions, connect
 from indexing.ingest import IngestOptions, ingest
-from indexing.mapping import IndexSettings
+from indexing.layout import IndexSettings
 from sparse_mm.checkpoint import load_model
 from sparse_mm.demo import demo_model_dir
 from sparse_mm.errors import EngineError

@@ -12,10 +12,11 @@ from bench.metrics import K, query_parity
 from indexing.codec import decode_term
 from indexing.documents import Pruning
 from indexing.ingest import IngestOptions, ingest, source_from_dataset
-from indexing.mapping import SPARSE_FIELD
+from indexing.layout import SPARSE_FIELD
 from indexing.search import SearchOptions, search, vectors_from_embedding
 from sparse_mm.data import load_dataset
 from sparse_mm.retriever import ExactRetriever
+from tests.engines import each_engine  # noqa: F401  (every test here runs on both engines)
 
 SPLIT = "train"
 

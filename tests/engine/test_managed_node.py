@@ -11,7 +11,7 @@ import socket
 
 import pytest
 
-from indexing.node import REQUIRED_MODULES, ManagedNode
+from indexing.opensearch.node import REQUIRED_MODULES, ManagedNode
 from sparse_mm.errors import EngineError
 from tests.cli_run import run
 from tests.engine.local_nodes import free_ports

@@ -15,8 +15,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from indexing.codec import decode_term
-from indexing.mapping import DENSE_FIELD, SPARSE_FIELD, IndexSettings, index_body
-from indexing.queries import MAX_QUERY_WEIGHT, MIN_QUERY_WEIGHT
+from indexing.engine import as_engine
+from indexing.layout import DENSE_FIELD, SPARSE_FIELD, IndexSettings
+from indexing.opensearch.mapping import index_body
+from indexing.query_terms import MAX_QUERY_WEIGHT, MIN_QUERY_WEIGHT
 from indexing.search import QueryVectors, SearchOptions, search
 from sparse_mm.errors import EngineError, SparseMMError
 
@@ -121,9 +123,10 @@ def test_queries_are_refused_clearly_or_accepted_and_stay_on_their_fields(
 ):
     terms = terms if edge is None else {**terms, edge[0]: edge[1]}
     recording = Recording(client)
+    adapter = type(as_engine(client))(recording)  # the engine's adapter over the recording
     options = SearchOptions(mode=mode, k=k, window=window, ef_search=ef_search, exact=exact)
     try:
-        response = search(recording, small_index, QueryVectors(vector, terms), options, w1, w2)
+        response = search(adapter, small_index, QueryVectors(vector, terms), options, w1, w2)
     except EngineError as exc:
         pytest.fail(f"the engine rejected a query sparse-mm built: {exc}")
     except SparseMMError as exc:

@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from indexing.client import ConnectionOptions, connect
-from indexing.node import ManagedNode
+from indexing.opensearch.node import ManagedNode
 from sparse_mm.cli import main
 from sparse_mm.errors import EngineError
 from tests.engine.local_nodes import free_ports

@@ -15,6 +15,10 @@ from click.testing import CliRunner
 from sparse_mm.checkpoint import load_model
 from sparse_mm.cli import main
 from sparse_mm.vocab import Vocabulary
+from tests.engines import (
+    each_engine,  # noqa: F401  (every test here runs on both engines)
+    send_template_request,
+)
 
 QUERIES = ("a dog on the beach", "a red car in the street", "two people playing football")
 # Every ASCII punctuation character, JSON's and mustache's syntax, the codec's own escapes,
@@ -56,7 +60,8 @@ def pair(engine, corpus, trained_model, tmp_path_factory):
     rejects = tmp_path_factory.mktemp("rejects")
     for model, name in zip((trained_model, odd), names, strict=True):
         run("ingest", "--model", model.path, "--data", corpus, "--index", name,
-            "--url", engine.url, "--rejects", rejects / f"{name}.jsonl")  # fmt: skip
+            "--engine", engine.name, "--url", engine.url,
+            "--rejects", rejects / f"{name}.jsonl")  # fmt: skip
     yield trained_model, odd, names
     for name in names:
         engine.client.indices.delete(index=name, ignore_unavailable=True)
@@ -70,7 +75,8 @@ def test_renamed_tokens_give_the_same_hits_scores_and_terms(engine, pair, mode):
     for text in QUERIES:
         answers = [
             json.loads(run("query", text, "--model", model.path, "--index", name,
-                           "--url", engine.url, "--mode", mode, "--json").output)["hits"]
+                           "--engine", engine.name, "--url", engine.url, "--mode", mode,
+                           "--json").output)["hits"]
             for model, name in ((original, plain_index), (odd, odd_index))
         ]  # fmt: skip
         plain, renamed_hits = answers
@@ -82,14 +88,12 @@ def test_renamed_tokens_give_the_same_hits_scores_and_terms(engine, pair, mode):
     assert shown & set(ODD), "no query matched through a purely special token"
 
 
-def test_the_stored_template_handles_every_special_token(engine, pair):
+def test_the_template_request_handles_every_special_token(engine, pair):
     _, odd, (_, odd_index) = pair
     for text in QUERIES:
-        common = ("--model", odd.path, "--index", odd_index)
+        common = ("--model", odd.path, "--index", odd_index, "--engine", engine.name)
         request = json.loads(run("query", text, *common, "--template-request", "-k", "5").output)
-        features = [t["feature"] for t in request["params"]["terms"]]
-        assert features and all("." not in f for f in features)
-        raw = engine.client.search_template(index=odd_index, body=request)["hits"]["hits"]
+        raw = send_template_request(engine, odd_index, request)
         ours = json.loads(run("query", text, *common, "--url", engine.url, "--json", "-k", "5")
                           .output)["hits"]  # fmt: skip
         assert [h["_id"] for h in raw] == [h["id"] for h in ours]

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from sparse_mm.cli import main
 from tests.engine.proxy import forwarding_proxy
+from tests.engines import each_engine  # noqa: F401  (every test here runs on both engines)
 
 STALL_S = 3.0  # longer than the --timeout the tests pass
 
@@ -28,17 +29,19 @@ class StallBulk:
             return None
         with self._lock:
             self.seen += 1
-            stall = self.n is None or self.seen <= self.n
-        if stall:
-            time.sleep(STALL_S)
-            return 503, b'{"error":"stalled by the test proxy"}'  # long after the client left
-        return None
+            intercept = self.n is None or self.seen <= self.n
+        return self.answer() if intercept else None
+
+    def answer(self):
+        time.sleep(STALL_S)
+        return 503, b'{"error":"stalled by the test proxy"}'  # long after the client left
 
 
-def ingest(url, corpus, model, name, *extra):
+def ingest(engine, url, corpus, model, name, *extra):
     rejects = corpus.parent / f"{name}.jsonl"
     args = ["ingest", "--model", model.path, "--data", corpus, "--split", "test",
-            "--index", name, "--url", url, "--rejects", rejects, *extra]  # fmt: skip
+            "--index", name, "--engine", engine.name, "--url", url, "--rejects", rejects,
+            *extra]  # fmt: skip
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
@@ -52,7 +55,9 @@ def name(engine):
 def test_a_hung_engine_ends_the_ingest_after_the_retry_limit(engine, corpus, trained_model, name):
     stall = StallBulk()
     with forwarding_proxy(engine.url, stall) as url:
-        result = ingest(url, corpus, trained_model, name, "--timeout", "1", "--retries", "2")
+        result = ingest(
+            engine, url, corpus, trained_model, name, "--timeout", "1", "--retries", "2"
+        )
     assert result.exit_code != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -62,7 +67,7 @@ def test_a_hung_engine_ends_the_ingest_after_the_retry_limit(engine, corpus, tra
     # (the client's own retries would have multiplied them).
     assert stall.seen == 3
     # Re-running against the engine itself completes the index.
-    again = ingest(engine.url, corpus, trained_model, name)
+    again = ingest(engine, engine.url, corpus, trained_model, name)
     assert again.exit_code == 0, again.output
     engine.client.indices.refresh(index=name)
     ids = engine.client.count(index=name)["count"]
@@ -72,7 +77,9 @@ def test_a_hung_engine_ends_the_ingest_after_the_retry_limit(engine, corpus, tra
 def test_timeouts_within_the_limit_are_retried_and_reported(engine, corpus, trained_model, name):
     stall = StallBulk(n=2)
     with forwarding_proxy(engine.url, stall) as url:
-        result = ingest(url, corpus, trained_model, name, "--timeout", "1", "--retries", "3")
+        result = ingest(
+            engine, url, corpus, trained_model, name, "--timeout", "1", "--retries", "3"
+        )
     assert result.exit_code == 0, result.output
     engine.client.indices.refresh(index=name)
     count = engine.client.count(index=name)["count"]
@@ -80,3 +87,24 @@ def test_timeouts_within_the_limit_are_retried_and_reported(engine, corpus, trai
     chunk = min(count, 500)
     assert f"indexed {count}, updated 0, failed 0, retries {2 * chunk}," in result.output
     assert f"retried {2 * chunk} after timeout" in result.output
+
+
+class Refuse429(StallBulk):
+    """Answer the first `n` bulk requests at once with 429 (the engine's write queue is full)."""
+
+    def answer(self):
+        error = b'{"type":"es_rejected_execution_exception","reason":"queue full"}'
+        return 429, b'{"error":' + error + b',"status":429}'
+
+
+def test_429s_are_retried_with_backoff_and_reported(engine, corpus, trained_model, name):
+    refuse = Refuse429(n=2)
+    with forwarding_proxy(engine.url, refuse) as url:
+        result = ingest(engine, url, corpus, trained_model, name, "--retries", "3")
+    assert result.exit_code == 0, result.output
+    engine.client.indices.refresh(index=name)
+    count = engine.client.count(index=name)["count"]
+    chunk = min(count, 500)
+    assert f"indexed {count}, updated 0, failed 0, retries {2 * chunk}," in result.output
+    assert f"retried {2 * chunk} after 429" in result.output
+    assert refuse.seen >= 3

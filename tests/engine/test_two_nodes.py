@@ -8,7 +8,7 @@ import pytest
 from bench.crash import synthetic_source
 from indexing.client import ConnectionOptions, connect
 from indexing.ingest import IngestOptions, ingest
-from indexing.mapping import IndexSettings
+from indexing.layout import IndexSettings
 from indexing.search import SearchOptions, encode_query, search
 from sparse_mm.checkpoint import load_model
 from sparse_mm.demo import demo_model_dir

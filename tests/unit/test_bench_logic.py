@@ -91,7 +91,7 @@ def test_images_without_captions_are_the_same_images():
 
 def test_nested_hybrid_candidates_keep_every_clause_and_weight():
     from bench.profile import VARIANTS
-    from indexing.queries import hybrid_query
+    from indexing.opensearch.queries import hybrid_query
 
     body = hybrid_query([0.6, 0.8], {"dog": 2.0, "beach": 0.5}, w1=0.1, w2=0.3, k=10)
     nested = VARIANTS["hybrid"]["nested candidate clauses (before)"](body)

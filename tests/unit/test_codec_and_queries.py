@@ -10,14 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from indexing.codec import decode_term, encode_term
-from indexing.mapping import SPARSE_FIELD
-from indexing.queries import (
-    dense_query,
-    hybrid_query,
-    model_score,
-    prune_terms,
-    sparse_query,
-)
+from indexing.layout import SPARSE_FIELD
+from indexing.opensearch.queries import dense_query, hybrid_query, sparse_query
+from indexing.query_terms import model_score, prune_terms
 from sparse_mm.errors import DataError
 
 SPECIAL = [

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from indexing.node import OPENSEARCH_VERSION
-from tests.engines import compose_image
+import yaml
+
+from indexing.elasticsearch.node import ELASTICSEARCH_VERSION
+from indexing.opensearch.node import OPENSEARCH_VERSION
+from tests.engines import COMPOSE_FILE, compose_image
 
 
 def test_compose_image_matches_managed_node_version():
@@ -13,11 +16,20 @@ def test_compose_image_matches_managed_node_version():
     assert tag == OPENSEARCH_VERSION
 
 
+def test_elasticsearch_service_matches_its_managed_node_and_stays_local():
+    image = compose_image(service="elasticsearch")
+    name, _, tag = image.rpartition(":")
+    assert name == "docker.elastic.co/elasticsearch/elasticsearch"
+    assert tag == ELASTICSEARCH_VERSION
+    service = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["elasticsearch"]
+    assert service["environment"]["xpack.security.enabled"] == "false"
+    assert service["environment"]["discovery.type"] == "single-node"
+    # security is off: bound to loopback only, and only when its profile is asked for
+    assert all(port.startswith("127.0.0.1:") for port in service["ports"])
+    assert service["profiles"] == ["elasticsearch"]
+
+
 def test_secure_variant_turns_security_on_and_keeps_the_password_out_of_the_file():
-    import yaml
-
-    from tests.engines import COMPOSE_FILE
-
     secure = yaml.safe_load(COMPOSE_FILE.with_name("docker-compose.secure.yml").read_text())
     service = secure["services"]["opensearch"]
     env = service["environment"]

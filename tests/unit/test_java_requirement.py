@@ -38,7 +38,7 @@ def test_an_old_java_fails_the_test_in_one_line(tmp_path, monkeypatch):
 
 def test_no_java_at_all_fails_the_test_in_one_line(monkeypatch):
     monkeypatch.delenv("OPENSEARCH_JAVA_HOME", raising=False)
-    monkeypatch.setattr(jdk, "_candidates", lambda: [])  # no JDK anywhere on this machine
+    monkeypatch.setattr(jdk, "_candidates", lambda *_args: [])  # no JDK anywhere on this machine
     failure = _failure(require_java)
     assert failure.pytrace is False
     assert "\n" not in str(failure)

@@ -12,7 +12,7 @@ import pytest
 
 from indexing.artifacts import Artifact
 from indexing.jdk import Jdk
-from indexing.modules import (
+from indexing.opensearch.modules import (
     DESCRIPTOR,
     POLICY,
     in_lib,
@@ -22,7 +22,7 @@ from indexing.modules import (
     plugin_descriptor,
     security_policy,
 )
-from indexing.node import MIN_JAVA, OPENSEARCH_VERSION, REQUIRED_MODULES, ManagedNode
+from indexing.opensearch.node import MIN_JAVA, OPENSEARCH_VERSION, REQUIRED_MODULES, ManagedNode
 from sparse_mm.errors import EngineError
 
 # The properties OpenSearch's PluginInfo refuses to load a plugin without.

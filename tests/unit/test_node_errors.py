@@ -12,7 +12,7 @@ import pytest
 
 from indexing.artifacts import Artifact, resolve
 from indexing.jdk import Jdk, find_jdk, java_version
-from indexing.node import MIN_JAVA, ManagedNode
+from indexing.opensearch.node import MIN_JAVA, ManagedNode
 from sparse_mm.errors import EngineError
 from tests.unit.test_modules import prepare_home
 

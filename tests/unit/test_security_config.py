@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from indexing import security
-from indexing.modules import DESCRIPTOR
-from indexing.node import OPENSEARCH_VERSION, ManagedNode, NodeStatus
-from indexing.security import (
+from indexing.opensearch import security
+from indexing.opensearch.modules import DESCRIPTOR
+from indexing.opensearch.node import OPENSEARCH_VERSION, ManagedNode, NodeStatus
+from indexing.opensearch.security import (
     ADMIN,
     ADMIN_DN,
     NODE_DN,

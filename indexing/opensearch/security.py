@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from indexing.artifacts import Artifact
-from indexing.modules import DESCRIPTOR, ModuleRecipe, plugin_descriptor
+from indexing.opensearch.modules import DESCRIPTOR, ModuleRecipe, plugin_descriptor
 from sparse_mm.errors import ConfigError, EngineError
 
 SECURITY_PLUGIN = "opensearch-security"

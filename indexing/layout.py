@@ -1,4 +1,7 @@
-"""The index definition: a k-NN field for dense vectors, `rank_features` for term weights."""
+"""The index layout every engine shares: field names, the mapping version, tunable settings.
+
+Each engine adapter turns these into its own mapping (indexing/<engine>/mapping.py).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +16,8 @@ MAPPING_VERSION = 1  # stored in the index's _meta; bump when the layout changes
 
 @dataclass(frozen=True)
 class IndexSettings:
-    """Tunable settings of an index. HNSW uses the Lucene engine, the only one in the Maven
-    Central k-NN build (and not the default since 2.18, so it is always named)."""
+    """Tunable settings of an index: shards, replicas, HNSW graph parameters (`ef_search` is an
+    index setting on OpenSearch; Elasticsearch takes it per query, as `num_candidates`)."""
 
     shards: int = 1
     replicas: int = 0
@@ -31,15 +34,19 @@ class IndexSettings:
             raise ConfigError(f"index setting replicas must be >= 0, got {self.replicas}")
 
 
-def index_body(dense_dim: int, settings: IndexSettings, meta: dict | None = None) -> dict:
-    """The body of a create-index request. `meta` (model name, w1/w2, ...) goes into `_meta`."""
-    if dense_dim < 1:
-        raise ConfigError(f"dense dimension must be >= 1, got {dense_dim}")
+def index_body(
+    dense: dict,
+    sparse: dict,
+    settings: IndexSettings,
+    meta: dict | None = None,
+    index_settings: dict | None = None,
+) -> dict:
+    """A create-index body in the shared layout, from an engine's own `dense` and `sparse` field
+    mappings and its extra `index_settings`. `meta` (model, w1/w2, ...) goes into `_meta`."""
     return {
         "settings": {
             "index": {
-                "knn": True,
-                "knn.algo_param.ef_search": settings.ef_search,
+                **(index_settings or {}),
                 "number_of_shards": settings.shards,
                 "number_of_replicas": settings.replicas,
                 "refresh_interval": settings.refresh_interval,
@@ -50,20 +57,8 @@ def index_body(dense_dim: int, settings: IndexSettings, meta: dict | None = None
             "_meta": {"sparse_mm_mapping": MAPPING_VERSION, **(meta or {})},
             "properties": {
                 "id": {"type": "keyword"},
-                DENSE_FIELD: {
-                    "type": "knn_vector",
-                    "dimension": dense_dim,
-                    "method": {
-                        "name": "hnsw",
-                        "engine": "lucene",
-                        "space_type": "cosinesimil",
-                        "parameters": {
-                            "m": settings.m,
-                            "ef_construction": settings.ef_construction,
-                        },
-                    },
-                },
-                SPARSE_FIELD: {"type": "rank_features"},
+                DENSE_FIELD: dense,
+                SPARSE_FIELD: sparse,
                 "filename": {"type": "keyword"},
                 "split": {"type": "keyword"},
                 "captions": {"type": "text", "index": False},

@@ -5,10 +5,10 @@ integrated score without sparse-mm:
 - index template `sparse-mm-<index>` (pattern: the index name): the settings and mapping that
   `sparse-mm ingest` creates, so a re-created or restored index gets the same layout;
 - stored search template `sparse-mm-hybrid-<index>` (mustache): the hybrid query of
-  `indexing.queries`, with the model's w1 and w2 built in. Parameters: `vector` (the query's
-  unit dense vector), `terms` (a list of {"feature": name, "weight": w}, feature names encoded
-  as `indexing.codec` does: '%' -> '%25', '.' -> '%2E'), optional `k` (default 10) and `window`
-  (default 100, at least k). A hit's integrated score is its `_score` minus w1.
+  `indexing.opensearch.queries`, with the model's w1 and w2 built in. Parameters: `vector` (the
+  query's unit dense vector), `terms` (a list of {"feature": name, "weight": w}, feature names
+  encoded as `indexing.codec` does: '%' -> '%25', '.' -> '%2E'), optional `k` (default 10) and
+  `window` (default 100, at least k). A hit's integrated score is its `_score` minus w1.
 
 Both carry `ASSETS_VERSION`; installing is idempotent (unchanged assets are not rewritten) and
 refuses to downgrade assets written by a newer sparse-mm.
@@ -17,11 +17,12 @@ refuses to downgrade assets written by a newer sparse-mm.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 from indexing.codec import encode_term
-from indexing.mapping import IndexSettings, index_body
-from indexing.queries import hybrid_body, sparse_clauses
+from indexing.engine import AssetsReport
+from indexing.layout import IndexSettings
+from indexing.opensearch.mapping import index_body
+from indexing.opensearch.queries import hybrid_body, sparse_clauses
 from sparse_mm.errors import EngineError
 
 ASSETS_VERSION = 1
@@ -82,18 +83,6 @@ def template_request(
     return {"id": search_template_id(index), "params": params}
 
 
-@dataclass(frozen=True)
-class AssetsReport:
-    index_template: str  # "created", "updated" or "unchanged"
-    search_template: str
-
-    def describe(self) -> str:
-        return (
-            f"engine assets v{ASSETS_VERSION}: index template {self.index_template}, "
-            f"search template {self.search_template}"
-        )
-
-
 def install_assets(
     client, index: str, dense_dim: int, settings: IndexSettings, w1: float, w2: float, meta: dict
 ) -> AssetsReport:
@@ -132,7 +121,7 @@ def install_assets(
         state_search = "updated"
     if state_search != "unchanged":
         client.put_script(id=script_id, body={"script": {"lang": "mustache", "source": source}})
-    return AssetsReport(state_index, state_search)
+    return AssetsReport(state_index, state_search, ASSETS_VERSION)
 
 
 def _put_state(current: dict | None, wanted: dict, what: str) -> str:

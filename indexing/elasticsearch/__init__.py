@@ -1,0 +1,1 @@
+"""The Elasticsearch adapter: managed node, mapping, query bodies, client (indexing/engine.py)."""

@@ -1,0 +1,256 @@
+"""Elasticsearch behind the engine interface (indexing/engine.py), with the official client.
+
+Round trips: dense 1, sparse 1, hybrid 2 (candidates, then their exact scores:
+indexing/elasticsearch/queries.py). Engine assets: an index template like OpenSearch's; no
+stored search template, because the hybrid query takes two requests whose second depends on
+the first's hits (and the minimal distribution has no mustache): `template_request` gives both
+bodies instead, for any client to send.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from indexing.engine import AssetsReport, Engine, EngineHit, EngineResult
+from indexing.layout import DENSE_FIELD, IndexSettings
+from indexing.query_terms import DENSE_EF_SEARCH, model_score
+from sparse_mm.errors import ConfigError, EngineError
+
+ASSETS_VERSION = 1
+_PRIORITY = 500
+NO_SEARCH_TEMPLATE = "none (hybrid takes two requests: see `sparse-mm query --template-request`)"
+
+
+class ElasticsearchEngine(Engine):
+    name = "elasticsearch"
+    label = "Elasticsearch"
+    libraries = ("elasticsearch",)
+
+    @classmethod
+    def connect(cls, options, *, check: bool = True) -> ElasticsearchEngine:
+        from indexing.elasticsearch.client import connect
+
+        return cls(connect(options, check=check))
+
+    def version(self) -> str:
+        """From the node's info (the minimal distribution has no `GET /`)."""
+        nodes = self.client.nodes.info(node_id="_local", metric="_none")["nodes"]
+        return next(iter(nodes.values()))["version"]
+
+    def address(self) -> str:
+        try:
+            node = self.client.transport.node_pool.all()[0].config
+            return f"{node.host}:{node.port}"
+        except (AttributeError, IndexError, TypeError):
+            return "its address"
+
+    @property
+    def connection_errors(self) -> tuple[type[BaseException], ...]:
+        from elasticsearch import ConnectionError as ESConnectionError
+        from elasticsearch import ConnectionTimeout
+
+        return (ESConnectionError, ConnectionTimeout)  # siblings in elastic_transport
+
+    def without_retries(self) -> ElasticsearchEngine:
+        return ElasticsearchEngine(self.client.options(max_retries=0))
+
+    # -------------------------------------------------------------- indices
+    def create_index(
+        self, name: str, dense_dim: int, settings: IndexSettings, meta: dict | None
+    ) -> bool:
+        from elasticsearch import BadRequestError
+
+        from indexing.elasticsearch.mapping import index_body
+
+        try:
+            self.client.indices.create(index=name, body=index_body(dense_dim, settings, meta))
+            return True
+        except BadRequestError as exc:
+            if exc.error != "resource_already_exists_exception":
+                raise EngineError(f"could not create index {name!r}: {_root_cause(exc)}") from exc
+            return False
+
+    def index_mapping(self, name: str) -> dict | None:
+        from elasticsearch import NotFoundError
+
+        try:
+            mappings = self.client.indices.get_mapping(index=name)
+        except NotFoundError:
+            return None
+        return next(iter(mappings.values()))["mappings"]
+
+    def dense_dim(self, properties: Mapping) -> int | None:
+        return properties.get(DENSE_FIELD, {}).get("dims")
+
+    # -------------------------------------------------------------- documents
+    def bulk(self, actions, *, max_chunk_bytes: int, request_timeout: float | None):
+        """The client's streaming_bulk turns an HTTP error of the whole request into failed
+        items, but lets a lost connection or a timeout escape: those become failed items with
+        no status here too, as opensearch-py's helper makes them."""
+        from elasticsearch.helpers import streaming_bulk
+
+        client = self.client
+        if request_timeout is not None:
+            client = client.options(request_timeout=request_timeout)
+        settled: set[str] = set()
+        try:
+            for ok, item in streaming_bulk(
+                client,
+                actions,
+                chunk_size=len(actions),
+                max_chunk_bytes=max_chunk_bytes,
+                max_retries=0,
+                raise_on_error=False,
+                raise_on_exception=False,
+                yield_ok=True,
+            ):
+                settled.add(next(iter(item.values())).get("_id"))
+                yield ok, item
+        except self.connection_errors as exc:
+            for action in actions:
+                if action["_id"] not in settled:
+                    outcome = {"_id": action["_id"], "status": "N/A", "exception": exc}
+                    yield False, {action.get("_op_type", "index"): outcome}
+
+    # -------------------------------------------------------------- search
+    def search(
+        self,
+        index: str,
+        dense: Sequence[float],
+        terms: Mapping[str, float],
+        options,
+        w1: float,
+        w2: float,
+        source: list[str],
+    ) -> EngineResult:
+        from indexing.elasticsearch import queries as q
+
+        fetch = {"includes": source, "exclude_vectors": False}
+        if options.mode == "sparse":
+            body = q.sparse_query(terms, k=options.k)
+            return self._hits(index, {**body, "_source": fetch}, "sparse", w1)
+        if options.mode not in ("dense", "hybrid"):
+            raise ConfigError(f"unknown mode {options.mode!r}; expected hybrid, sparse or dense")
+        if options.mode == "dense" and not options.exact:
+            candidates = options.ef_search or DENSE_EF_SEARCH
+            body = q.dense_query(dense, k=options.k, num_candidates=candidates)
+            return self._hits(index, {**body, "_source": fetch}, "dense", w1)
+        # dense exact: the exact step with w1 = 0.5 and no terms scores (1 + cos) / 2
+        hybrid = options.mode == "hybrid"
+        w1, w2, terms = (w1, w2, terms) if hybrid else (0.5, 1.0, {})
+        if options.exact:
+            first = self._search(index, q.all_ids_query(self.count(index)))
+        else:
+            window = max(options.window, options.k)
+            body = q.candidates_query(
+                dense, terms, w1=w1, w2=w2, window=window, num_candidates=options.ef_search
+            )
+            first = self._search(index, body)
+        ids = [str(h["_id"]) for h in first["hits"]["hits"]]
+        if not ids:
+            return EngineResult([], first["took"], 1)
+        body = {**q.exact_query(dense, terms, ids, w1=w1, w2=w2, k=options.k), "_source": fetch}
+        result = self._hits(index, body, options.mode, w1)
+        result.took_ms += first["took"]
+        result.round_trips = 2
+        return result
+
+    def _hits(self, index: str, body: dict, mode: str, w1: float) -> EngineResult:
+        response = self._search(index, body)
+        hits = [
+            EngineHit(str(h["_id"]), model_score(h["_score"], mode, w1), h.get("_source", {}))
+            for h in response["hits"]["hits"]
+        ]
+        return EngineResult(hits, response["took"], 1)
+
+    def _search(self, index: str, body: dict) -> dict:
+        from elasticsearch import BadRequestError, NotFoundError
+
+        try:
+            return self.client.search(index=index, body=body).body
+        except NotFoundError as exc:
+            raise EngineError(
+                f"index {index!r} does not exist; run `sparse-mm ingest` first"
+            ) from exc
+        except BadRequestError as exc:
+            raise EngineError(f"Elasticsearch rejected the query: {_root_cause(exc)}") from exc
+
+    # -------------------------------------------------------------- assets
+    def install_assets(self, index, dense_dim, settings, w1, w2, meta) -> AssetsReport:
+        """The index template `sparse-mm-<index>` (the settings and mapping ingest creates)."""
+        from elasticsearch import NotFoundError
+
+        from indexing.elasticsearch.mapping import index_body
+
+        wanted = {
+            "index_patterns": [index],
+            "priority": _PRIORITY,
+            "version": ASSETS_VERSION,
+            "template": index_body(dense_dim, settings, meta),
+            "_meta": {"managed_by": "sparse-mm", "w1": w1, "w2": w2},
+        }
+        name = f"sparse-mm-{index}"
+        try:
+            found = self.client.indices.get_index_template(name=name)["index_templates"][0]
+            current = found["index_template"]
+        except NotFoundError:
+            current = None
+        if current is None:
+            state = "created"
+        elif isinstance(current.get("version"), int) and current["version"] > ASSETS_VERSION:
+            raise EngineError(
+                f"index template {name} has version {current['version']}, written by a newer "
+                f"sparse-mm (this one writes {ASSETS_VERSION}); upgrade sparse-mm or use "
+                "another --index"
+            )
+        else:
+            same = (
+                current.get("version") == ASSETS_VERSION
+                and current.get("_meta") == wanted["_meta"]
+                and _same_json(
+                    current.get("template", {}).get("mappings"), wanted["template"]["mappings"]
+                )
+            )
+            state = "unchanged" if same else "updated"
+        if state != "unchanged":
+            self.client.indices.put_index_template(name=name, body=wanted)
+        return AssetsReport(state, NO_SEARCH_TEMPLATE, ASSETS_VERSION)
+
+    def template_request(self, index, dense, terms, *, k, window, w1, w2) -> dict:
+        from indexing.elasticsearch import queries as q
+
+        window = max(window, k)
+        path = f"/{index}/_search"
+        second = q.exact_query(
+            dense, terms, ["<_id of each hit of request 1>"], w1=w1, w2=w2, k=k, at_most=window
+        )
+        return {
+            "engine": "elasticsearch",
+            "note": "Elasticsearch stores no search template for this query: send request 1, "
+            "put the _id of its hits into both 'ids' lists of request 2 and send it; the "
+            f"integrated score of a hit of request 2 is its _score - {w1}",
+            "requests": [
+                {
+                    "method": "POST",
+                    "path": path,
+                    "body": q.candidates_query(dense, terms, w1=w1, w2=w2, window=window),
+                },
+                {"method": "POST", "path": path, "body": second},
+            ],
+        }
+
+
+def _same_json(a, b) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def _root_cause(exc) -> str:
+    """The engine's own reason for a 400, not the whole response."""
+    body = exc.body if isinstance(getattr(exc, "body", None), dict) else {}
+    error = body.get("error")
+    if isinstance(error, dict):
+        causes = error.get("root_cause") or [error]
+        cause = causes[0] if isinstance(causes[0], dict) else {}
+        return f"{cause.get('type', 'error')}: {cause.get('reason', exc.message)}"
+    return str(getattr(exc, "message", exc))

@@ -1,0 +1,135 @@
+"""Elasticsearch query bodies: dense (`knn` query), sparse (`sparse_vector` query) and a hybrid
+that returns exactly the integrated score without scripts (the minimal distribution has no
+painless; the full one has, but one design serves both).
+
+Engine scores (checked on the node):
+- the `knn` query on a cosine `dense_vector` scores (1 + cos) / 2, like OpenSearch's;
+- the `sparse_vector` query with `prune: false` scores the exact dot product of the query's
+  weights (as sent, float32) and the stored weights (9 significant bits, mapping.py);
+- a `bool` sums its `should` clauses' scores, each times its boost.
+So bool(should: [knn boosted 2 * w1, sparse_vector boosted w2]) scores
+w1 * (1 + cos) + w2 * sparse, and the integrated score is that minus w1 (query_terms.model_score),
+as on OpenSearch.
+
+A `knn` query scores only the documents its HNSW search found, so one bool cannot be exact for
+documents the graph search missed. Hybrid therefore takes two requests:
+1. candidates: the bool above with the knn clause asking for `window` neighbours, top `window`
+   hits, ids only;
+2. exact scores of those candidates: the same bool restricted to their ids, its knn clause
+   filtered to the same ids with k = the number of ids. Lucene searches a filtered k-NN query
+   exhaustively when the filter matches no more documents than k, so every candidate gets its
+   exact cosine, and the sparse part is exact anyway.
+Round trips: dense 1, sparse 1, hybrid 2; `exact` (every document, small indices only) 2: the
+ids of all documents, then step 2 over them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from indexing.codec import encode_term
+from indexing.layout import DENSE_FIELD, SPARSE_FIELD
+from indexing.query_terms import checked_vector
+from sparse_mm.errors import ConfigError, DataError
+
+MAX_CANDIDATES = 10_000  # the knn query's limit on num_candidates (and so on a window)
+
+
+def _knn(vector: object, k: int, num_candidates: int, boost: float = 1.0, ids=None) -> dict:
+    clause: dict = {
+        "field": DENSE_FIELD,
+        "query_vector": vector,
+        "k": k,
+        "num_candidates": num_candidates,
+        "boost": boost,
+    }
+    if ids is not None:
+        clause["filter"] = [{"ids": {"values": list(ids)}}]
+    return {"knn": clause}
+
+
+def sparse_clause(terms: Mapping[str, float], boost: float = 1.0) -> dict:
+    """One `sparse_vector` query over the encoded term names, no pruning (exact)."""
+    vector = {encode_term(t): float(w) for t, w in terms.items()}
+    return {
+        "sparse_vector": {
+            "field": SPARSE_FIELD,
+            "query_vector": vector,
+            "prune": False,
+            "boost": boost,
+        }
+    }
+
+
+def _check_window(n: int, what: str) -> None:
+    if n > MAX_CANDIDATES:
+        raise ConfigError(
+            f"{what} is {n}; Elasticsearch's knn query takes at most {MAX_CANDIDATES} candidates"
+        )
+
+
+def dense_query(vector: Sequence[float], *, k: int = 10, num_candidates: int = 64) -> dict:
+    """Approximate k-NN; a hit's cosine is 2 * score - 1."""
+    candidates = max(num_candidates, k)
+    _check_window(candidates, "the number of k-NN candidates")
+    return {"size": k, "query": _knn(checked_vector(vector), k, candidates)}
+
+
+def sparse_query(terms: Mapping[str, float], *, k: int = 10) -> dict:
+    """Sum over shared terms of query weight x stored document weight; score is that sum."""
+    if not terms:
+        raise DataError("the query has no terms left to search the sparse field with")
+    return {"size": k, "query": sparse_clause(terms)}
+
+
+def _weights(w1: float, w2: float) -> None:
+    if w1 <= 0 or w2 <= 0:
+        raise ConfigError(f"hybrid weights must be positive, got w1={w1}, w2={w2}")
+
+
+def candidates_query(
+    vector: Sequence[float],
+    terms: Mapping[str, float],
+    *,
+    w1: float,
+    w2: float,
+    window: int = 100,
+    num_candidates: int | None = None,
+) -> dict:
+    """Step 1 of hybrid: the top `window` documents of knn + sparse, ids only."""
+    _weights(w1, w2)
+    candidates = max(num_candidates or window, window)
+    _check_window(candidates, "the hybrid window")
+    should = [_knn(checked_vector(vector), window, candidates, 2 * w1)]
+    if terms:
+        should.append(sparse_clause(terms, w2))
+    return {"size": window, "_source": False, "query": {"bool": {"should": should}}}
+
+
+def all_ids_query(count: int) -> dict:
+    """Step 1 of an exact search: the ids of every document (at most MAX_CANDIDATES)."""
+    _check_window(count, "the number of documents an exact search scores")
+    return {"size": count, "_source": False, "sort": ["_doc"], "query": {"match_all": {}}}
+
+
+def exact_query(
+    vector: Sequence[float],
+    terms: Mapping[str, float],
+    ids: Sequence[str],
+    *,
+    w1: float,
+    w2: float,
+    k: int = 10,
+    at_most: int | None = None,
+) -> dict:
+    """Step 2: exactly w1 * (1 + cos) + w2 * sparse for each of `ids` (the top k of them).
+    `at_most`: the most ids the request will carry (default: len(ids)), when `ids` are
+    placeholders for a client to fill in; the knn clause must ask for that many neighbours."""
+    _weights(w1, w2)
+    n = max(at_most or len(ids), 1)
+    _check_window(n, "the number of documents to score exactly")
+    should = [_knn(checked_vector(vector), n, n, 2 * w1, ids=ids)]
+    if terms:
+        should.append(sparse_clause(terms, w2))
+    query = {"bool": {"filter": [{"ids": {"values": list(ids)}}], "should": should}}
+    return {"size": k, "query": query}

@@ -1,0 +1,214 @@
+"""The engine adapter: the one small interface the neutral code (ingest, search, bench) uses.
+
+Each engine has its own package under `indexing/` (mapping, query bodies, client, managed node,
+engine assets) and one `Engine` subclass that puts them behind these methods; adding a third
+engine is one new package and one line in `ENGINES`. The neutral code never imports an engine's
+client library: the adapter turns that library's errors into `sparse_mm.errors` ones.
+
+Scores: every adapter's `search` returns the model's scores (indexing.query_terms), so results
+of different engines sit side by side.
+"""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from torch import Tensor
+
+from indexing.layout import IndexSettings
+from sparse_mm.errors import ConfigError
+
+# name -> "module:class"; imported on first use, so that an engine's client library is needed
+# only by those who use that engine.
+ENGINES = {
+    "opensearch": "indexing.opensearch.adapter:OpenSearchEngine",
+    "elasticsearch": "indexing.elasticsearch.adapter:ElasticsearchEngine",
+}
+DEFAULT_ENGINE = "opensearch"
+
+
+@dataclass
+class EngineHit:
+    """One hit as the engine returned it, its score already the model's for the mode."""
+
+    id: str
+    score: float
+    source: dict = field(default_factory=dict)
+
+
+@dataclass
+class EngineResult:
+    hits: list[EngineHit]
+    took_ms: int  # the engine's own time, summed over the round trips
+    round_trips: int = 1
+
+
+@dataclass(frozen=True)
+class AssetsReport:
+    index_template: str  # "created", "updated" or "unchanged"
+    search_template: str  # the same, or why the engine has none
+    version: int = 1
+
+    def describe(self) -> str:
+        return (
+            f"engine assets v{self.version}: index template {self.index_template}, "
+            f"search template {self.search_template}"
+        )
+
+
+class Engine(ABC):
+    """One engine behind a connected client (`self.client`, the engine's official client)."""
+
+    name: ClassVar[str]  # as on the command line: "opensearch"
+    label: ClassVar[str]  # as in messages: "OpenSearch"
+    libraries: ClassVar[tuple[str, ...]]  # top-level modules of the clients it wraps
+
+    def __init__(self, client) -> None:
+        self.client = client
+
+    # -------------------------------------------------------------- connection
+    @classmethod
+    @abstractmethod
+    def connect(cls, options, *, check: bool = True) -> Engine:
+        """A client for `options` (indexing.client.ConnectionOptions); with `check`, verify
+        the engine answers, with one-line errors for the usual ways it does not."""
+
+    @abstractmethod
+    def version(self) -> str:
+        """The engine's version number, e.g. "3.4.0"."""
+
+    @abstractmethod
+    def address(self) -> str:
+        """host:port of the engine, for messages."""
+
+    @property
+    @abstractmethod
+    def connection_errors(self) -> tuple[type[BaseException], ...]:
+        """The client library's errors for a request that never got an answer."""
+
+    @abstractmethod
+    def without_retries(self) -> Engine:
+        """This engine with the client's own retries off (bulk retries are ours), leaving
+        `self` alone (other threads may use it)."""
+
+    # -------------------------------------------------------------- indices
+    @abstractmethod
+    def create_index(
+        self, name: str, dense_dim: int, settings: IndexSettings, meta: dict | None
+    ) -> bool:
+        """Create `name`; False if it exists already (a concurrent creator won)."""
+
+    @abstractmethod
+    def index_mapping(self, name: str) -> dict | None:
+        """{"_meta": ..., "properties": ...} of `name`, or None if there is no such index."""
+
+    @abstractmethod
+    def dense_dim(self, properties: Mapping) -> int | None:
+        """The dense field's dimension in an index's mapping properties."""
+
+    # The index operations below are the same calls in both official clients (opensearch-py
+    # and elasticsearch-py share the API's shape); an adapter overrides what differs.
+    def index_exists(self, name: str) -> bool:
+        return bool(self.client.indices.exists(index=name))
+
+    def delete_index(self, name: str) -> None:
+        self.client.indices.delete(index=name, ignore_unavailable=True)
+
+    def count(self, name: str) -> int:
+        return int(self.client.count(index=name)["count"])
+
+    def refresh_interval(self, name: str) -> str | None:
+        found = self.client.indices.get_settings(index=name, name="index.refresh_interval")
+        return next(iter(found.values()))["settings"].get("index", {}).get("refresh_interval")
+
+    def set_refresh_interval(self, name: str, value: str | None) -> None:
+        self.client.indices.put_settings(index=name, body={"index": {"refresh_interval": value}})
+
+    def refresh(self, name: str) -> None:
+        self.client.indices.refresh(index=name)
+
+    # -------------------------------------------------------------- documents
+    @abstractmethod
+    def bulk(
+        self, actions: Sequence[dict], *, max_chunk_bytes: int, request_timeout: float | None
+    ) -> Iterable[tuple[bool, dict]]:
+        """One bulk round: (ok, {op: outcome}) per action, as the clients' streaming_bulk
+        yields them, never raising for item or connection failures."""
+
+    def stored_weights(self, weights: Tensor) -> Tensor:
+        """What the engine keeps of document term weights (any shape). Both engines here store
+        them in a Lucene FeatureField (indexing/<engine>/mapping.py), 9 significant bits."""
+        from sparse_mm.scores import quantize_feature
+
+        return quantize_feature(weights)
+
+    # -------------------------------------------------------------- search
+    @abstractmethod
+    def search(
+        self,
+        index: str,
+        dense: Sequence[float],
+        terms: Mapping[str, float],
+        options,
+        w1: float,
+        w2: float,
+        source: list[str],
+    ) -> EngineResult:
+        """Run one query (options: indexing.search.SearchOptions; `terms` already pruned);
+        hits carry the model's scores for the mode and the `source` fields."""
+
+    # -------------------------------------------------------------- assets
+    @abstractmethod
+    def install_assets(
+        self,
+        index: str,
+        dense_dim: int,
+        settings: IndexSettings,
+        w1: float,
+        w2: float,
+        meta: dict,
+    ) -> AssetsReport: ...
+
+    @abstractmethod
+    def template_request(
+        self,
+        index: str,
+        dense: list[float],
+        terms: dict[str, float],
+        *,
+        k: int,
+        window: int,
+        w1: float,
+        w2: float,
+    ) -> dict:
+        """What any client can send to get the hybrid results without sparse-mm."""
+
+
+def engine_class(name: str) -> type[Engine]:
+    if name not in ENGINES:
+        raise ConfigError(f"unknown engine {name!r}; expected one of {', '.join(ENGINES)}")
+    module, cls = ENGINES[name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def as_engine(client) -> Engine:
+    """`client` if it is an Engine, else the adapter for a bare client of a known library."""
+    if isinstance(client, Engine):
+        return client
+    library = type(client).__module__.split(".")[0]
+    for name in ENGINES:
+        cls = engine_class(name)
+        if library in cls.libraries:
+            return cls(client)
+    raise ConfigError(f"no engine adapter for a {type(client).__name__} client")
+
+
+def connect(options=None, *, engine: str = DEFAULT_ENGINE, check: bool = True) -> Engine:
+    """A connected adapter for `engine` (see Engine.connect)."""
+    from indexing.client import ConnectionOptions
+
+    return engine_class(engine).connect(options or ConnectionOptions(), check=check)

@@ -1,0 +1,173 @@
+"""OpenSearch behind the engine interface (indexing/engine.py), with `opensearch-py`.
+
+Round trips: every mode is one search request; hybrid rescores its candidate window exactly
+in the same request (indexing/opensearch/queries.py).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+
+from indexing.engine import AssetsReport, Engine, EngineHit, EngineResult
+from indexing.layout import IndexSettings
+from indexing.query_terms import DENSE_EF_SEARCH, model_score
+from sparse_mm.errors import ConfigError, EngineError
+
+
+class OpenSearchEngine(Engine):
+    name = "opensearch"
+    label = "OpenSearch"
+    libraries = ("opensearchpy",)
+
+    @classmethod
+    def connect(cls, options, *, check: bool = True) -> OpenSearchEngine:
+        from indexing.opensearch.client import connect
+
+        return cls(connect(options, check=check))
+
+    def version(self) -> str:
+        return self.client.info()["version"]["number"]
+
+    def address(self) -> str:
+        try:
+            host = self.client.transport.hosts[0]
+            return f"{host.get('host')}:{host.get('port')}"
+        except (AttributeError, IndexError, TypeError):
+            return "its address"
+
+    @property
+    def connection_errors(self) -> tuple[type[BaseException], ...]:
+        from opensearchpy.exceptions import ConnectionError as OSConnectionError
+
+        return (OSConnectionError,)  # ConnectionTimeout is a subclass
+
+    def without_retries(self) -> OpenSearchEngine:
+        """A shallow copy of the client with a transport of its own that shares the connection
+        pool."""
+        transport = getattr(self.client, "transport", None)
+        if getattr(transport, "max_retries", 0) == 0:
+            return self
+        quiet = copy.copy(self.client)
+        quiet.transport = copy.copy(transport)
+        quiet.transport.max_retries = 0
+        return OpenSearchEngine(quiet)
+
+    # -------------------------------------------------------------- indices
+    def create_index(
+        self, name: str, dense_dim: int, settings: IndexSettings, meta: dict | None
+    ) -> bool:
+        from opensearchpy.exceptions import RequestError
+
+        from indexing.opensearch.mapping import index_body
+
+        try:
+            self.client.indices.create(index=name, body=index_body(dense_dim, settings, meta))
+            return True
+        except RequestError as exc:
+            if exc.error != "resource_already_exists_exception":
+                raise EngineError(f"could not create index {name!r}: {exc.info}") from exc
+            return False
+
+    def index_mapping(self, name: str) -> dict | None:
+        from opensearchpy.exceptions import NotFoundError
+
+        try:
+            mappings = self.client.indices.get_mapping(index=name)
+        except NotFoundError:
+            return None
+        return next(iter(mappings.values()))["mappings"]
+
+    def dense_dim(self, properties: Mapping) -> int | None:
+        from indexing.layout import DENSE_FIELD
+
+        return properties.get(DENSE_FIELD, {}).get("dimension")
+
+    # -------------------------------------------------------------- documents
+    def bulk(self, actions, *, max_chunk_bytes: int, request_timeout: float | None):
+        from opensearchpy.helpers import streaming_bulk
+
+        extra = {} if request_timeout is None else {"request_timeout": request_timeout}
+        return streaming_bulk(
+            self.client,
+            actions,
+            chunk_size=len(actions),
+            max_chunk_bytes=max_chunk_bytes,
+            max_retries=0,
+            raise_on_error=False,
+            raise_on_exception=False,
+            yield_ok=True,
+            **extra,
+        )
+
+    # -------------------------------------------------------------- search
+    def search(
+        self,
+        index: str,
+        dense: Sequence[float],
+        terms: Mapping[str, float],
+        options,
+        w1: float,
+        w2: float,
+        source: list[str],
+    ) -> EngineResult:
+        from opensearchpy.exceptions import NotFoundError, RequestError
+
+        from indexing.opensearch.queries import dense_query, hybrid_query, sparse_query
+
+        if options.mode == "dense":
+            body = dense_query(dense, k=options.k, ef_search=options.ef_search or DENSE_EF_SEARCH)
+            if options.exact:  # the hybrid script with w1 = 0.5 scores (1 + cos) / 2 too
+                body = hybrid_query(dense, {}, w1=0.5, w2=1.0, k=options.k, exact=True)
+        elif options.mode == "sparse":
+            body = sparse_query(terms, k=options.k)
+        elif options.mode == "hybrid":
+            body = hybrid_query(
+                dense,
+                terms,
+                w1=w1,
+                w2=w2,
+                k=options.k,
+                window=options.window,
+                ef_search=options.ef_search,
+                exact=options.exact,
+            )
+        else:
+            raise ConfigError(f"unknown mode {options.mode!r}; expected hybrid, sparse or dense")
+        body["_source"] = source
+        try:
+            response = self.client.search(index=index, body=body)
+        except NotFoundError as exc:
+            raise EngineError(
+                f"index {index!r} does not exist; run `sparse-mm ingest` first"
+            ) from exc
+        except RequestError as exc:
+            raise EngineError(f"OpenSearch rejected the query: {_root_cause(exc)}") from exc
+        hits = [
+            EngineHit(str(h["_id"]), model_score(h["_score"], options.mode, w1), h["_source"])
+            for h in response["hits"]["hits"]
+        ]
+        return EngineResult(hits, response["took"], 1)
+
+    # -------------------------------------------------------------- assets
+    def install_assets(self, index, dense_dim, settings, w1, w2, meta) -> AssetsReport:
+        from indexing.opensearch.assets import install_assets
+
+        return install_assets(self.client, index, dense_dim, settings, w1, w2, meta)
+
+    def template_request(self, index, dense, terms, *, k, window, w1, w2) -> dict:
+        """The stored template has the model's w1 and w2 built in."""
+        from indexing.opensearch.assets import template_request
+
+        return template_request(index, dense, terms, k=k, window=window)
+
+
+def _root_cause(exc) -> str:
+    """The engine's own reason for a 400, not the whole response."""
+    info = exc.info if isinstance(exc.info, dict) else {}
+    error = info.get("error")
+    if isinstance(error, dict):
+        causes = error.get("root_cause") or [error]
+        cause = causes[0] if isinstance(causes[0], dict) else {}
+        return f"{cause.get('type', 'error')}: {cause.get('reason', exc.error)}"
+    return str(exc.error)
