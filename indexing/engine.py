@@ -20,7 +20,7 @@ from typing import ClassVar
 from torch import Tensor
 
 from indexing.layout import IndexSettings
-from sparse_mm.errors import ConfigError
+from sparse_mm.errors import ConfigError, EngineError
 
 # name -> "module:class"; imported on first use, so that an engine's client library is needed
 # only by those who use that engine.
@@ -97,14 +97,40 @@ class Engine(ABC):
 
     # -------------------------------------------------------------- indices
     @abstractmethod
+    def index_body(self, dense_dim: int, settings: IndexSettings, meta: dict | None) -> dict:
+        """The create-index request's body (settings and mapping) for this engine."""
+
+    @abstractmethod
+    def request_errors(self) -> tuple[type[BaseException], type[BaseException]]:
+        """The client library's exception classes for a 400 and for a 404."""
+
+    @abstractmethod
+    def root_cause(self, exc: BaseException) -> str:
+        """The engine's own reason for a refused request (`error_reason` of its body)."""
+
     def create_index(
         self, name: str, dense_dim: int, settings: IndexSettings, meta: dict | None
     ) -> bool:
         """Create `name`; False if it exists already (a concurrent creator won)."""
+        bad_request, _ = self.request_errors()
+        try:
+            self.client.indices.create(index=name, body=self.index_body(dense_dim, settings, meta))
+            return True
+        except bad_request as exc:
+            if exc.error != "resource_already_exists_exception":
+                raise EngineError(
+                    f"could not create index {name!r}: {self.root_cause(exc)}"
+                ) from exc
+            return False
 
-    @abstractmethod
     def index_mapping(self, name: str) -> dict | None:
         """{"_meta": ..., "properties": ...} of `name`, or None if there is no such index."""
+        _, not_found = self.request_errors()
+        try:
+            mappings = self.client.indices.get_mapping(index=name)
+        except not_found:
+            return None
+        return next(iter(mappings.values()))["mappings"]
 
     @abstractmethod
     def dense_dim(self, properties: Mapping) -> int | None:
@@ -212,3 +238,14 @@ def connect(options=None, *, engine: str = DEFAULT_ENGINE, check: bool = True) -
     from indexing.client import ConnectionOptions
 
     return engine_class(engine).connect(options or ConnectionOptions(), check=check)
+
+
+def error_reason(body: object, fallback: str) -> str:
+    """`type: reason` of the first root cause in an engine's error response body (both engines
+    answer a refused request in this shape), or `fallback` when the body has none."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        causes = error.get("root_cause") or [error]
+        cause = causes[0] if isinstance(causes[0], dict) else {}
+        return f"{cause.get('type', 'error')}: {cause.get('reason', fallback)}"
+    return fallback

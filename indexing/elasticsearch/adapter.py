@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 
-from indexing.engine import AssetsReport, Engine, EngineHit, EngineResult
+from indexing.engine import AssetsReport, Engine, EngineHit, EngineResult, error_reason
 from indexing.layout import DENSE_FIELD, IndexSettings
 from indexing.query_terms import DENSE_EF_SEARCH, model_score
 from sparse_mm.errors import ConfigError, EngineError
@@ -56,29 +56,18 @@ class ElasticsearchEngine(Engine):
         return ElasticsearchEngine(self.client.options(max_retries=0))
 
     # -------------------------------------------------------------- indices
-    def create_index(
-        self, name: str, dense_dim: int, settings: IndexSettings, meta: dict | None
-    ) -> bool:
-        from elasticsearch import BadRequestError
-
+    def index_body(self, dense_dim: int, settings: IndexSettings, meta: dict | None) -> dict:
         from indexing.elasticsearch.mapping import index_body
 
-        try:
-            self.client.indices.create(index=name, body=index_body(dense_dim, settings, meta))
-            return True
-        except BadRequestError as exc:
-            if exc.error != "resource_already_exists_exception":
-                raise EngineError(f"could not create index {name!r}: {_root_cause(exc)}") from exc
-            return False
+        return index_body(dense_dim, settings, meta)
 
-    def index_mapping(self, name: str) -> dict | None:
-        from elasticsearch import NotFoundError
+    def request_errors(self) -> tuple[type[BaseException], type[BaseException]]:
+        from elasticsearch import BadRequestError, NotFoundError
 
-        try:
-            mappings = self.client.indices.get_mapping(index=name)
-        except NotFoundError:
-            return None
-        return next(iter(mappings.values()))["mappings"]
+        return BadRequestError, NotFoundError
+
+    def root_cause(self, exc: BaseException) -> str:
+        return error_reason(getattr(exc, "body", None), str(getattr(exc, "message", exc)))
 
     def dense_dim(self, properties: Mapping) -> int | None:
         return properties.get(DENSE_FIELD, {}).get("dims")
@@ -174,7 +163,7 @@ class ElasticsearchEngine(Engine):
                 f"index {index!r} does not exist; run `sparse-mm ingest` first"
             ) from exc
         except BadRequestError as exc:
-            raise EngineError(f"Elasticsearch rejected the query: {_root_cause(exc)}") from exc
+            raise EngineError(f"Elasticsearch rejected the query: {self.root_cause(exc)}") from exc
 
     # -------------------------------------------------------------- assets
     def install_assets(self, index, dense_dim, settings, w1, w2, meta) -> AssetsReport:
@@ -243,14 +232,3 @@ class ElasticsearchEngine(Engine):
 
 def _same_json(a, b) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
-
-
-def _root_cause(exc) -> str:
-    """The engine's own reason for a 400, not the whole response."""
-    body = exc.body if isinstance(getattr(exc, "body", None), dict) else {}
-    error = body.get("error")
-    if isinstance(error, dict):
-        causes = error.get("root_cause") or [error]
-        cause = causes[0] if isinstance(causes[0], dict) else {}
-        return f"{cause.get('type', 'error')}: {cause.get('reason', exc.message)}"
-    return str(getattr(exc, "message", exc))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 
-from indexing.engine import AssetsReport, Engine, EngineHit, EngineResult
+from indexing.engine import AssetsReport, Engine, EngineHit, EngineResult, error_reason
 from indexing.layout import IndexSettings
 from indexing.query_terms import DENSE_EF_SEARCH, model_score
 from sparse_mm.errors import ConfigError, EngineError
@@ -54,29 +54,18 @@ class OpenSearchEngine(Engine):
         return OpenSearchEngine(quiet)
 
     # -------------------------------------------------------------- indices
-    def create_index(
-        self, name: str, dense_dim: int, settings: IndexSettings, meta: dict | None
-    ) -> bool:
-        from opensearchpy.exceptions import RequestError
-
+    def index_body(self, dense_dim: int, settings: IndexSettings, meta: dict | None) -> dict:
         from indexing.opensearch.mapping import index_body
 
-        try:
-            self.client.indices.create(index=name, body=index_body(dense_dim, settings, meta))
-            return True
-        except RequestError as exc:
-            if exc.error != "resource_already_exists_exception":
-                raise EngineError(f"could not create index {name!r}: {exc.info}") from exc
-            return False
+        return index_body(dense_dim, settings, meta)
 
-    def index_mapping(self, name: str) -> dict | None:
-        from opensearchpy.exceptions import NotFoundError
+    def request_errors(self) -> tuple[type[BaseException], type[BaseException]]:
+        from opensearchpy.exceptions import NotFoundError, RequestError
 
-        try:
-            mappings = self.client.indices.get_mapping(index=name)
-        except NotFoundError:
-            return None
-        return next(iter(mappings.values()))["mappings"]
+        return RequestError, NotFoundError
+
+    def root_cause(self, exc: BaseException) -> str:
+        return error_reason(getattr(exc, "info", None), str(getattr(exc, "error", exc)))
 
     def dense_dim(self, properties: Mapping) -> int | None:
         from indexing.layout import DENSE_FIELD
@@ -142,7 +131,7 @@ class OpenSearchEngine(Engine):
                 f"index {index!r} does not exist; run `sparse-mm ingest` first"
             ) from exc
         except RequestError as exc:
-            raise EngineError(f"OpenSearch rejected the query: {_root_cause(exc)}") from exc
+            raise EngineError(f"OpenSearch rejected the query: {self.root_cause(exc)}") from exc
         hits = [
             EngineHit(str(h["_id"]), model_score(h["_score"], options.mode, w1), h["_source"])
             for h in response["hits"]["hits"]
@@ -160,14 +149,3 @@ class OpenSearchEngine(Engine):
         from indexing.opensearch.assets import template_request
 
         return template_request(index, dense, terms, k=k, window=window)
-
-
-def _root_cause(exc) -> str:
-    """The engine's own reason for a 400, not the whole response."""
-    info = exc.info if isinstance(exc.info, dict) else {}
-    error = info.get("error")
-    if isinstance(error, dict):
-        causes = error.get("root_cause") or [error]
-        cause = causes[0] if isinstance(causes[0], dict) else {}
-        return f"{cause.get('type', 'error')}: {cause.get('reason', exc.error)}"
-    return str(exc.error)

@@ -34,3 +34,19 @@ def test_unknown_engines_and_clients_are_one_error():
         engine_class("solr")
     with pytest.raises(ConfigError, match="no engine adapter for a dict client"):
         as_engine({})
+
+
+def test_error_reason_is_the_first_root_cause_of_either_engines_error_body():
+    from indexing.engine import error_reason
+
+    body = {
+        "error": {
+            "root_cause": [{"type": "mapper_parsing_exception", "reason": "bad field"}],
+            "type": "search_phase_execution_exception",
+        },
+        "status": 400,
+    }
+    assert error_reason(body, "fallback") == "mapper_parsing_exception: bad field"
+    assert error_reason({"error": {"type": "x_exception"}}, "fb") == "x_exception: fb"
+    assert error_reason({"error": "resource_already_exists_exception"}, "fb") == "fb"
+    assert error_reason(None, "connection lost") == "connection lost"
