@@ -33,9 +33,12 @@ from sparse_mm.demo import demo_model_dir
 from sparse_mm.retriever import MODES
 
 
-def compare(engines: dict[str, str], model, collection, queries, log) -> dict:
-    """Per engine: ingest figures, and per mode parity and latency percentiles."""
-    w1, w2 = model.config.w1, model.config.w2
+def compare(
+    engines: dict[str, str], model, collection, queries, log, windows: tuple[int, ...] = (100,)
+) -> dict:
+    """Per engine: ingest figures, and per mode parity and latency percentiles; hybrid once per
+    candidate window (`hybrid` for the first, `hybrid_window_<w>` for the others)."""
+    w1, w2 = model.serving_weights()
     retriever, _ = build_reference(collection, w1, w2)
     exact = _exact_top(retriever, queries)
     out = {}
@@ -49,15 +52,19 @@ def compare(engines: dict[str, str], model, collection, queries, log) -> dict:
             "ingest": ingested.as_dict(collection.encode_seconds),
             "modes": {},
         }
-        for mode in MODES:
-            log(f"[{name}] {mode}")
-            options = SearchOptions(mode=mode, k=K, explain=False)
+        runs = [(m, m, windows[0]) for m in MODES]
+        runs += [(f"hybrid_window_{w}", "hybrid", w) for w in windows[1:]]
+        for key, mode, window in runs:
+            log(f"[{name}] {key}")
+            options = SearchOptions(mode=mode, k=K, window=window, explain=False)
             first = run_queries(adapter.client, index, queries.vectors, options, w1, w2)
             timed = run_queries(adapter.client, index, queries.vectors, options, w1, w2)
             parity = _parity(exact[mode], first.ids, first.scores, mode)
             parity["latency_ms"] = percentiles(timed.client_ms)
             parity["took_ms"] = percentiles(timed.took_ms)
-            result["modes"][mode] = parity
+            if mode == "hybrid":
+                parity["window"] = window
+            result["modes"][key] = parity
         adapter.delete_index(index)
         out[name] = result
     return out
@@ -72,7 +79,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--opensearch-url", required=True)
     parser.add_argument("--elasticsearch-url", required=True)
     parser.add_argument("--json", type=Path, required=True)
+    parser.add_argument(
+        "--windows",
+        default="100",
+        help="hybrid candidate windows to measure, comma-separated; the first is `hybrid`",
+    )
     args = parser.parse_args(argv)
+    windows = tuple(int(w) for w in args.windows.split(","))
 
     def log(message: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
@@ -100,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
             "load_average_start": os.getloadavg(),
             "collection": {"recipe": collection.description, "docs": len(collection)},
             "k": K,
-            "engines": compare(engines, model, collection, queries, log),
+            "engines": compare(engines, model, collection, queries, log, windows),
         }
     )
     report["load_average_end"] = os.getloadavg()
