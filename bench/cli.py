@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from indexing.engine_options import connect_engine, connection_options
-from sparse_mm.cli_support import check_writable
+from sparse_mm.cli_support import check_writable, model_option
 from sparse_mm.errors import ConfigError
 
 _SUFFIX = {"k": 1_000, "m": 1_000_000}
@@ -43,13 +43,7 @@ def parse_ints(text: str, name: str) -> tuple[int, ...]:
 
 @click.command("bench")
 @connection_options
-@click.option(
-    "--model",
-    "model_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Model directory [default: the bundled demo model].",
-)
+@model_option
 @click.option(
     "--data",
     "data_dir",
