@@ -23,9 +23,10 @@ from itertools import islice
 from pathlib import Path
 
 from indexing.engine import as_engine
-from sparse_mm.errors import EngineError
+from sparse_mm.errors import ConfigError, EngineError
 
 _RETRYABLE = {429, 500, 502, 503, 504}
+KEPT = "documents reported written are kept, re-run the same ingest to complete it"
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,14 @@ class BulkOptions:
     max_backoff: float = 10.0
     request_timeout: float | None = None  # seconds per bulk request; None: the client's
     rejects_path: Path | None = None
+    # Documents between flushes. The index loads with async translog durability
+    # (indexing.index.bulk_loading), so an acknowledged document is durable only after the
+    # next flush: progress (`on_done`) counts documents only once one has covered them.
+    checkpoint_docs: int = 20_000
+
+    def __post_init__(self) -> None:
+        if self.checkpoint_docs < 1:
+            raise ConfigError(f"checkpoint_docs must be >= 1, got {self.checkpoint_docs}")
 
 
 @dataclass
@@ -79,23 +88,59 @@ def bulk_index(
 ) -> BulkReport:
     """Index `documents` (each a dict with an "id" key) into `index`; never raises for item
     rejections (they are counted and written out) but raises EngineError when the engine stays
-    unreachable or keeps refusing after the retry limit. Every chunk before the failing one has
-    been acknowledged; re-running the same ingest completes the index."""
+    unreachable or keeps refusing after the retry limit.
+
+    `on_done(n)` reports documents settled for good: rejected, or written and then flushed
+    (every `options.checkpoint_docs` documents and at the end), so that what it reported
+    survives a crash of the engine even under async translog durability. Every chunk before
+    the failing one has been acknowledged; re-running the same ingest completes the index."""
     options = options or BulkOptions()
     report = BulkReport(rejects_path=str(options.rejects_path) if options.rejects_path else None)
     began = time.monotonic()
     rejects = options.rejects_path.open("w") if options.rejects_path else None
+    pending = 0
+
+    def settled(n: int) -> None:
+        nonlocal pending
+        pending += n
+
     try:
         engine = as_engine(client).without_retries()
         docs = iter(documents)
         while chunk := list(islice(docs, options.chunk_size)):
             actions = [d if "_index" in d else _action(index, d) for d in chunk]
-            _send_with_retries(engine, actions, options, report, rejects, on_done)
+            _send_with_retries(engine, actions, options, report, rejects, settled)
+            if pending >= options.checkpoint_docs:
+                _flush_with_retries(engine, index, options)
+                on_done(pending)
+                pending = 0
+        if pending:
+            _flush_with_retries(engine, index, options)
+            on_done(pending)
     finally:
         if rejects:
             rejects.close()
         report.seconds = time.monotonic() - began
     return report
+
+
+def _flush_with_retries(engine, index: str, options: BulkOptions) -> None:
+    """A flush of `index` (indexing.engine.Engine.flush), retried like a bulk request when the
+    engine does not answer; the same one-line error when it stays unreachable."""
+    backoff = options.initial_backoff
+    for attempt in range(options.max_retries + 1):
+        if attempt:
+            time.sleep(backoff)
+            backoff = min(backoff * 2, options.max_backoff)
+        try:
+            engine.flush(index)
+            return
+        except engine.connection_errors as exc:
+            last = exc
+    raise EngineError(
+        f"{engine.label} at {engine.address()} stayed unreachable ({connection_failure(last)}) "
+        f"after {options.max_retries} retries; {KEPT}"
+    )
 
 
 def _without_client_retries(client):
@@ -127,10 +172,7 @@ def _send_with_retries(engine, actions, options, report, rejects, on_done) -> No
         if isinstance(status, int)
         else f"at {engine.address()} stayed unreachable ({_reason(failed[0])})"
     )
-    raise EngineError(
-        f"{engine.label} {what} after {options.max_retries} retries; "
-        "acknowledged documents are kept, re-run the same ingest to complete it"
-    )
+    raise EngineError(f"{engine.label} {what} after {options.max_retries} retries; {KEPT}")
 
 
 def _send(engine, actions, options, report, rejects, on_done) -> Iterator[dict]:

@@ -11,6 +11,7 @@ import click
 
 from indexing.bulk import BulkOptions
 from indexing.engine_options import connect_engine, connection_options
+from indexing.layout import DEFAULT_PROFILE, PROFILES
 from sparse_mm.cli_support import (
     CommandGroup,
     check_writable,
@@ -95,6 +96,22 @@ def _engine_options(f):
 @click.option("--shards", default=1, show_default=True, help="Primary shards (new index only).")
 @click.option("--replicas", default=0, show_default=True, help="Replicas (new index only).")
 @click.option(
+    "--index-profile",
+    type=click.Choice(list(PROFILES)),
+    default=None,
+    help="HNSW graph of a new index: "
+    + "; ".join(f"{p.name}: {p.summary}" for p in PROFILES.values())
+    + f". Default: {DEFAULT_PROFILE} for a new index, an existing index's own graph otherwise "
+    "(given for an existing index, it must match how that index was built).",
+)
+@click.option("--hnsw-m", type=int, default=None, help="HNSW graph degree (overrides the profile).")
+@click.option(
+    "--ef-construction",
+    type=int,
+    default=None,
+    help="HNSW build beam width, at least --hnsw-m (overrides the profile's).",
+)
+@click.option(
     "--retries",
     type=click.IntRange(0, 100),
     default=BulkOptions.max_retries,
@@ -123,6 +140,9 @@ def ingest(
     doc_min_weight,
     shards,
     replicas,
+    index_profile,
+    hnsw_m,
+    ef_construction,
     retries,
     rejects,
     device,
@@ -138,13 +158,21 @@ def ingest(
     from indexing.layout import IndexSettings
 
     # Local inputs first: a wrong path must not be reported as an unreachable engine.
+    graph = {"m": hnsw_m, "ef_construction": ef_construction}
+    settings = IndexSettings(
+        shards=shards,
+        replicas=replicas,
+        profile=index_profile or DEFAULT_PROFILE,
+        check_graph=index_profile is not None or any(v is not None for v in graph.values()),
+        **graph,
+    )
     model = load_model(model_dir)
     source = source_from_dataset(data_root(data_dir), split)
     check_writable(rejects, "--rejects")
     client = connect_engine(engine_url(url, engine), engine)
     options = IngestOptions(
         index=index,
-        settings=IndexSettings(shards=shards, replicas=replicas),
+        settings=settings,
         batch_size=batch_size,
         pruning=Pruning(doc_top_k, doc_min_weight),
         bulk=BulkOptions(rejects_path=rejects, max_retries=retries),
@@ -254,10 +282,16 @@ def query(
         click.echo(json.dumps(request))
         return
     client = connect_engine(engine_url(url, engine), engine)
+    ef_search = None
+    if mode == "dense" and not exact:  # the ef_search the index's graph was measured with
+        from indexing.index import index_meta
+
+        ef_search = index_meta(client, index).get("hnsw", {}).get("ef_search")
     options = SearchOptions(
         mode=mode,
         k=k,
         window=window,
+        ef_search=ef_search,
         exact=exact,
         query_top_k=query_top_k,
         query_min_weight=query_min_weight,

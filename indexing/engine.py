@@ -157,6 +157,27 @@ class Engine(ABC):
     def refresh(self, name: str) -> None:
         self.client.indices.refresh(index=name)
 
+    def translog_durability(self, name: str) -> str | None:
+        """`index.translog.durability`: "request" (fsync before acknowledging each request, the
+        default of both engines) or "async" (fsync every 5 s); None when never set."""
+        found = self.client.indices.get_settings(index=name, name="index.translog.durability")
+        for answer in found.values():  # none when the setting was never set
+            return answer["settings"].get("index", {}).get("translog", {}).get("durability")
+        return None
+
+    def set_translog_durability(self, name: str, value: str) -> None:
+        body = {"index": {"translog": {"durability": value}}}
+        self.client.indices.put_settings(index=name, body=body)
+
+    def flush(self, name: str) -> None:
+        """A Lucene commit, which also fsyncs the translog: every operation acknowledged before
+        it survives a crash, whatever the durability."""
+        self.client.indices.flush(index=name)
+
+    @abstractmethod
+    def hnsw_parameters(self, properties: Mapping) -> tuple[int, int] | None:
+        """(m, ef_construction) of the dense field in an index's mapping properties."""
+
     # -------------------------------------------------------------- documents
     @abstractmethod
     def bulk(

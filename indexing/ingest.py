@@ -7,13 +7,14 @@ batch plus one bulk chunk whatever the collection's size.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
 from indexing.bulk import (
+    KEPT,
     BulkOptions,
     BulkReport,
     bulk_index,
@@ -21,7 +22,7 @@ from indexing.bulk import (
 )
 from indexing.documents import DocumentBuilder, Pruning, PruningReport
 from indexing.engine import AssetsReport, as_engine
-from indexing.index import bulk_loading, ensure_index
+from indexing.index import BULK_DURABILITY, bulk_loading, ensure_index
 from indexing.layout import IndexSettings
 from sparse_mm.errors import DataError, EngineError
 
@@ -46,6 +47,9 @@ class IngestOptions:
     pruning: Pruning = field(default_factory=Pruning)
     bulk: BulkOptions = field(default_factory=BulkOptions)
     device: str = "cpu"
+    # Translog durability while loading: "async" (fsync every 5 s; documents are reported
+    # written after a flush) or "request" (fsync per bulk request, the serving value).
+    bulk_durability: str = BULK_DURABILITY
 
 
 @dataclass
@@ -56,11 +60,13 @@ class IngestReport:
     bulk: BulkReport
     pruning: PruningReport
     assets: AssetsReport
+    settings: IndexSettings = field(default_factory=IndexSettings)  # as the index was built
 
     def describe(self) -> str:
         verb = "created" if self.created else "updated"
         return (
             f"{verb} index {self.index!r} from {self.documents:,} images: {self.bulk.describe()}\n"
+            f"HNSW graph: {self.settings.describe_graph()}\n"
             f"{self.pruning.describe()}\n{self.assets.describe()}"
         )
 
@@ -88,16 +94,25 @@ def source_from_dataset(
     )
 
 
-def ingest(client, model, source: IngestSource, options: IngestOptions, *, progress: bool = True):
+def ingest(
+    client,
+    model,
+    source: IngestSource,
+    options: IngestOptions,
+    *,
+    progress: bool = True,
+    on_written: Callable[[int], None] = lambda _n: None,
+):
     """Encode `source` with `model` (a LoadedModel) and index it into `client` (an engine
     adapter or a bare client); returns an IngestReport. Raises EngineError (one line) when the
-    engine is or goes down."""
+    engine is or goes down. `on_written(n)`: n more documents of `source`, in its order, are
+    durable in the index (or rejected): reported only after a flush covered them."""
     engine = as_engine(client)
     with engine_down_is_an_error(engine):
-        return _ingest(engine, model, source, options, progress)
+        return _ingest(engine, model, source, options, progress, on_written)
 
 
-def _ingest(engine, model, source: IngestSource, options: IngestOptions, progress: bool):
+def _ingest(engine, model, source, options: IngestOptions, progress: bool, on_written):
     from tqdm import tqdm
 
     heads, config = model.heads, model.config
@@ -117,10 +132,8 @@ def _ingest(engine, model, source: IngestSource, options: IngestOptions, progres
         "vocab_size": config.heads.vocab_size,
     }
     dim = config.heads.dense_dim
-    created = ensure_index(engine, options.index, dim, options.settings, meta)
-    assets = engine.install_assets(
-        options.index, dim, options.settings, *model.serving_weights(), meta
-    )
+    created, settings = ensure_index(engine, options.index, dim, options.settings, meta)
+    assets = engine.install_assets(options.index, dim, settings, *model.serving_weights(), meta)
     builder = DocumentBuilder(model.vocab.tokens, options.pruning)
     bar = tqdm(
         total=len(source.ids),
@@ -145,15 +158,18 @@ def _ingest(engine, model, source: IngestSource, options: IngestOptions, progres
         nonlocal written
         written += n
         bar.update(n)
+        on_written(n)
 
     try:
-        with bulk_loading(engine, options.index, fallback):
+        with bulk_loading(engine, options.index, fallback, options.bulk_durability):
             report = bulk_index(engine, options.index, documents(), options.bulk, on_done=done)
     except DataError as exc:  # a document the model made cannot be indexed: no partial index
         raise DataError(f"{exc}; {_undo(engine, options.index, created, written)}") from exc
     finally:
         bar.close()
-    return IngestReport(options.index, created, len(source.ids), report, builder.report, assets)
+    return IngestReport(
+        options.index, created, len(source.ids), report, builder.report, assets, settings
+    )
 
 
 def _undo(engine, index: str, created: bool, written: int) -> str:
@@ -180,5 +196,5 @@ def engine_down_is_an_error(client) -> Iterator[None]:
     except engine.connection_errors as exc:
         raise EngineError(
             f"{engine.label} at {engine.address()} is unreachable ({connection_failure(exc)}); "
-            "acknowledged documents are kept, re-run the same ingest to complete it"
+            + KEPT
         ) from exc

@@ -15,23 +15,90 @@ MAPPING_VERSION = 1  # stored in the index's _meta; bump when the layout changes
 
 
 @dataclass(frozen=True)
+class IndexProfile:
+    """A named HNSW build: graph degree `m`, build beam `ef_construction`, and the `ef_search`
+    (HNSW candidates of a dense-mode query) that keeps recall@10 >= 0.95 on that graph."""
+
+    name: str
+    m: int
+    ef_construction: int
+    ef_search: int
+    summary: str
+
+
+# Measured with `python -m bench.ingest_probe` (bench/results/ingest_profiles_100k.json and the
+# 1M figures of issue 14): building the graph is most of the engine's indexing time.
+PROFILES = {
+    p.name: p
+    for p in (
+        IndexProfile("fast", 8, 64, 256, "m 8, ef_construction 64: the cheapest graph"),
+        IndexProfile("balanced", 12, 64, 128, "m 12, ef_construction 64"),
+        IndexProfile("legacy", 16, 128, 64, "m 16, ef_construction 128: the graph before 0.2"),
+    )
+}
+DEFAULT_PROFILE = "fast"
+MAX_M = 512  # both engines refuse larger graphs (Lucene's HNSW limit)
+MAX_EF_CONSTRUCTION = 3200
+
+
+def profile(name: str) -> IndexProfile:
+    if name not in PROFILES:
+        raise ConfigError(f"unknown index profile {name!r}; expected one of {', '.join(PROFILES)}")
+    return PROFILES[name]
+
+
+@dataclass(frozen=True)
 class IndexSettings:
     """Tunable settings of an index: shards, replicas, HNSW graph parameters (`ef_search` is an
-    index setting on OpenSearch; Elasticsearch takes it per query, as `num_candidates`)."""
+    index setting on OpenSearch; Elasticsearch takes it per query, as `num_candidates`).
+
+    `m`, `ef_construction` and `ef_search` left None take the `profile`'s values. With
+    `check_graph`, ingesting into an existing index built with another graph is an error;
+    without it (no graph option given), an existing index keeps its own."""
 
     shards: int = 1
     replicas: int = 0
-    m: int = 16
-    ef_construction: int = 128
-    ef_search: int = 128
+    profile: str = DEFAULT_PROFILE
+    m: int = None  # type: ignore[assignment]  # None: the profile's
+    ef_construction: int = None  # type: ignore[assignment]
+    ef_search: int = None  # type: ignore[assignment]
     refresh_interval: str = "1s"
+    check_graph: bool = True
 
     def __post_init__(self) -> None:
-        for name in ("shards", "m", "ef_construction", "ef_search"):
+        chosen = profile(self.profile)
+        for name in ("m", "ef_construction", "ef_search"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, getattr(chosen, name))
+        for name in ("shards", "ef_search"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"index setting {name} must be >= 1, got {getattr(self, name)}")
         if self.replicas < 0:
             raise ConfigError(f"index setting replicas must be >= 0, got {self.replicas}")
+        if not 2 <= self.m <= MAX_M:
+            raise ConfigError(f"--hnsw-m must be 2 to {MAX_M}, got {self.m}")
+        if not self.m <= self.ef_construction <= MAX_EF_CONSTRUCTION:
+            raise ConfigError(
+                f"--ef-construction must be at least --hnsw-m ({self.m}) and at most "
+                f"{MAX_EF_CONSTRUCTION}, got {self.ef_construction}"
+            )
+
+    @property
+    def graph(self) -> dict:
+        """The graph as recorded in the index's `_meta` ("hnsw"): the profile's name, or
+        "custom" when m or ef_construction differ from it."""
+        chosen = profile(self.profile)
+        same = (self.m, self.ef_construction) == (chosen.m, chosen.ef_construction)
+        return {
+            "profile": self.profile if same else "custom",
+            "m": self.m,
+            "ef_construction": self.ef_construction,
+            "ef_search": self.ef_search,
+        }
+
+    def describe_graph(self) -> str:
+        g = self.graph
+        return f"m {g['m']}, ef_construction {g['ef_construction']} (profile {g['profile']})"
 
 
 def index_body(
@@ -54,7 +121,7 @@ def index_body(
         },
         "mappings": {
             "dynamic": "strict",
-            "_meta": {"sparse_mm_mapping": MAPPING_VERSION, **(meta or {})},
+            "_meta": {"sparse_mm_mapping": MAPPING_VERSION, **(meta or {}), "hnsw": settings.graph},
             "properties": {
                 "id": {"type": "keyword"},
                 DENSE_FIELD: dense,

@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from indexing.layout import DEFAULT_PROFILE, PROFILES
 from sparse_mm.errors import ConfigError, DataError
 
 MODES = ("hybrid", "sparse", "dense")
@@ -22,10 +23,11 @@ DEFAULT_MAX_CLAUSES = 1024  # OpenSearch's default indices.query.bool.max_clause
 # normal number a weight rounds to a boost of (nearly) 0 and counts as 0, i.e. it is dropped.
 MAX_QUERY_WEIGHT = 1e4
 MIN_QUERY_WEIGHT = 2.0**-126
-# HNSW candidates of a dense-mode search (raised to k when k is larger). With ef = k = 10, at
-# 1M documents the k-NN top-10 shared 0.895 of its hits with exact search; with 64, 0.973
-# (bench/results/report.md). Hybrid searches use their candidate window (100) instead.
-DENSE_EF_SEARCH = 64
+# HNSW candidates of a dense-mode search (raised to k when k is larger): the default index
+# profile's (indexing.layout.PROFILES), measured to give recall@10 >= 0.95 on its graph;
+# `sparse-mm query` uses the one recorded in the index's `_meta`. Hybrid searches use their
+# candidate window instead.
+DENSE_EF_SEARCH = PROFILES[DEFAULT_PROFILE].ef_search
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,10 @@ class ElasticsearchEngine(Engine):
     def dense_dim(self, properties: Mapping) -> int | None:
         return properties.get(DENSE_FIELD, {}).get("dims")
 
+    def hnsw_parameters(self, properties: Mapping) -> tuple[int, int] | None:
+        options = properties.get(DENSE_FIELD, {}).get("index_options", {})
+        return (options["m"], options["ef_construction"]) if "m" in options else None
+
     # -------------------------------------------------------------- documents
     def bulk(self, actions, *, max_chunk_bytes: int, request_timeout: float | None):
         """The client's streaming_bulk turns an HTTP error of the whole request into failed

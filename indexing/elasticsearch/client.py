@@ -37,8 +37,13 @@ def connect(options: ConnectionOptions, *, check: bool = True):
             extra["ca_certs"] = options.ca_certs
     if options.user is not None:
         extra["basic_auth"] = (options.user, options.password or "")
+    from elasticsearch.serializer import OrjsonSerializer
+
     client = es.Elasticsearch(
         hosts=[options.url],
+        # orjson for request and response bodies (bulk bodies: about 15 times faster than the
+        # standard library's json, the default; indexing/opensearch/client.py has the same).
+        serializers={"application/json": OrjsonSerializer()},
         request_timeout=options.timeout,
         max_retries=options.max_retries,
         retry_on_timeout=True,

@@ -72,6 +72,12 @@ class OpenSearchEngine(Engine):
 
         return properties.get(DENSE_FIELD, {}).get("dimension")
 
+    def hnsw_parameters(self, properties: Mapping) -> tuple[int, int] | None:
+        from indexing.layout import DENSE_FIELD
+
+        params = properties.get(DENSE_FIELD, {}).get("method", {}).get("parameters", {})
+        return (params["m"], params["ef_construction"]) if "m" in params else None
+
     # -------------------------------------------------------------- documents
     def bulk(self, actions, *, max_chunk_bytes: int, request_timeout: float | None):
         from opensearchpy.helpers import streaming_bulk
