@@ -66,35 +66,43 @@ class DocumentBuilder:
         crow = sparse.crow_indices().numpy()
         cols = sparse.col_indices().numpy()
         vals = sparse.values().numpy().astype(np.float32, copy=False)
-        dense_rows = dense.numpy().astype(np.float32, copy=False)
+        bad = ~np.isfinite(vals) | (vals < 0)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            row = int(np.searchsorted(crow, first, side="right")) - 1
+            raise DataError(
+                f"document {ids[row]!r}: term weight {float(vals[first])} is not finite and >= 0"
+            )
+        # The whole batch at once (per-row numpy calls cost more than the rows' contents).
+        keep = vals >= MIN_FEATURE_VALUE
+        self.report.terms_underflow += int((vals > 0).sum() - keep.sum())
+        if not keep.all():
+            kept = np.concatenate([[0], np.cumsum(keep)])
+            crow, cols, vals = kept[crow], cols[keep], vals[keep]
+        names, weights = self.names[cols].tolist(), vals.tolist()
+        dense_rows = dense.numpy().astype(np.float32, copy=False).tolist()
         for row, doc_id in enumerate(ids):
-            c, v = cols[crow[row] : crow[row + 1]], vals[crow[row] : crow[row + 1]]
-            c, v = self._clean(doc_id, c, v)
-            doc = {
-                "id": str(doc_id),
-                DENSE_FIELD: dense_rows[row].tolist(),
-                SPARSE_FIELD: dict(zip(self.names[c].tolist(), v.tolist(), strict=True)),
-            }
+            lo, hi = int(crow[row]), int(crow[row + 1])
+            if self.pruning.active:
+                c, v = self._prune(cols[lo:hi], vals[lo:hi])
+                terms = dict(zip(self.names[c].tolist(), v.tolist(), strict=True))
+            else:
+                terms = dict(zip(names[lo:hi], weights[lo:hi], strict=True))
+                self.report.terms_kept += hi - lo
+            doc = {"id": str(doc_id), DENSE_FIELD: dense_rows[row], SPARSE_FIELD: terms}
             if metadata is not None:
                 doc.update(metadata[row])
             yield doc
 
-    def _clean(self, doc_id: str, cols: np.ndarray, vals: np.ndarray):
-        if not np.isfinite(vals).all() or (vals < 0).any():
-            bad = float(vals[~np.isfinite(vals) | (vals < 0)][0])
-            raise DataError(f"document {doc_id!r}: term weight {bad} is not finite and >= 0")
-        keep = vals >= MIN_FEATURE_VALUE
-        self.report.terms_underflow += int((vals > 0).sum() - keep.sum())
+    def _prune(self, cols: np.ndarray, vals: np.ndarray):
+        keep = vals > self.pruning.min_weight
+        top_k = self.pruning.top_k
+        if top_k is not None and keep.sum() > top_k:
+            order = np.argsort(-vals, kind="stable")[:top_k]
+            keep = np.zeros_like(keep)
+            keep[order] = vals[order] > self.pruning.min_weight
+        self.report.terms_removed += int((~keep).sum())
+        self.report.weight_removed += float(vals[~keep].sum())
         cols, vals = cols[keep], vals[keep]
-        if self.pruning.active:
-            keep = vals > self.pruning.min_weight
-            top_k = self.pruning.top_k
-            if top_k is not None and keep.sum() > top_k:
-                order = np.argsort(-vals, kind="stable")[:top_k]
-                keep = np.zeros_like(keep)
-                keep[order] = vals[order] > self.pruning.min_weight
-            self.report.terms_removed += int((~keep).sum())
-            self.report.weight_removed += float(vals[~keep].sum())
-            cols, vals = cols[keep], vals[keep]
         self.report.terms_kept += len(cols)
         return cols, vals

@@ -33,6 +33,11 @@ def test_ingest_survives_a_sigkill_of_the_node(tmp_path, model):
     assert "\n" not in report.error
     # Killed mid-ingest: some documents were durable, not all had been sent.
     assert 0 < report.survived_crash < 20_000
+    # The load ran with async translog durability, but whatever the ingest had reported as
+    # written (after a flush) survived the SIGKILL.
+    assert report.reported_written > 0
+    assert report.reported_lost == 0
+    assert report.survived_crash >= report.reported_written
     # The re-run replaced what survived and added the rest; nothing lost, nothing twice.
     assert report.rerun_updated == report.survived_crash
     assert report.rerun_indexed == 20_000 - report.survived_crash
