@@ -169,7 +169,22 @@ def main(argv: list[str] | None = None) -> None:
     efs = [int(e) for e in args.ef.split(",")]
     model = load_model(args.model)
     engine = connect(ConnectionOptions(url=args.url, timeout=120.0), engine=args.engine)
-    results = []
+    # The record of what runs, taken now: the tree may change while a long probe runs.
+    info = engine_info(engine.client) if args.engine == "opensearch" else {}
+    info.update(name=args.engine, version=engine.version())
+    record = provenance(
+        argv, prog="python -m bench.ingest_probe", model=model.path, engine=engine_record(info)
+    )
+    results: list[dict] = []
+
+    def save(complete: bool) -> None:  # after every run: a long probe's partial results stay
+        if args.json:
+            workload = synthetic_workload(
+                args.seed, args.n, args.queries, model.config.heads.vocab_size
+            )
+            report = {**record, "workload": workload, "default_profile": DEFAULT_PROFILE}
+            write_json({**report, "complete": complete, "runs": results}, args.json)
+
     with tempfile.TemporaryDirectory(prefix="sparse-mm-probe-") as folder:
         source, queries, exact = prepare(model, args.n, args.seed, Path(folder), args.queries)
         print(f"{args.n:,} images ready; {len(exact)} queries with their exact top-{K}")
@@ -179,23 +194,8 @@ def main(argv: list[str] | None = None) -> None:
                     measure(engine, model, source, queries, exact, graph, durability, efs)
                 )
                 print(describe(results[-1]), flush=True)
-    if args.json:
-        info = engine_info(engine.client) if args.engine == "opensearch" else {}
-        info.update(name=args.engine, version=engine.version())
-        report = {
-            **provenance(
-                argv,
-                prog="python -m bench.ingest_probe",
-                model=model.path,
-                engine=engine_record(info),
-            ),
-            "workload": synthetic_workload(
-                args.seed, args.n, args.queries, model.config.heads.vocab_size
-            ),
-            "default_profile": DEFAULT_PROFILE,
-            "runs": results,
-        }
-        write_json(report, args.json)
+                save(complete=False)
+    save(complete=True)
 
 
 if __name__ == "__main__":
