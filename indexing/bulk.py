@@ -2,9 +2,10 @@
 
 Documents carry deterministic ids, so re-sending one is harmless (the engine reports it as
 "updated"): that is what makes both the retries and re-running a whole ingest idempotent.
-Documents go in chunks, one chunk in flight at a time. Items of a chunk rejected with 429 (the
-write queue is full) or a 5xx, and whole chunks lost to a connection error or a timeout, are
-re-sent with exponential backoff before the next chunk is read, up to a retry limit; after it
+Documents go in chunks, `concurrency` chunks in flight at a time (two: one bulk request keeps
+one of the engine's cores busy). Items of a chunk rejected with 429 (the write queue is full)
+or a 5xx, and whole chunks lost to a connection error or a timeout, are re-sent with
+exponential backoff before the chunk settles and the next is read, up to a retry limit; after it
 the engine is declared down with one error. Retrying in place bounds memory by one chunk and
 slows the producer down to the engine's pace (that is the backpressure), and an engine that
 died mid-ingest stops the ingest within the retry budget instead of after the whole source has
@@ -17,7 +18,9 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -44,10 +47,14 @@ class BulkOptions:
     # (indexing.index.bulk_loading), so an acknowledged document is durable only after the
     # next flush: progress (`on_done`) counts documents only once one has covered them.
     checkpoint_docs: int = 20_000
+    # Bulk requests in flight at once. One request to a shard is indexed by one write thread,
+    # so one at a time leaves a 2-core engine half idle (the HNSW graph build is CPU-bound).
+    concurrency: int = 2
 
     def __post_init__(self) -> None:
-        if self.checkpoint_docs < 1:
-            raise ConfigError(f"checkpoint_docs must be >= 1, got {self.checkpoint_docs}")
+        for name in ("checkpoint_docs", "concurrency"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"bulk {name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass
@@ -60,6 +67,16 @@ class BulkReport:
     rejects_path: str | None = None
     errors: dict[str, int] = field(default_factory=dict)  # reason type -> count
     retry_reasons: dict[str, int] = field(default_factory=dict)  # status -> retried items
+
+    def merge(self, part: BulkReport) -> None:
+        """Add the counts of `part` (one chunk's report) to this one."""
+        self.indexed += part.indexed
+        self.updated += part.updated
+        self.failed += part.failed
+        self.retries += part.retries
+        for mine, theirs in ((self.errors, part.errors), (self.retry_reasons, part.retry_reasons)):
+            for key, n in theirs.items():
+                mine[key] = mine.get(key, 0) + n
 
     @property
     def docs_per_s(self) -> float:
@@ -99,29 +116,58 @@ def bulk_index(
     began = time.monotonic()
     rejects = options.rejects_path.open("w") if options.rejects_path else None
     pending = 0
+    in_flight: deque[Future] = deque()
 
-    def settled(n: int) -> None:
+    def settle(future: Future) -> None:
+        """Merge one chunk's outcome (its own report and rejects) into the whole's."""
         nonlocal pending
-        pending += n
+        part, lines = future.result()
+        pending += part.indexed + part.updated + part.failed
+        report.merge(part)
+        if rejects:
+            rejects.writelines(lines)
 
+    def send(actions: list[dict]) -> tuple[BulkReport, list[str]]:
+        part, lines = BulkReport(), _Lines()
+        _send_with_retries(engine, actions, options, part, lines, lambda _n: None)
+        return part, lines
+
+    pool = ThreadPoolExecutor(options.concurrency, thread_name_prefix="sparse-mm-bulk")
     try:
         engine = as_engine(client).without_retries()
         docs = iter(documents)
         while chunk := list(islice(docs, options.chunk_size)):
             actions = [d if "_index" in d else _action(index, d) for d in chunk]
-            _send_with_retries(engine, actions, options, report, rejects, settled)
+            in_flight.append(pool.submit(send, actions))
+            if len(in_flight) >= options.concurrency:
+                settle(in_flight.popleft())  # the oldest: chunks settle in the source's order
             if pending >= options.checkpoint_docs:
-                _flush_with_retries(engine, index, options)
+                _checkpoint(engine, index, options, in_flight, settle)
                 on_done(pending)
                 pending = 0
+        _checkpoint(engine, index, options, in_flight, settle)
         if pending:
-            _flush_with_retries(engine, index, options)
             on_done(pending)
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         if rejects:
             rejects.close()
         report.seconds = time.monotonic() - began
     return report
+
+
+class _Lines(list):
+    """A chunk's rejects lines, written to the rejects file when the chunk settles."""
+
+    def write(self, line: str) -> None:
+        self.append(line)
+
+
+def _checkpoint(engine, index: str, options: BulkOptions, in_flight: deque, settle) -> None:
+    """Every chunk sent so far acknowledged, then a flush: what they wrote is durable."""
+    while in_flight:
+        settle(in_flight.popleft())
+    _flush_with_retries(engine, index, options)
 
 
 def _flush_with_retries(engine, index: str, options: BulkOptions) -> None:

@@ -121,6 +121,13 @@ def _engine_options(f):
     f"{BulkOptions.max_backoff:g} s); then the ingest stops with one error.",
 )
 @click.option(
+    "--bulk-concurrency",
+    type=click.IntRange(1, 16),
+    default=BulkOptions.concurrency,
+    show_default=True,
+    help="Bulk requests in flight at once (one request keeps one engine core busy).",
+)
+@click.option(
     "--rejects",
     type=click.Path(path_type=Path),
     default=Path("rejected.jsonl"),
@@ -144,6 +151,7 @@ def ingest(
     hnsw_m,
     ef_construction,
     retries,
+    bulk_concurrency,
     rejects,
     device,
 ) -> None:
@@ -175,7 +183,7 @@ def ingest(
         settings=settings,
         batch_size=batch_size,
         pruning=Pruning(doc_top_k, doc_min_weight),
-        bulk=BulkOptions(rejects_path=rejects, max_retries=retries),
+        bulk=BulkOptions(rejects_path=rejects, max_retries=retries, concurrency=bulk_concurrency),
         device=resolve_device(device, announce=False),
     )
     report = run_ingest(client, model, source, options)

@@ -33,7 +33,9 @@ PROFILES = {
     for p in (
         IndexProfile("fast", 8, 64, 256, "m 8, ef_construction 64: the cheapest graph"),
         IndexProfile("balanced", 12, 64, 128, "m 12, ef_construction 64"),
-        IndexProfile("legacy", 16, 128, 64, "m 16, ef_construction 128: the graph before 0.2"),
+        IndexProfile(
+            "legacy", 16, 128, 64, "m 16, ef_construction 128: the graph shipped before profiles"
+        ),
     )
 }
 DEFAULT_PROFILE = "fast"

@@ -51,12 +51,10 @@ def _serving(engine, index: str) -> tuple[str | None, str | None]:
     return engine.refresh_interval(index), engine.translog_durability(index)
 
 
-def _options(index: str, **settings) -> IngestOptions:
+def _options(index: str, concurrency: int = 2, **settings) -> IngestOptions:
+    bulk = BulkOptions(chunk_size=BATCH, checkpoint_docs=2 * BATCH, concurrency=concurrency)
     return IngestOptions(
-        index=index,
-        settings=IndexSettings(**settings),
-        batch_size=BATCH,
-        bulk=BulkOptions(chunk_size=BATCH, checkpoint_docs=2 * BATCH),
+        index=index, settings=IndexSettings(**settings), batch_size=BATCH, bulk=bulk
     )
 
 
@@ -70,8 +68,8 @@ def test_the_load_runs_with_bulk_settings_and_restores_the_serving_ones(client, 
         if row in (BATCH, 2 * BATCH):
             seen.append(sum(written))
 
-    report = ingest(
-        engine, model, _source(model, 5 * BATCH, during), _options(index_name),
+    report = ingest(  # one request at a time: the checkpoint comes after the second batch
+        engine, model, _source(model, 5 * BATCH, during), _options(index_name, concurrency=1),
         progress=False, on_written=lambda n: written.append(n),
     )  # fmt: skip
     assert seen[0] == ("-1", "async")

@@ -5,6 +5,7 @@ engine is needed (tests/engine/test_bulk_settings.py runs the same on real nodes
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 
 import numpy as np
@@ -168,19 +169,24 @@ def test_a_crashed_loads_leftovers_are_not_restored(as_is):
     assert (engine.interval, engine.durability) == ("30s", "request")
 
 
-def test_progress_counts_documents_only_after_a_flush(as_is):
+@pytest.mark.parametrize("concurrency", [1, 2, 3])
+def test_progress_counts_documents_only_after_a_flush(as_is, concurrency):
     engine = FakeEngine(flush_failures=1)
     done: list[tuple[int, int]] = []
     docs = ({"id": str(i)} for i in range(25))
-    options = BulkOptions(chunk_size=5, checkpoint_docs=10, initial_backoff=0.0)
+    options = BulkOptions(
+        chunk_size=5, checkpoint_docs=10, initial_backoff=0.0, concurrency=concurrency
+    )
     report = bulk_index(
         engine, "i", docs, options, on_done=lambda n: done.append((n, engine.acknowledged))
     )
-    # Each report follows a flush that covered everything reported so far (the first flush
-    # was retried after a connection error).
-    assert done == [(10, 10), (10, 20), (5, 25)]
-    assert engine.flushes == [10, 20, 25]
-    assert report.indexed == 25
+    # Every report follows a flush that covered exactly what was reported so far, all of it
+    # acknowledged (the first flush was retried after a connection error); nothing is
+    # reported before its flush.
+    reported = list(itertools.accumulate(n for n, _ in done))
+    assert reported == [acked for _, acked in done] == engine.flushes
+    assert reported[-1] == report.indexed == 25
+    assert all(n >= 10 for n, _ in done[:-1])
 
 
 def test_a_flush_that_never_succeeds_ends_the_load_with_one_line(as_is):
