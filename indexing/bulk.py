@@ -125,9 +125,9 @@ def bulk_index(
         pending += part.indexed + part.updated + part.failed
         report.merge(part)
         if rejects:
-            rejects.writelines(lines)
+            rejects.writelines(lines.lines)
 
-    def send(actions: list[dict]) -> tuple[BulkReport, list[str]]:
+    def send(actions: list[dict]) -> tuple[BulkReport, _Lines]:
         part, lines = BulkReport(), _Lines()
         _send_with_retries(engine, actions, options, part, lines, lambda _n: None)
         return part, lines
@@ -156,11 +156,14 @@ def bulk_index(
     return report
 
 
-class _Lines(list):
+class _Lines:
     """A chunk's rejects lines, written to the rejects file when the chunk settles."""
 
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
     def write(self, line: str) -> None:
-        self.append(line)
+        self.lines.append(line)
 
 
 def _checkpoint(engine, index: str, options: BulkOptions, in_flight: deque, settle) -> None:
