@@ -126,7 +126,11 @@ class FakeEngine:
     def bulk(self, actions, **_kwargs):
         for a in actions:
             self.acknowledged += 1
-            yield True, {"index": {"_id": a["_id"], "result": "created", "status": 201}}
+            if a["_id"].startswith("bad"):
+                error = {"type": "mapper_parsing_exception", "reason": "bad vector"}
+                yield False, {"index": {"_id": a["_id"], "status": 400, "error": error}}
+            else:
+                yield True, {"index": {"_id": a["_id"], "result": "created", "status": 201}}
 
     def hnsw_parameters(self, _properties):
         return self.hnsw
@@ -187,6 +191,19 @@ def test_progress_counts_documents_only_after_a_flush(as_is, concurrency):
     assert reported == [acked for _, acked in done] == engine.flushes
     assert reported[-1] == report.indexed == 25
     assert all(n >= 10 for n, _ in done[:-1])
+
+
+def test_rejects_of_concurrent_chunks_all_reach_the_file(as_is, tmp_path):
+    docs = [{"id": f"bad-{i}" if i % 7 == 0 else str(i)} for i in range(40)]
+    options = BulkOptions(chunk_size=5, concurrency=3, rejects_path=tmp_path / "r.jsonl")
+    report = bulk_index(FakeEngine(), "i", docs, options)
+    lines = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert [x["id"] for x in lines] == [f"bad-{i}" for i in range(0, 40, 7)]
+    assert (report.indexed, report.failed, report.errors) == (
+        34,
+        6,
+        {"mapper_parsing_exception": 6},
+    )
 
 
 def test_a_flush_that_never_succeeds_ends_the_load_with_one_line(as_is):
