@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from indexing.local_node import LocalNode
 from indexing.opensearch.node import MIN_JAVA, ManagedNode
 from sparse_mm.errors import EngineError
 
@@ -55,21 +56,25 @@ def free_ports(n: int, among: range = PORTS) -> list[int]:
 
 @contextmanager
 def local_nodes(
-    count: int = 1, *, settings: dict | None = None, cluster: bool = False
-) -> Iterator[Sequence[ManagedNode]]:
-    """`count` nodes (not started), one cluster when `cluster`; stopped and their folders
-    removed afterwards, whatever happened."""
+    count: int = 1,
+    *,
+    settings: dict | None = None,
+    cluster: bool = False,
+    engine: str = "opensearch",
+) -> Iterator[Sequence[LocalNode]]:
+    """`count` nodes of `engine` (not started), one cluster when `cluster` (OpenSearch only);
+    stopped and their folders removed afterwards, whatever happened."""
     ports = free_ports(count)
-    nodes = [
-        ManagedNode(
-            port=p,
-            heap=HEAP,
-            settings=settings,
-            cluster_name=f"sparse-mm-test-{ports[0]}",
-            seed_ports=ports if cluster else (),
-        )
-        for p in ports
-    ]
+    common = {"heap": HEAP, "settings": settings, "cluster_name": f"sparse-mm-test-{ports[0]}"}
+    if engine == "elasticsearch":
+        from indexing.elasticsearch.node import ElasticsearchNode
+
+        if cluster or count != 1:
+            raise ValueError("local Elasticsearch test nodes are single-node")
+        nodes: list[LocalNode] = [ElasticsearchNode(port=ports[0], **common)]
+    else:
+        seeds = ports if cluster else ()
+        nodes = [ManagedNode(port=p, seed_ports=seeds, **common) for p in ports]
     try:
         yield nodes
     finally:

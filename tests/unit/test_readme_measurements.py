@@ -1,8 +1,8 @@
 """Every measurement in README.md comes from a committed JSON that says how it was made.
 
 - The measurement blocks (synthetic results table, demo model R@1, speed table, node start
-  times, example outputs, Elasticsearch examples) appear in README.md exactly as bench.readme_tables renders them from
-  their JSONs.
+  times, example outputs, Elasticsearch examples) appear in README.md exactly as
+  bench.readme_tables renders them from their JSONs.
 - Every results file the READMEs link exists; every JSON under bench/results/ carries the
   provenance record, made at a clean commit, or says why it is stale, and a stale one is
   called STALE wherever the READMEs cite it.
