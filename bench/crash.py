@@ -110,9 +110,13 @@ def crash_scenario(
 
     began = time.monotonic()
     node.start(progress=log)
-    # the engine waits up to 60 s: a client whose own timeout outlasts that wait
-    patient = connect(ConnectionOptions(url=node.url, timeout=70.0, max_retries=0), engine=engine)
-    patient.cluster.health(index=index, wait_for_status="green", timeout="60s")
+    # the engine waits up to 60 s, so the request may take 70 (elasticsearch-py takes a
+    # request's own timeout through .options(); opensearch-py as an argument)
+    health = {"index": index, "wait_for_status": "green", "timeout": "60s"}
+    if engine == "elasticsearch":
+        client.options(request_timeout=70).cluster.health(**health)
+    else:
+        client.cluster.health(**health, request_timeout=70)
     restart = time.monotonic() - began
     client.indices.refresh(index=index)
     survived = client.count(index=index)["count"]
