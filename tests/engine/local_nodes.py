@@ -10,8 +10,9 @@ from contextlib import contextmanager
 import pytest
 
 from indexing.local_node import LocalNode
-from indexing.opensearch.node import MIN_JAVA, ManagedNode
+from indexing.opensearch.node import MIN_JAVA
 from sparse_mm.errors import EngineError
+from tests.engines import managed_node
 
 PORTS = range(9240, 9260)  # kept apart from the shared nodes on 9200 and 9230
 HEAP = "512m"
@@ -64,17 +65,13 @@ def local_nodes(
 ) -> Iterator[Sequence[LocalNode]]:
     """`count` nodes of `engine` (not started), one cluster when `cluster` (OpenSearch only);
     stopped and their folders removed afterwards, whatever happened."""
+    if engine != "opensearch" and (cluster or count != 1):
+        raise ValueError(f"local {engine} test nodes are single-node")
     ports = free_ports(count)
-    common = {"heap": HEAP, "settings": settings, "cluster_name": f"sparse-mm-test-{ports[0]}"}
-    if engine == "elasticsearch":
-        from indexing.elasticsearch.node import ElasticsearchNode
-
-        if cluster or count != 1:
-            raise ValueError("local Elasticsearch test nodes are single-node")
-        nodes: list[LocalNode] = [ElasticsearchNode(port=ports[0], **common)]
-    else:
-        seeds = ports if cluster else ()
-        nodes = [ManagedNode(port=p, seed_ports=seeds, **common) for p in ports]
+    options = {"heap": HEAP, "settings": settings, "cluster_name": f"sparse-mm-test-{ports[0]}"}
+    if engine == "opensearch":
+        options["seed_ports"] = ports if cluster else ()
+    nodes = [managed_node(engine, p, **options) for p in ports]
     try:
         yield nodes
     finally:
