@@ -29,6 +29,7 @@ from indexing.bulk import BulkOptions
 from indexing.client import ConnectionOptions, connect
 from indexing.documents import DocumentBuilder
 from indexing.ingest import IngestOptions, IngestSource, ingest
+from indexing.local_node import LocalNode
 from indexing.opensearch.node import ManagedNode
 from sparse_mm.errors import EngineError
 
@@ -72,19 +73,21 @@ class CrashReport:
 
 
 def crash_scenario(
-    node: ManagedNode,
+    node: LocalNode,
     model,
     source: IngestSource,
     *,
+    engine: str = "opensearch",
     index: str = "crash",
     kill_at: float = 0.3,
     sample: int = 200,
     log: Callable[[str], None] = lambda _m: None,
 ) -> CrashReport:
-    """Run the scenario on `node` (started here if needed; left running)."""
+    """Run the scenario on `node`, a managed node of `engine` (started here if needed; left
+    running)."""
     node.start(progress=log)
     # No transport-level retries: bulk_index owns the retry policy, and must bound it.
-    client = connect(ConnectionOptions(url=node.url, timeout=10.0, max_retries=0))
+    client = connect(ConnectionOptions(url=node.url, timeout=10.0, max_retries=0), engine=engine)
     client.indices.delete(index=index, ignore_unavailable=True)
     # Checkpoints (flushes) often enough that some come before the kill: the ingest loads
     # with async translog durability and reports documents written only after one.
@@ -116,7 +119,13 @@ def crash_scenario(
 
     began = time.monotonic()
     node.start(progress=log)
-    client.cluster.health(index=index, wait_for_status="green", timeout="60s", request_timeout=70)
+    # the engine waits up to 60 s, so the request may take 70 (elasticsearch-py takes a
+    # request's own timeout through .options(); opensearch-py as an argument)
+    health = {"index": index, "wait_for_status": "green", "timeout": "60s"}
+    if engine == "elasticsearch":
+        client.options(request_timeout=70).cluster.health(**health)
+    else:
+        client.cluster.health(**health, request_timeout=70)
     restart = time.monotonic() - began
     client.indices.refresh(index=index)
     survived = client.count(index=index)["count"]
@@ -153,7 +162,7 @@ def crash_scenario(
 class _Killer(threading.Thread):
     """Watches the node's own indexing counter and SIGKILLs it past `threshold`."""
 
-    def __init__(self, node: ManagedNode, threshold: int) -> None:
+    def __init__(self, node: LocalNode, threshold: int) -> None:
         super().__init__(daemon=True)
         self.node, self.threshold = node, threshold
         self.indexed = 0

@@ -11,7 +11,9 @@ it), so a figure in these tables cannot drift from its JSON:
   (`python -m training.demo_model --record`);
 - the speed table: bench/results/train_speed.json and encode_speed.json;
 - the node start times: bench/results/node_start.json (`python -m bench.node_start`);
-- the example outputs: bench/results/readme_examples.json (`python -m bench.readme_examples`).
+- the example outputs: bench/results/readme_examples.json (`python -m bench.readme_examples`);
+- the Elasticsearch examples, each command with its output as the README shows them:
+  bench/results/readme_examples_elasticsearch.json (`python -m bench.es_examples`).
 """
 
 from __future__ import annotations
@@ -156,6 +158,13 @@ def example_outputs(results: Path = RESULTS_DIR) -> list[str]:
     return ["\n".join(e["output"]) for e in record["examples"] if e["output"]]
 
 
+def elasticsearch_examples(results: Path = RESULTS_DIR) -> list[str]:
+    """Each recorded Elasticsearch example as the README shows it: `$ command`, then its
+    output."""
+    record = _load(results / "readme_examples_elasticsearch.json")
+    return ["\n".join([f"$ {e['command']}", *e["output"]]) for e in record["examples"]]
+
+
 def blocks(results: Path = RESULTS_DIR, demo: Path = DEMO_PROVENANCE) -> dict[str, str]:
     out = {
         "synthetic results table": synthetic_table(results),
@@ -167,6 +176,8 @@ def blocks(results: Path = RESULTS_DIR, demo: Path = DEMO_PROVENANCE) -> dict[st
     }
     for i, text in enumerate(example_outputs(results)):
         out[f"example output {i + 1}"] = text
+    for i, text in enumerate(elasticsearch_examples(results)):
+        out[f"elasticsearch example {i + 1}"] = text
     return out
 
 

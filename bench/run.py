@@ -35,7 +35,7 @@ PARITY_BLOCK = 32  # queries whose full exact score rows are held at once
 class GridPoint:
     mode: str
     query_top_k: int | None = None
-    window: int = 100
+    window: int = SearchOptions.window  # the hybrid default (query_terms.DEFAULT_WINDOW)
     ef_search: int | None = None
 
     def options(self) -> SearchOptions:

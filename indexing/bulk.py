@@ -283,7 +283,12 @@ def _reason(outcome: dict) -> str:
 
 def connection_failure(exc: BaseException) -> str:
     """A request that failed as a whole, in a few words (not urllib3's whole chain)."""
-    text = str(exc)
+    # elastic_transport's errors say only "Connection error"; the reason is in their cause
+    parts, cause = [], exc
+    while cause is not None and len(parts) < 8:
+        parts.append(str(cause))
+        cause = cause.__cause__ or cause.__context__
+    text = " ".join(parts)
     errno = re.search(r"\[Errno -?\d+\] [\w ,.-]+", text)
     detail = errno.group(0) if errno else ("timed out" if "timed out" in text else text[:120])
     return f"{type(exc).__name__}: {detail.strip()}"

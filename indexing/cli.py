@@ -12,6 +12,7 @@ import click
 from indexing.bulk import BulkOptions
 from indexing.engine_options import connect_engine, connection_options
 from indexing.layout import DEFAULT_PROFILE, PROFILES
+from indexing.query_terms import DEFAULT_WINDOW
 from sparse_mm.cli_support import (
     CommandGroup,
     check_writable,
@@ -212,7 +213,7 @@ def ingest(
 @click.option(
     "--window",
     type=click.IntRange(1, 10000),
-    default=100,
+    default=DEFAULT_WINDOW,
     show_default=True,
     help="Hybrid candidates rescored exactly.",
 )

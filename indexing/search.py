@@ -20,7 +20,13 @@ import torch
 from indexing.codec import decode_term
 from indexing.engine import as_engine
 from indexing.layout import DENSE_FIELD, SPARSE_FIELD
-from indexing.query_terms import DEFAULT_MAX_CLAUSES, MODES, PruneReport, prune_terms
+from indexing.query_terms import (
+    DEFAULT_MAX_CLAUSES,
+    DEFAULT_WINDOW,
+    MODES,
+    PruneReport,
+    prune_terms,
+)
 from sparse_mm.errors import ConfigError, EngineError
 from sparse_mm.scores import quantize_feature
 
@@ -37,7 +43,7 @@ class QueryVectors:
 class SearchOptions:
     mode: str = "hybrid"
     k: int = 10
-    window: int = 100  # hybrid: candidates rescored exactly
+    window: int = DEFAULT_WINDOW  # hybrid: candidates rescored exactly
     # HNSW candidates per k-NN search, at least k (hybrid: at least the window). None: the
     # window in hybrid, DENSE_EF_SEARCH in dense mode.
     ef_search: int | None = None

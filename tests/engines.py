@@ -82,15 +82,16 @@ def _from_testcontainers(choice: EngineChoice, name: str) -> Iterator[Engine]:
         yield _engine(choice, url, name)
 
 
-def managed_node(name: str, port: int):
-    """The managed local node of engine `name` on `port`."""
+def managed_node(name: str, port: int, **options):
+    """The managed local node of engine `name` on `port` (`options`: the node class's own,
+    e.g. heap, settings)."""
     if name == "elasticsearch":
         from indexing.elasticsearch.node import ElasticsearchNode
 
-        return ElasticsearchNode(port=port)
+        return ElasticsearchNode(port=port, **options)
     from indexing.opensearch.node import ManagedNode
 
-    return ManagedNode(port=port)
+    return ManagedNode(port=port, **options)
 
 
 @contextlib.contextmanager

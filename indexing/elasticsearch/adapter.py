@@ -133,6 +133,9 @@ class ElasticsearchEngine(Engine):
         hybrid = options.mode == "hybrid"
         w1, w2, terms = (w1, w2, terms) if hybrid else (0.5, 1.0, {})
         if options.exact:
+            # a query sparse-mm refuses (zero vector, bad weights) is refused before the ids
+            # are fetched: build step 2's body, for no ids, first
+            q.exact_query(dense, terms, [], w1=w1, w2=w2, k=options.k)
             first = self._search(index, q.all_ids_query(self.count(index)))
         else:
             window = max(options.window, options.k)

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 
 from indexing.codec import encode_term
 from indexing.layout import DENSE_FIELD, SPARSE_FIELD
-from indexing.query_terms import checked_vector
+from indexing.query_terms import DEFAULT_WINDOW, checked_vector
 from sparse_mm.errors import ConfigError, DataError
 
 MAX_CANDIDATES = 10_000  # the knn query's limit on num_candidates (and so on a window)
@@ -93,7 +93,7 @@ def candidates_query(
     *,
     w1: float,
     w2: float,
-    window: int = 100,
+    window: int = DEFAULT_WINDOW,
     num_candidates: int | None = None,
 ) -> dict:
     """Step 1 of hybrid: the top `window` documents of knn + sparse, ids only."""

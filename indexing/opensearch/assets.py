@@ -8,7 +8,8 @@ integrated score without sparse-mm:
   `indexing.opensearch.queries`, with the model's w1 and w2 built in. Parameters: `vector` (the
   query's unit dense vector), `terms` (a list of {"feature": name, "weight": w}, feature names
   encoded as `indexing.codec` does: '%' -> '%25', '.' -> '%2E'), optional `k` (default 10) and
-  `window` (default 100, at least k). A hit's integrated score is its `_score` minus w1.
+  `window` (default 200, query_terms.DEFAULT_WINDOW; at least k). A hit's integrated score is
+  its `_score` minus w1.
 
 Both carry `ASSETS_VERSION`; installing is idempotent (unchanged assets are not rewritten) and
 refuses to downgrade assets written by a newer sparse-mm.
@@ -23,10 +24,12 @@ from indexing.engine import AssetsReport
 from indexing.layout import IndexSettings
 from indexing.opensearch.mapping import index_body
 from indexing.opensearch.queries import hybrid_body, sparse_clauses
+from indexing.query_terms import DEFAULT_WINDOW
 from sparse_mm.errors import EngineError
 
-ASSETS_VERSION = 1
-DEFAULT_K, DEFAULT_WINDOW = 10, 100
+# 2: the stored template's default window went from 100 to 200 (query_terms.DEFAULT_WINDOW)
+ASSETS_VERSION = 2
+DEFAULT_K = 10
 SHOWN_FIELDS = ["filename", "captions"]
 _PRIORITY = 500  # above OpenSearch's built-in templates
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 
 from indexing.codec import encode_term
 from indexing.layout import DENSE_FIELD, SPARSE_FIELD
-from indexing.query_terms import checked_vector
+from indexing.query_terms import DEFAULT_WINDOW, checked_vector
 from sparse_mm.errors import ConfigError, DataError
 
 
@@ -67,7 +67,7 @@ def hybrid_query(
     w1: float,
     w2: float,
     k: int = 10,
-    window: int = 100,
+    window: int = DEFAULT_WINDOW,
     ef_search: int | None = None,
     exact: bool = False,
 ) -> dict:

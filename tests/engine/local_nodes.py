@@ -9,8 +9,10 @@ from contextlib import contextmanager
 
 import pytest
 
-from indexing.opensearch.node import MIN_JAVA, ManagedNode
+from indexing.local_node import LocalNode
+from indexing.opensearch.node import MIN_JAVA
 from sparse_mm.errors import EngineError
+from tests.engines import managed_node
 
 PORTS = range(9240, 9260)  # kept apart from the shared nodes on 9200 and 9230
 HEAP = "512m"
@@ -55,21 +57,21 @@ def free_ports(n: int, among: range = PORTS) -> list[int]:
 
 @contextmanager
 def local_nodes(
-    count: int = 1, *, settings: dict | None = None, cluster: bool = False
-) -> Iterator[Sequence[ManagedNode]]:
-    """`count` nodes (not started), one cluster when `cluster`; stopped and their folders
-    removed afterwards, whatever happened."""
+    count: int = 1,
+    *,
+    settings: dict | None = None,
+    cluster: bool = False,
+    engine: str = "opensearch",
+) -> Iterator[Sequence[LocalNode]]:
+    """`count` nodes of `engine` (not started), one cluster when `cluster` (OpenSearch only);
+    stopped and their folders removed afterwards, whatever happened."""
+    if engine != "opensearch" and (cluster or count != 1):
+        raise ValueError(f"local {engine} test nodes are single-node")
     ports = free_ports(count)
-    nodes = [
-        ManagedNode(
-            port=p,
-            heap=HEAP,
-            settings=settings,
-            cluster_name=f"sparse-mm-test-{ports[0]}",
-            seed_ports=ports if cluster else (),
-        )
-        for p in ports
-    ]
+    options = {"heap": HEAP, "settings": settings, "cluster_name": f"sparse-mm-test-{ports[0]}"}
+    if engine == "opensearch":
+        options["seed_ports"] = ports if cluster else ()
+    nodes = [managed_node(engine, p, **options) for p in ports]
     try:
         yield nodes
     finally:

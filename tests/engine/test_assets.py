@@ -1,5 +1,6 @@
-"""The engine-side assets: the index template recreates the layout for any client, and the
-stored search template runs the integrated-score query with only the vector and the terms."""
+"""OpenSearch's engine-side assets: ingest installs both, and the stored search template (mustache,
+which Elasticsearch's minimal distribution lacks) runs the integrated-score query with only the
+vector and the terms. The index template on both engines: test_index_template.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import random
 import pytest
 
 from indexing.ingest import IngestOptions, ingest, source_from_dataset
-from indexing.layout import DENSE_FIELD, IndexSettings
+from indexing.layout import IndexSettings
 from indexing.opensearch.assets import (
     ASSETS_VERSION,
     hybrid_template_source,
@@ -20,7 +21,6 @@ from indexing.opensearch.assets import (
 from indexing.opensearch.queries import hybrid_query
 from indexing.search import SearchOptions, search, vectors_from_embedding
 from sparse_mm.data import load_dataset
-from sparse_mm.errors import EngineError
 
 
 @pytest.fixture(scope="module")
@@ -108,35 +108,6 @@ def test_search_template_gives_the_integrated_scores(indexed, corpus, trained_mo
         assert [h["_id"] for h in theirs] == [h.id for h in ours.hits]
         for hit, raw in zip(ours.hits, theirs, strict=True):
             assert raw["_score"] - cfg.w1 == pytest.approx(hit.score, rel=1e-6)
-
-
-def test_any_client_creating_the_index_gets_the_layout(indexed, trained_model):
-    client, name, _ = indexed
-    copy = f"{name}-plain"
-    template = client.indices.get_index_template(name=template_name(name))["index_templates"][0]
-    body = dict(template["index_template"], index_patterns=[copy])
-    client.indices.put_index_template(name=template_name(copy), body=body)
-    try:
-        client.indices.create(index=copy)  # no body: the template supplies everything
-        mapping = client.indices.get_mapping(index=copy)[copy]["mappings"]
-        dense = mapping["properties"][DENSE_FIELD]
-        assert dense["type"] == "knn_vector"
-        assert dense["dimension"] == trained_model.config.heads.dense_dim
-        assert mapping["properties"]["sparse"]["type"] == "rank_features"
-    finally:
-        client.indices.delete(index=copy, ignore_unavailable=True)
-        client.indices.delete_index_template(name=template_name(copy), ignore=[404])
-
-
-def test_newer_assets_are_not_downgraded(engine, index_name):
-    client = engine.client
-    body = {"index_patterns": [index_name], "version": ASSETS_VERSION + 1, "template": {}}
-    client.indices.put_index_template(name=template_name(index_name), body=body)
-    try:
-        with pytest.raises(EngineError, match="newer sparse-mm"):
-            install_assets(client, index_name, 8, IndexSettings(), 0.1, 0.1, {})
-    finally:
-        client.indices.delete_index_template(name=template_name(index_name), ignore=[404])
 
 
 def test_template_source_is_valid_mustache_for_any_weights():

@@ -1,7 +1,8 @@
 """The ingest and query options through the command line, each checked against what the engine
 holds or against exact in-memory search: --doc-top-k/--doc-min-weight and their report line,
 --shards/--replicas, --query-top-k/--query-min-weight and their report line, --caption-id,
---exact (dense and hybrid), and an ingest whose rejected documents make it exit non-zero."""
+--exact (dense and hybrid), and an ingest whose rejected documents make it exit non-zero. On
+each engine."""
 
 from __future__ import annotations
 
@@ -11,14 +12,15 @@ import re
 import pytest
 import torch
 
+from indexing.engine import as_engine
 from indexing.ingest import source_from_dataset
 from indexing.layout import SPARSE_FIELD, IndexSettings
-from indexing.opensearch.mapping import index_body
 from indexing.search import SearchOptions, encode_query, search, vectors_from_embedding
 from sparse_mm.data import load_dataset
 from sparse_mm.encoders import load_query_encoder
 from sparse_mm.retriever import ExactRetriever
 from tests.cli_run import one_line_error, run
+from tests.engines import each_engine  # noqa: F401  (every test here runs on both engines)
 
 TEXT = "a dog on the beach"
 
@@ -31,7 +33,7 @@ def _all_documents(client, index: str) -> list[dict]:
 def _query(engine, trained_model, index, *args):
     """`sparse-mm query ... --json`: (its JSON, its stderr)."""
     result = run("query", *args, "--model", trained_model.path, "--index", index,
-                 "--url", engine.url, "--json")  # fmt: skip
+                 "--url", engine.url, "--engine", engine.name, "--json")  # fmt: skip
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout), result.stderr
 
@@ -46,7 +48,7 @@ def test_ingest_pruning_shards_and_replicas(engine, corpus, trained_model, index
     rejects = tmp_path / "rejects.jsonl"
     result = run(
         "ingest", "--model", trained_model.path, "--data", corpus, "--split", "test",
-        "--index", index_name, "--url", engine.url, "--doc-top-k", top_k,
+        "--index", index_name, "--url", engine.url, "--engine", engine.name, "--doc-top-k", top_k,
         "--doc-min-weight", min_weight, "--shards", 2, "--replicas", 1, "--rejects", rejects,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -109,7 +111,7 @@ def test_caption_id_queries_with_the_stored_caption(engine, corpus, cli_index, t
     assert [h["score"] for h in out["hits"]] == pytest.approx([h.score for h in expected.hits])
     one_line_error(
         run("query", "--caption-id", "no-such", "--data", corpus, "--model", trained_model.path,
-            "--index", name, "--url", engine.url),
+            "--index", name, "--url", engine.url, "--engine", engine.name),
         "no caption with id 'no-such'",
     )  # fmt: skip
 
@@ -152,13 +154,15 @@ def test_ingest_with_rejected_documents_exits_non_zero(
     for entry in test[:3]:
         entry["filename"] = f"not-a-number-{entry['imgid']}.jpg"
     (data / "dataset_meta.json").write_text(json.dumps(meta))
-    body = index_body(trained_model.config.heads.dense_dim, IndexSettings())
+    body = as_engine(engine.client).index_body(
+        trained_model.config.heads.dense_dim, IndexSettings(), None
+    )
     body["mappings"]["properties"]["filename"] = {"type": "integer"}
     engine.client.indices.create(index=index_name, body=body)
     rejects = tmp_path / "rejects.jsonl"
     result = run(
         "ingest", "--model", trained_model.path, "--data", data, "--split", "test",
-        "--index", index_name, "--url", engine.url, "--rejects", rejects,
+        "--index", index_name, "--url", engine.url, "--engine", engine.name, "--rejects", rejects,
     )  # fmt: skip
     one_line_error(result, f"3 documents were rejected; see {rejects}")
     assert "failed 3" in result.stdout

@@ -1,5 +1,5 @@
-"""Faults, each on a managed node of the test's own: a SIGKILL in the middle of an ingest, a
-write queue so small that the engine answers 429, and an engine that is gone."""
+"""Faults, each on a managed node of the test's own, of each engine: a SIGKILL in the middle of
+an ingest, a write queue so small that the engine answers 429, and an engine that is gone."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import pytest
 from bench.crash import crash_scenario, synthetic_source
 from indexing.bulk import BulkOptions
 from indexing.client import ConnectionOptions, connect
+from indexing.engine import engine_class
 from indexing.ingest import IngestOptions, ingest
 from indexing.layout import IndexSettings
 from sparse_mm.checkpoint import load_model
 from sparse_mm.demo import demo_model_dir
 from sparse_mm.errors import EngineError
 from tests.engine.local_nodes import local_nodes
+from tests.engines import ENGINE_NAMES
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow, pytest.mark.usefixtures("java")]
 
@@ -23,10 +25,11 @@ def model():
     return load_model(demo_model_dir())
 
 
-def test_ingest_survives_a_sigkill_of_the_node(tmp_path, model):
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
+def test_ingest_survives_a_sigkill_of_the_node(tmp_path, model, engine):
     source = synthetic_source(tmp_path / "corpus", 20_000)
-    with local_nodes(1) as (node,):
-        report = crash_scenario(node, model, source, kill_at=0.3)
+    with local_nodes(1, engine=engine) as (node,):
+        report = crash_scenario(node, model, source, engine=engine, kill_at=0.3)
     print(report)
     # The interrupted ingest ended with one engine-down error, not a traceback or a hang.
     assert "unreachable" in report.error and "Connection refused" in report.error
@@ -49,14 +52,17 @@ def test_ingest_survives_a_sigkill_of_the_node(tmp_path, model):
     assert report.refresh_interval == "1s"
 
 
-def test_ingest_completes_through_429s_and_reports_the_retries(tmp_path, model):
+@pytest.mark.parametrize("engine", ENGINE_NAMES)
+def test_ingest_completes_through_429s_and_reports_the_retries(tmp_path, model, engine):
     source = synthetic_source(tmp_path / "corpus", 3_000)
-    # One write thread with a queue of one: a bulk request fans out into one write task per
-    # shard, so a single client's requests to a 4-shard index already overflow the queue.
+    # One write thread with a queue of one (the same settings on both engines): a bulk request
+    # fans out into one write task per shard, so a single client's requests to a 4-shard index
+    # already overflow the queue.
     tiny_queue = {"thread_pool.write.size": 1, "thread_pool.write.queue_size": 1}
-    with local_nodes(1, settings=tiny_queue) as (node,):
+    with local_nodes(1, settings=tiny_queue, engine=engine) as (node,):
         node.start()
-        client = connect(ConnectionOptions(url=node.url, timeout=10.0, max_retries=0))
+        options = ConnectionOptions(url=node.url, timeout=10.0, max_retries=0)
+        client = connect(options, engine=engine)
         options = IngestOptions(
             index="pressure",
             settings=IndexSettings(shards=4),
@@ -76,5 +82,5 @@ def test_ingest_completes_through_429s_and_reports_the_retries(tmp_path, model):
         with pytest.raises(EngineError) as caught:
             ingest(client, model, source, options, progress=False)
     message = str(caught.value)
-    assert f"OpenSearch at 127.0.0.1:{node.port} is unreachable" in message
+    assert f"{engine_class(engine).label} at 127.0.0.1:{node.port} is unreachable" in message
     assert "Connection refused" in message and "\n" not in message

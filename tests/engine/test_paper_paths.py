@@ -4,7 +4,8 @@
   ingest -> query with the BLIP text tower;
 - "the released model": import a checkpoint with the reference's exact layout -> ingest
   precomputed embeddings -> query.
-The engine's scores are checked against the model's exact in-memory scores of the same query."""
+The engine's scores are checked against the model's exact in-memory scores of the same query, on
+each engine (the embedded images are shared; each engine's tests train and import their own)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from sparse_mm.checkpoint import load_model
 from sparse_mm.cli import main
 from sparse_mm.encoders import BlipTextEncoder
 from tests.blip_tiny import EMBED_DIM, HIDDEN, WORDS, build_tiny_blip, draw_images, karpathy
+from tests.engines import each_engine  # noqa: F401  (every test here runs on both engines)
 from tests.reference_ckpt import reference_layers, reference_state, save_reference
 
 pytest.importorskip("transformers")
@@ -61,12 +63,12 @@ def _ingest_and_query(engine, model_dir, data, index, tmp_path):
     """Ingest the test split with the model, then run QUERY exactly (every document scored)."""
     ingest = run(
         "ingest", "--model", model_dir, "--data", data, "--split", "test", "--index", index,
-        "--url", engine.url, "--rejects", tmp_path / "rejects.jsonl",
+        "--url", engine.url, "--engine", engine.name, "--rejects", tmp_path / "rejects.jsonl",
     )  # fmt: skip
     assert "failed 0" in ingest.output
     out = run(
         "query", QUERY, "--model", model_dir, "--index", index, "--url", engine.url,
-        "--exact", "--json", "-k", 8,
+        "--engine", engine.name, "--exact", "--json", "-k", 8,
     )  # fmt: skip
     return json.loads(out.stdout)["hits"]
 

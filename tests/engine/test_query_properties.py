@@ -3,7 +3,7 @@ and w2, k, window and ef_search the CLI lets through), sparse-mm either refuses 
 error before sending anything or sends a query the real engine accepts, and that query reaches
 no field but the index's own dense and sparse fields. An ordinary query (a non-zero vector, term
 weights in range, and for sparse mode a term to search with) is never refused: it is answered
-with exactly the hits the index holds for it."""
+with exactly the hits the index holds for it. On each engine."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from indexing.codec import decode_term
 from indexing.engine import as_engine
 from indexing.layout import DENSE_FIELD, SPARSE_FIELD, IndexSettings
-from indexing.opensearch.mapping import index_body
 from indexing.query_terms import MAX_QUERY_WEIGHT, MIN_QUERY_WEIGHT
 from indexing.search import QueryVectors, SearchOptions, search
 from sparse_mm.errors import EngineError, SparseMMError
+from tests.engines import each_engine  # noqa: F401  (every test here runs on both engines)
 
 DIM = 4
 N_DOCS = 12
@@ -34,7 +34,8 @@ def small_index(engine):
 
     client = engine.client
     name = f"test-query-properties-{uuid.uuid4().hex[:8]}"
-    client.indices.create(index=name, body=index_body(DIM, IndexSettings()))
+    body = as_engine(client).index_body(DIM, IndexSettings(), None)
+    client.indices.create(index=name, body=body)
     for i in range(N_DOCS):
         vector = [math.cos(i + j) for j in range(DIM)]
         terms = {encode_term(t): 0.25 + (i * (j + 1)) % 5 for j, t in enumerate(TOKENS)
@@ -47,7 +48,7 @@ def small_index(engine):
 
 
 class Recording:
-    """The real client, remembering the bodies it sent."""
+    """The real client, remembering the search bodies it sent (anything else goes through)."""
 
     def __init__(self, client) -> None:
         self.client, self.bodies = client, []
@@ -56,15 +57,22 @@ class Recording:
         self.bodies.append(kwargs["body"])
         return self.client.search(**kwargs)
 
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
 
 def fields_reached(node, found: list[str]) -> list[str]:
-    """Every field a query body names: `field` values, k-NN clause keys, script field params."""
+    """Every field a query body names: `field` values, OpenSearch's k-NN clause keys,
+    Elasticsearch's sparse_vector features as `field.feature`."""
     if isinstance(node, dict):
         for key, value in node.items():
             if key == "field" and isinstance(value, str):
                 found.append(value)
-            elif key == "knn" and isinstance(value, dict):
-                found.extend(value)
+            elif key == "knn" and isinstance(value, dict) and "field" not in value:
+                found.extend(value)  # OpenSearch: {"knn": {field: {...}}}
+            elif key == "sparse_vector" and isinstance(value, dict):
+                found.extend(f"{value['field']}.{f}" for f in value["query_vector"])
+                continue
             fields_reached(value, found)
     elif isinstance(node, list):
         for item in node:
@@ -143,8 +151,8 @@ def test_queries_are_refused_clearly_or_accepted_and_stay_on_their_fields(
     assert set(got) <= matched
     for hit in response.hits:
         assert math.isfinite(hit.score)
-    (body,) = recording.bodies
-    for name in fields_reached(body, []):
+    assert len(recording.bodies) == response.round_trips
+    for name in fields_reached(recording.bodies, []):
         if name == DENSE_FIELD:
             continue
         prefix, _, feature = name.partition(".")

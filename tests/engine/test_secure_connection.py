@@ -5,8 +5,9 @@ here by openssl: it checks credentials (a reader, a writer and an API key) and r
 to the reader, as a read-only role would. What this tests is the client side, including what the
 security plugin's basic auth does not offer (API-key headers): TLS verification on by default,
 the CA bundle, credentials from the environment or a file, clear one-line errors, and no
-credential in any output or log. test_security_plugin.py does the same against the real plugin
-on a secured managed node.
+credential in any output or log, through each engine's client (OpenSearch's and
+Elasticsearch's). test_security_plugin.py does the same against OpenSearch's real plugin on a
+secured managed node.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from click.testing import CliRunner
 
 from sparse_mm.cli import main
 from tests.engine.proxy import Answer, forwarding_proxy
+from tests.engines import each_engine  # noqa: F401  (every test here runs on both engines)
 
 PASSWORDS = {"reader": "r3ad-0nly-Pw", "writer": "wr1te-Pw"}
 API_KEY = "k3y-abc123"
@@ -87,8 +89,8 @@ def run(args, env):
     return result, result.stdout + result.stderr
 
 
-def _query(url, name, model, *extra):
-    return ["query", "a dog on the beach", "--url", url, "--index", name,
+def _query(engine, url, name, model, *extra):
+    return ["query", "a dog on the beach", "--engine", engine.name, "--url", url, "--index", name,
             "--model", model.path, "--json", *extra]  # fmt: skip
 
 
@@ -97,10 +99,10 @@ def _no_secret(text):
         assert secret not in text
 
 
-def test_verification_is_on_by_default(secured, indexed, trained_model):
+def test_verification_is_on_by_default(engine, secured, indexed, trained_model):
     url, _ = secured
     env = {"OPENSEARCH_USER": "reader", "OPENSEARCH_PASSWORD": PASSWORDS["reader"]}
-    result, output = run(_query(url, indexed, trained_model), env)
+    result, output = run(_query(engine, url, indexed, trained_model), env)
     assert result.exit_code != 0
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
     assert f"TLS with {url} failed" in result.stderr and "--ca-certs" in result.stderr
@@ -108,37 +110,39 @@ def test_verification_is_on_by_default(secured, indexed, trained_model):
     _no_secret(output)
 
 
-def test_reader_queries_with_the_ca_bundle(secured, indexed, trained_model):
+def test_reader_queries_with_the_ca_bundle(engine, secured, indexed, trained_model):
     url, ca = secured
     env = {"OPENSEARCH_USER": "reader", "OPENSEARCH_PASSWORD": PASSWORDS["reader"]}
-    result, output = run(_query(url, indexed, trained_model, "--ca-certs", ca), env)
+    result, output = run(_query(engine, url, indexed, trained_model, "--ca-certs", ca), env)
     assert result.exit_code == 0, output
     assert '"hits"' in result.stdout and '"score"' in result.stdout
     _no_secret(output)
 
 
-def test_password_file_and_api_key(secured, indexed, trained_model, tmp_path):
+def test_password_file_and_api_key(engine, secured, indexed, trained_model, tmp_path):
     url, ca = secured
     secret = tmp_path / "password"
     secret.write_text(PASSWORDS["reader"] + "\n")
-    args = _query(url, indexed, trained_model, "--ca-certs", ca, "--password-file", secret)
+    args = _query(engine, url, indexed, trained_model, "--ca-certs", ca, "--password-file", secret)
     result, output = run([*args, "--user", "reader"], {"OPENSEARCH_PASSWORD": "wrong"})
     assert result.exit_code == 0, output  # the file wins over the environment
-    keyed = _query(url, indexed, trained_model, "--ca-certs", ca)
+    keyed = _query(engine, url, indexed, trained_model, "--ca-certs", ca)
     result, output = run([*keyed, "--header", f"Authorization: ApiKey {API_KEY}"], {})
     assert result.exit_code == 0, output
     _no_secret(output)
 
 
-def test_wrong_credentials_one_line_and_never_echoed(secured, indexed, trained_model, caplog):
+def test_wrong_credentials_one_line_and_never_echoed(
+    engine, secured, indexed, trained_model, caplog
+):
     url, ca = secured
     wrong = "not-" + PASSWORDS["reader"]
     caplog.set_level(logging.DEBUG)
     env = {"OPENSEARCH_USER": "reader", "OPENSEARCH_PASSWORD": wrong}
-    result, output = run(_query(url, indexed, trained_model, "--ca-certs", ca), env)
+    result, output = run(_query(engine, url, indexed, trained_model, "--ca-certs", ca), env)
     assert result.exit_code != 0
     assert result.stderr.strip() == (
-        f"error: OpenSearch at {url} refused the credentials (401, user 'reader'): set "
+        f"error: {engine.label} at {url} refused the credentials (401, user 'reader'): set "
         "OPENSEARCH_USER and OPENSEARCH_PASSWORD (or --password-file)"
     )
     for text in (output, caplog.text):
@@ -146,18 +150,18 @@ def test_wrong_credentials_one_line_and_never_echoed(secured, indexed, trained_m
         _no_secret(text)
     # a URL carrying credentials is shown without them
     inline = url.replace("https://", f"https://reader:{wrong}@")
-    result, output = run(_query(inline, indexed, trained_model, "--ca-certs", ca), {})
+    result, output = run(_query(engine, inline, indexed, trained_model, "--ca-certs", ca), {})
     assert result.exit_code != 0 and wrong not in output + caplog.text
 
 
 def test_reader_cannot_ingest(secured, engine, corpus, trained_model, index_name):
     url, ca = secured
     env = {"OPENSEARCH_USER": "reader", "OPENSEARCH_PASSWORD": PASSWORDS["reader"]}
-    args = ["ingest", "--url", url, "--ca-certs", ca, "--index", index_name,
-            "--model", trained_model.path, "--data", corpus]  # fmt: skip
+    args = ["ingest", "--engine", engine.name, "--url", url, "--ca-certs", ca,
+            "--index", index_name, "--model", trained_model.path, "--data", corpus]  # fmt: skip
     result, output = run(args, env)
     assert result.exit_code != 0
-    assert result.stderr.strip().startswith("error: OpenSearch denied this operation")
+    assert result.stderr.strip().startswith(f"error: {engine.label} denied this operation")
     assert "403" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not engine.client.indices.exists(index=index_name)
     _no_secret(output)

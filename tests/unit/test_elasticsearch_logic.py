@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from elasticsearch import Elasticsearch
 
+from indexing.bulk import connection_failure
 from indexing.elasticsearch.adapter import ElasticsearchEngine
 from indexing.elasticsearch.mapping import index_body
 from indexing.elasticsearch.queries import (
@@ -93,6 +94,10 @@ def test_a_lost_connection_in_a_bulk_round_fails_every_unsettled_item():
     items = [item["index"] for _, item in outcomes]
     assert [i["_id"] for i in items] == ["0", "1", "2"]
     assert all(i["status"] == "N/A" and "exception" in i for i in items)  # retried as lost
+    # the one-line reason names the refusal, as OpenSearch's does (elastic_transport's own
+    # message is only "Connection error")
+    reason = connection_failure(items[0]["exception"])
+    assert reason == "ConnectionError: [Errno 111] Connection refused"
 
 
 def test_without_retries_leaves_the_callers_client_alone():

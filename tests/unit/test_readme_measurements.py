@@ -1,8 +1,8 @@
 """Every measurement in README.md comes from a committed JSON that says how it was made.
 
 - The measurement blocks (synthetic results table, demo model R@1, speed table, node start
-  times, example outputs) appear in README.md exactly as bench.readme_tables renders them from
-  their JSONs.
+  times, example outputs, Elasticsearch examples) appear in README.md exactly as
+  bench.readme_tables renders them from their JSONs.
 - Every results file the READMEs link exists; every JSON under bench/results/ carries the
   provenance record, made at a clean commit, or says why it is stale, and a stale one is
   called STALE wherever the READMEs cite it.
@@ -39,6 +39,13 @@ def test_blocks_render_every_measurement_source():
     assert {"synthetic results table", "demo model test R@1", "speed table",
             "node start table"} <= names  # fmt: skip
     assert any(n.startswith("example output") for n in names)
+    # every recorded Elasticsearch example: start, ingest and query, each with its command
+    es = [text for name, text in blocks().items() if name.startswith("elasticsearch example")]
+    assert [text.splitlines()[0].split()[:3] for text in es] == [
+        ["$", "sparse-mm", "elasticsearch"],
+        ["$", "sparse-mm", "ingest"],
+        ["$", "sparse-mm", "query"],
+    ]
 
 
 @pytest.mark.parametrize("path", _results_jsons(), ids=lambda p: str(p.relative_to(REPO)))

@@ -1,0 +1,43 @@
+"""The hybrid candidate window is 200 by default everywhere a default is taken: the library's
+options, the CLI, both engines' query builders, OpenSearch's stored search template and the
+benchmark's grid (at 100k documents 100 left 5% of top-10s short of exact, 200 none:
+bench/results/engines_100k_windows.json)."""
+
+from __future__ import annotations
+
+from bench.run import GridPoint
+from indexing.cli import query
+from indexing.elasticsearch.queries import candidates_query
+from indexing.opensearch.assets import ASSETS_VERSION, hybrid_template_source, template_request
+from indexing.opensearch.queries import hybrid_query
+from indexing.query_terms import DEFAULT_WINDOW
+from indexing.search import SearchOptions
+
+VECTOR, TERMS = [0.6, 0.8], {"dog": 1.0}
+
+
+def test_the_default_window_is_200_in_the_library_and_the_cli():
+    assert DEFAULT_WINDOW == 200
+    assert SearchOptions().window == 200
+    (option,) = [p for p in query.params if p.name == "window"]
+    assert option.default == 200
+    assert GridPoint("hybrid").window == 200
+
+
+def test_both_engines_query_builders_default_to_200_candidates():
+    body = hybrid_query(VECTOR, TERMS, w1=0.1, w2=0.3)
+    assert body["rescore"]["window_size"] == 200
+    (knn,) = [c["knn"] for c in body["query"]["bool"]["should"] if "knn" in c]
+    assert next(iter(knn.values()))["k"] == 200
+    body = candidates_query(VECTOR, TERMS, w1=0.1, w2=0.3)
+    assert body["size"] == 200
+    assert body["query"]["bool"]["should"][0]["knn"]["k"] == 200
+
+
+def test_the_stored_template_defaults_to_200_and_its_version_says_it_changed():
+    source = hybrid_template_source(0.1, 0.3)
+    assert "{{window}}{{^window}}200{{/window}}" in source
+    assert "{{^window}}100{{/window}}" not in source
+    assert template_request("i", VECTOR, TERMS)["params"]["window"] == 200
+    # version 1 stored a template whose default window was 100: an install over it updates it
+    assert ASSETS_VERSION == 2
