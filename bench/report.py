@@ -241,7 +241,9 @@ def _targets(report: dict) -> list[str]:
     out = ["## Targets", ""]
     for t in report.get("targets", []):
         detail = ", ".join(
-            f"{k} {_f(v, 4)}" for k, v in t.items() if k not in ("target", "status", "n_docs")
+            f"{k} {_f(v, 4)}"
+            for k, v in t.items()
+            if k != "n_docs" and isinstance(v, int | float) and not isinstance(v, bool)
         )
         out.append(
             f"- **{t['status']}** at N = {t['n_docs']:,}: {t['target']}"

@@ -13,17 +13,20 @@ from dataclasses import dataclass, field
 import torch
 
 from bench.collection import Collection, Queries
-from bench.engine import ingest_collection, run_queries, throughput
+from bench.engine import ingest_collection, node_memory, run_queries, throughput
 from bench.metrics import (
     K,
     aggregate_parity,
-    fit_linear,
     percentiles,
     query_parity,
     recall_at,
 )
 from bench.profile import profile_mode, time_variants
 from bench.reference import build_reference, exact_scores, time_reference
+from bench.work import against_limit, postings_per_query, work_per_query
+from indexing.engine import as_engine
+from indexing.layout import IndexSettings
+from indexing.query_terms import DENSE_EF_SEARCH
 from indexing.search import SearchOptions, search
 from sparse_mm.retriever import MODES, top_k
 
@@ -68,22 +71,83 @@ class RunOptions:
     grid: tuple[GridPoint, ...] = DEFAULT_GRID
     devices: tuple[str, ...] = ("cpu",)
     threads: tuple[int, ...] | None = None  # torch intra-op thread counts to try
-    profile_queries: int = 10  # queries sent with the profile API, per mode
+    profile_queries: int = 10  # queries sent with the profile API, per mode (OpenSearch)
+    bandwidth_bytes_s: float = float("nan")  # bench.work.measure_bandwidth, once per command
     log: Callable[[str], None] = field(default=lambda _m: None)
 
 
-def run_one(client, model, collection: Collection, queries: Queries, opts: RunOptions) -> dict:
-    """All measurements for one collection; returns the run's JSON object."""
-    w1, w2 = model.serving_weights()
+@dataclass
+class Shared:
+    """What every engine of one size is compared with, measured once: the exact retriever, the
+    exact top-k per mode, the in-memory reference's timings and the work per query."""
+
+    retriever: object
+    exact: dict
+    reference: dict
+    build_seconds: float
+    postings_mean: float
+
+
+def measure_reference(collection: Collection, queries: Queries, opts: RunOptions, w1, w2):
+    """The exact in-memory PyTorch side of one size (single query and batched, per mode)."""
     n = len(collection)
-    name = f"{opts.index}-{n}"
-    opts.log(f"[{n:,}] ingest into {name!r}")
+    opts.log(f"[{n:,}] exact reference: build and top-{K} of every query")
+    retriever, build_s = build_reference(collection, w1, w2)
+    exact = _exact_top(retriever, queries)
+    opts.log(f"[{n:,}] in-memory reference timings")
+    reference = {
+        "torch_cpu": time_reference(
+            retriever, queries, batch=opts.batch, clients=opts.clients, threads=opts.threads
+        )
+    }
+    for device in opts.devices:
+        if device.startswith("cuda") and torch.cuda.is_available():
+            opts.log(f"[{n:,}] in-memory reference on {device}")
+            gpu, _ = build_reference(collection, w1, w2, device=device)
+            reference["torch_cuda"] = time_reference(
+                gpu, queries, batch=opts.batch, clients=opts.clients
+            )
+            reference["torch_cuda"]["device_name"] = torch.cuda.get_device_name(device)
+            del gpu
+    postings = postings_per_query(collection.encoded.sparse, queries.sparse)
+    return Shared(retriever, exact, reference, build_s, float(postings.mean()))
+
+
+def run_size(engines: dict, model, collection: Collection, queries: Queries, opts: RunOptions):
+    """Every engine ({name: client}) on the same documents and queries, against one shared
+    exact reference; {name: that engine's run}."""
+    w1, w2 = model.serving_weights()
+    shared = measure_reference(collection, queries, opts, w1, w2)
+    try:
+        return {
+            name: measure_engine(client, model, collection, queries, shared, opts)
+            for name, client in engines.items()
+        }
+    finally:
+        del shared
+        gc.collect()
+
+
+def run_one(client, model, collection: Collection, queries: Queries, opts: RunOptions) -> dict:
+    """All measurements for one collection on one engine; returns the run's JSON object."""
+    return next(iter(run_size({"engine": client}, model, collection, queries, opts).values()))
+
+
+def measure_engine(
+    client, model, collection: Collection, queries: Queries, shared: Shared, opts: RunOptions
+) -> dict:
+    """One engine at one size: ingest, parity and latency per mode, throughput, pruning grid,
+    memory, work per query against the bandwidth limit."""
+    w1, w2 = model.serving_weights()
+    engine = as_engine(client).name
+    n = len(collection)
+    name = f"{opts.index}-{engine}-{n}"
+    opts.log(f"[{engine} {n:,}] ingest into {name!r}")
     ingest = ingest_collection(
         client, name, model, collection, clients=opts.ingest_clients, reuse=opts.reuse_index
     )
-    opts.log(f"[{n:,}] ingest: {ingest.as_dict(collection.encode_seconds)}")
-    retriever, build_s = build_reference(collection, w1, w2)
-    exact = _exact_top(retriever, queries)
+    opts.log(f"[{engine} {n:,}] ingest: {ingest.as_dict(collection.encode_seconds)}")
+    exact = shared.exact
     run: dict = {
         "n_docs": n,
         "n_queries": len(queries),
@@ -93,42 +157,62 @@ def run_one(client, model, collection: Collection, queries: Queries, opts: RunOp
         "terms_per_query": float((queries.sparse > 0).sum(1).float().mean()),
         "ingest": ingest.as_dict(collection.encode_seconds),
         "modes": {},
-        "reference": {},
-        "seconds": {"source": collection.source_seconds, "reference_build": build_s},
+        "reference": shared.reference,
+        "seconds": {
+            "source": collection.source_seconds,
+            "reference_build": shared.build_seconds,
+        },
     }
     for mode in MODES:
-        opts.log(f"[{n:,}] engine {mode}")
+        opts.log(f"[{engine} {n:,}] engine {mode}")
         run["modes"][mode] = _engine_mode(client, name, queries, mode, exact[mode], opts, w1, w2)
         run["modes"][mode]["R@k"]["exact"] = recall_at(exact[mode]["ids"], queries.relevant)
-    opts.log(f"[{n:,}] in-memory reference")
-    run["reference"]["torch_cpu"] = time_reference(
-        retriever, queries, batch=opts.batch, clients=opts.clients, threads=opts.threads
-    )
-    for device in opts.devices:
-        if device.startswith("cuda") and torch.cuda.is_available():
-            opts.log(f"[{n:,}] in-memory reference on {device}")
-            gpu, _ = build_reference(collection, w1, w2, device=device)
-            run["reference"]["torch_cuda"] = time_reference(
-                gpu, queries, batch=opts.batch, clients=opts.clients
-            )
-            run["reference"]["torch_cuda"]["device_name"] = torch.cuda.get_device_name(device)
-            del gpu
-    opts.log(f"[{n:,}] pruning grid ({len(opts.grid)} points)")
+    opts.log(f"[{engine} {n:,}] pruning grid ({len(opts.grid)} points)")
     run["pruning"] = [
         _grid_point(client, name, queries, p, exact[p.mode], w1, w2) for p in opts.grid
     ]
     run["profile"] = _profile(run)
-    opts.log(f"[{n:,}] engine profile and variants")
-    sample = queries.vectors[: opts.profile_queries]
-    run["engine_profile"] = {
-        mode: profile_mode(client, name, sample, mode, w1, w2) for mode in MODES
-    }
-    run["variants"] = time_variants(client, name, queries.vectors, w1, w2)
+    if engine == "opensearch" and opts.profile_queries:  # the profile bodies are OpenSearch's
+        opts.log(f"[{engine} {n:,}] engine profile and variants")
+        sample = queries.vectors[: opts.profile_queries]
+        run["engine_profile"] = {
+            mode: profile_mode(client, name, sample, mode, w1, w2) for mode in MODES
+        }
+        run["variants"] = time_variants(client, name, queries.vectors, w1, w2)
+    run["engine_memory"] = node_memory(client)
+    run["work"] = _work(run, engine, collection.dense_dim, shared.postings_mean, opts)
     if not opts.keep_index:
         client.indices.delete(index=name, ignore_unavailable=True)
-    del retriever
-    gc.collect()
     return run
+
+
+def _work(run: dict, engine: str, dim: int, postings_mean: float, opts: RunOptions) -> dict:
+    """Work per query per system and mode, and each p50 against the bandwidth limit."""
+    window = SearchOptions().window
+    # OpenSearch's k-NN clause searches max(k, the index's ef_search); Elasticsearch's
+    # num_candidates is the window
+    ef_hybrid = max(window, IndexSettings().ef_search) if engine == "opensearch" else window
+    work = work_per_query(
+        run["n_docs"],
+        dim,
+        postings_mean,
+        ef_dense=DENSE_EF_SEARCH,
+        ef_hybrid=ef_hybrid,
+        m=IndexSettings().m,
+    )
+    bandwidth = opts.bandwidth_bytes_s
+    out = {"per_query": work, "bandwidth_bytes_s": bandwidth, "engine": {}, "torch_cpu": {}}
+    for mode in MODES:
+        out["engine"][mode] = against_limit(
+            run["modes"][mode]["latency_ms"]["p50"], work["engine"][mode], dim, bandwidth
+        )
+        out["torch_cpu"][mode] = against_limit(
+            run["reference"]["torch_cpu"][mode]["latency_ms"]["p50"],
+            work["exact"][mode],
+            dim,
+            bandwidth,
+        )
+    return out
 
 
 def _exact_top(retriever, queries: Queries) -> dict:
@@ -223,69 +307,9 @@ def _profile(run: dict) -> dict:
     return out
 
 
-def scale_fit(runs: list[dict]) -> dict:
-    """latency p50 = a + b * N per mode, for the engine and each in-memory device."""
-    sizes = [r["n_docs"] for r in runs]
-    fits: dict = {"engine": {}}
-    for mode in MODES:
-        fits["engine"][mode] = fit_linear(
-            sizes, [r["modes"][mode]["latency_ms"]["p50"] for r in runs]
-        )
-    for device in sorted({d for r in runs for d in r["reference"]}):
-        pts = [(r["n_docs"], r["reference"][device]) for r in runs if device in r["reference"]]
-        fits[device] = {
-            mode: fit_linear([n for n, _ in pts], [d[mode]["latency_ms"]["p50"] for _, d in pts])
-            for mode in MODES
-        }
-    return fits
-
-
-def check_targets(runs: list[dict]) -> list[dict]:
-    """The issue's done-when targets, each met or not (or not measured) with its numbers."""
-    by_n = {r["n_docs"]: r for r in runs}
-    out = []
-
-    def add(name: str, n: int, fn) -> None:
-        r = by_n.get(n)
-        if r is None:
-            out.append({"target": name, "n_docs": n, "status": "not measured"})
-            return
-        met, detail = fn(r)
-        out.append({"target": name, "n_docs": n, "status": "met" if met else "not met", **detail})
-
-    def hybrid_parity(r):
-        m = r["modes"]["hybrid"]
-        ok = m["overlap@10"] >= 0.99 and m["score_rel_err_max"] <= 1e-4
-        return ok, {"overlap@10": m["overlap@10"], "score_rel_err_max": m["score_rel_err_max"]}
-
-    def sparse_parity(r):
-        m = r["modes"]["sparse"]
-        return m["overlap@10_ties"] >= 0.999, {
-            "overlap@10": m["overlap@10"],
-            "overlap@10_ties": m["overlap@10_ties"],
-        }
-
-    def faster(mode):
-        def check(r):
-            e = r["modes"][mode]["latency_ms"]["p50"]
-            t = r["reference"]["torch_cpu"][mode]["latency_ms"]["p50"]
-            return e < t, {"engine_p50_ms": e, "torch_cpu_p50_ms": t}
-
-        return check
-
-    def ingest_rate(r):
-        rate = r["ingest"]["docs_per_s"]
-        return rate is not None and rate >= 2000, {"docs_per_s": rate}
-
-    add("hybrid overlap@10 >= 0.99 and score error <= 1e-4", 100_000, hybrid_parity)
-    add("sparse overlap@10 >= 0.999 (exact ties aside)", 100_000, sparse_parity)
-    add("engine sparse p50 < in-memory sparse p50", 1_000_000, faster("sparse"))
-    add("engine hybrid p50 < in-memory hybrid p50", 1_000_000, faster("hybrid"))
-    add("ingest >= 2,000 docs/s sustained", 1_000_000, ingest_rate)
-    return out
-
-
-def report_header(client, model, argv: list[str] | str | None = None) -> dict:
+def report_header(
+    client, model, argv: list[str] | str | None = None, dense_dim: int | None = None
+) -> dict:
     """The report's top level: bench.provenance's record (command, git describe, model with
     its weights' sha256, engine with the index settings, machine) and the run list."""
     from bench.engine import measured_engine
@@ -297,7 +321,7 @@ def report_header(client, model, argv: list[str] | str | None = None) -> dict:
             argv,
             prog="sparse-mm bench",
             model=model.path,
-            engine=measured_engine(client, model.config.heads.dense_dim),
+            engine=measured_engine(client, dense_dim or model.config.heads.dense_dim),
         ),
         "runs": [],
     }

@@ -10,7 +10,8 @@ import pytest
 
 from bench.collection import synthetic_collection
 from bench.report import write_report
-from bench.run import RunOptions, check_targets, report_header, run_one, scale_fit
+from bench.run import RunOptions, report_header, run_one
+from bench.targets import check_targets, scale_fit
 
 N_IMAGES, N_QUERIES = 10_000, 40
 
