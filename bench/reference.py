@@ -41,6 +41,32 @@ def exact_scores(retriever: ExactRetriever, queries: Queries, rows, mode: str) -
     return out.cpu()
 
 
+def pair_scores(
+    retriever: ExactRetriever, queries: Queries, row: int, docs: torch.Tensor, mode: str
+) -> torch.Tensor:
+    """(M,) exact scores of query `row` with the documents at positions `docs` (M,) only: the
+    same numbers as `exact_scores(...)[0, docs]` (up to float rounding), without scoring all N
+    (a parity check needs the scores of the hits an engine returned, at 1M for every mode and
+    grid point). Sparse reads only the query terms' postings, matched against `docs`."""
+    docs = docs.to(torch.int64)
+    dense = retriever.dense[docs].cpu() @ queries.dense[row].float()
+    if mode == "dense":
+        return dense
+    q = queries.sparse[row]
+    sparse = torch.zeros(len(docs))
+    if len(docs):
+        ordered, order = docs.sort()
+        for t in q.nonzero().flatten().tolist():
+            lo, hi = int(retriever.col_ptr[t]), int(retriever.col_ptr[t + 1])
+            rows = retriever.rows[lo:hi].cpu()
+            pos = torch.searchsorted(ordered, rows).clamp_(max=len(docs) - 1)
+            hit = ordered[pos] == rows
+            sparse.index_add_(0, order[pos[hit]], retriever.values[lo:hi].cpu()[hit] * q[t])
+    if mode == "sparse":
+        return sparse
+    return retriever.w1 * dense + retriever.w2 * sparse
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)

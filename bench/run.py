@@ -22,7 +22,7 @@ from bench.metrics import (
     recall_at,
 )
 from bench.profile import profile_mode, time_variants
-from bench.reference import build_reference, exact_scores, time_reference
+from bench.reference import build_reference, exact_scores, pair_scores, time_reference
 from bench.work import against_limit, postings_per_query, work_per_query
 from indexing.engine import as_engine
 from indexing.layout import IndexSettings
@@ -233,14 +233,13 @@ def _exact_top(retriever, queries: Queries) -> dict:
 
 
 def _score_lookup(exact: dict, engine_ids: list[list[str]], mode: str) -> list[dict]:
-    """Exact score of every id the engine returned, per query."""
+    """Exact score of every id the engine returned, per query (only those documents scored)."""
     retriever, queries, position = exact["retriever"], exact["queries"], exact["position"]
     out = []
-    for lo in range(0, len(engine_ids), PARITY_BLOCK):
-        rows = list(range(lo, min(lo + PARITY_BLOCK, len(engine_ids))))
-        s = exact_scores(retriever, queries, rows, mode)
-        for r, row in enumerate(rows):
-            out.append({d: float(s[r, position[d]]) for d in engine_ids[row]})
+    for row, ids in enumerate(engine_ids):
+        docs = torch.tensor([position[d] for d in ids], dtype=torch.int64)
+        scores = pair_scores(retriever, queries, row, docs, mode).tolist()
+        out.append(dict(zip(ids, scores, strict=True)))
     return out
 
 

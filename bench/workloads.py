@@ -175,11 +175,14 @@ def lsr_workload(params: LsrParams) -> LsrWorkload:
         block_cols = distinct_draws(cdf, BLOCK, p.doc_terms, gen)
         block_vals = _log_normal((BLOCK, p.doc_terms), p.doc_weight_mu, p.doc_weight_sigma, gen)
         dense.append(_unit(latent[:n] @ mixing))
-        latents.append(latent[:n])
+        latents.append(latent[: max(0, min(n, p.query_pool - start))])  # query targets only
         cols.append(block_cols[:n])
         vals.append(block_vals[:n])
     doc_cols, doc_vals = torch.cat(cols), torch.cat(vals)
+    cols.clear()  # memory is the output's: the blocks go as they are joined
+    vals.clear()
     docs = EncodedCollection(torch.cat(dense), _csr(doc_cols, doc_vals, p.vocab_size))
+    dense.clear()
 
     gen = _gen(p.seed, "queries")
     targets = torch.randint(0, min(p.n_docs, p.query_pool), (p.n_queries,), generator=gen)

@@ -221,3 +221,32 @@ def test_the_demo_model_statistics_come_from_its_eval_record():
     stats = demo_model_statistics(load_model(demo_model_dir()))
     assert stats["vocab_size"] == 362 and "sparse-mm eval" in stats["source"]
     assert stats["doc_terms"] > stats["query_terms"] > 0 and stats["flops"] > 0
+
+
+def test_readme_performance_table_comes_from_the_committed_peers_report(tmp_path):
+    from bench.readme_tables import PEERS_DIR, performance_table
+
+    assert performance_table(tmp_path) is None  # nothing committed: the README stays as is
+    write_peers_report(_reports(), tmp_path / PEERS_DIR)
+    table = performance_table(tmp_path)
+    assert table.startswith("`sparse-mm bench --sizes 2000,5000 --workload lsr-30k")
+    assert "| lsr-30k | 5,000 | elasticsearch | hybrid | 4.00 | 1.0000 | 1.000 | 2,500 |" in table
+    assert "| lsr-30k | 5,000 | exact PyTorch (CPU) | sparse | 1.00 |" in table
+    assert "| 2,000 |" not in table  # the largest N only
+
+
+@pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
+def test_pair_scores_are_the_exact_scores_of_those_documents(mode):
+    from bench.reference import build_reference, exact_scores, pair_scores
+
+    params = LsrParams(n_docs=700, n_queries=6, vocab_size=400, doc_terms=12, query_terms=5)
+    collection, queries, _ = lsr_collection(params)
+    retriever, _ = build_reference(collection, 0.3, 0.7)
+    full = exact_scores(retriever, queries, list(range(6)), mode)
+    docs = torch.tensor([5, 699, 0, 123, 42, 300])
+    for row in range(6):
+        got = pair_scores(retriever, queries, row, docs, mode)
+        assert got.tolist() == pytest.approx(full[row, docs].tolist(), rel=1e-6, abs=1e-7)
+    assert (
+        pair_scores(retriever, queries, 0, torch.tensor([], dtype=torch.int64), mode).numel() == 0
+    )
