@@ -183,7 +183,7 @@ def bench(
     from bench.report import write_json
     from bench.run import RunOptions, report_header, run_one
     from bench.suite import engine_names, parse_workloads, plan, run_suite
-    from bench.targets import check_targets, scale_fit
+    from bench.targets import check_targets, scale_fits
     from bench.work import measure_bandwidth
     from sparse_mm.checkpoint import load_model
     from sparse_mm.demo import demo_data_dir, demo_model_dir
@@ -265,7 +265,7 @@ def bench(
     run = {"workload": workload, **run_one(client, model, collection, queries, options)}
     report["runs"].append(run)
     click.echo(summary(run))
-    report["scale_fit"] = scale_fit(report["runs"])
+    report["scale_fit"] = scale_fits(report["runs"])
     report["targets"] = check_targets(report["runs"])
     if json_file:
         write_json(report, json_file)
