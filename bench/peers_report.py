@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from bench.peers_plots import plot_peers
-from bench.report import _f, _table, write_json
+from bench.report import _f, _table, parity_cells, write_json
 from bench.targets import ENGINE_ORDER, cost_rows, engine_groups
 from sparse_mm.retriever import MODES
 
@@ -162,11 +162,7 @@ def _parity(reports: dict) -> list[str]:
             f"{run['n_docs']:,}",
             engine,
             mode,
-            x["overlap@10"],
-            x["overlap@10_ties"],
-            x["recall@10_vs_exact"],
-            x["top10_identical"],
-            x["score_rel_err_max"],
+            *parity_cells(x),
             x["R@k"]["engine"]["R@10"],
             x["R@k"]["exact"]["R@10"],
         ]

@@ -250,3 +250,16 @@ def test_pair_scores_are_the_exact_scores_of_those_documents(mode):
     assert (
         pair_scores(retriever, queries, 0, torch.tensor([], dtype=torch.int64), mode).numel() == 0
     )
+
+
+def test_bench_misuse_of_the_new_options_is_one_line(tmp_path):
+    from tests.cli_run import one_line_error, run
+
+    one_line_error(run("bench", "--sizes", "2000", "--workload", "lsr-31k"), "lsr-31k", code=2)
+    one_line_error(run("bench", "--workload", "lsr-30k"), "needs --sizes", code=2)
+    one_line_error(
+        run("bench", "--sizes", "2000", "--engine", "both", "--json", tmp_path / "x.json"),
+        "--report",
+        code=2,
+    )
+    one_line_error(run("bench", "--synth", "2000", "--sizes", "2000"), "not both", code=2)
