@@ -132,6 +132,27 @@ def parse_ints(text: str, name: str) -> tuple[int, ...]:
 @click.option("--batch", default=256, show_default=True, help="Queries per batched torch call.")
 @click.option("--no-grid", is_flag=True, help="Skip the pruning grid.")
 @click.option(
+    "--timing-queries",
+    default=50,
+    show_default=True,
+    help="Queries timed one by one on the in-memory reference (parity uses every query).",
+)
+@click.option(
+    "--qps-seconds",
+    default=5.0,
+    show_default=True,
+    help="Seconds of each throughput level (1/2/4 clients), engine and in-memory.",
+)
+@click.option(
+    "--grid-queries", default=100, show_default=True, help="Queries per pruning grid point."
+)
+@click.option(
+    "--append",
+    is_flag=True,
+    help="Add this run's sizes/workloads to the report already in --report (same clean git "
+    "commit and options; refused otherwise), to split one long command into pieces.",
+)
+@click.option(
     "--reuse-index",
     is_flag=True,
     help="Keep an existing bench index of the same collection instead of re-ingesting "
@@ -166,6 +187,10 @@ def bench(
     ingest_clients,
     batch,
     no_grid,
+    timing_queries,
+    qps_seconds,
+    grid_queries,
+    append,
     reuse_index,
     keep_index,
     devices,
@@ -180,6 +205,8 @@ def bench(
     sizes, latency = a + b * N per system and mode; the issue's targets, met or not.
     """
     from bench.collection import dataset_collection, dataset_workload
+    from bench.phases import summary_line
+    from bench.pieces import earlier_pieces, merged, run_recipe
     from bench.report import write_json
     from bench.run import RunOptions, report_header, run_one
     from bench.suite import engine_names, parse_workloads, plan, run_suite
@@ -192,8 +219,14 @@ def bench(
         raise click.UsageError("give either --data or --synth/--sizes, not both")
     if synth_sizes and sizes_text:
         raise click.UsageError("give either --synth or --sizes, not both")
-    if n_queries < 1 or batch < 1 or ingest_clients < 1:
-        raise click.UsageError("--queries, --batch and --ingest-clients must be >= 1")
+    if min(n_queries, batch, ingest_clients, timing_queries, grid_queries) < 1:
+        raise click.UsageError(
+            "--queries, --batch, --ingest-clients, --timing-queries and --grid-queries must be >= 1"
+        )
+    if not qps_seconds > 0:
+        raise click.UsageError("--qps-seconds must be > 0")
+    if append and (report_dir is None or not (sizes_text or synth_sizes)):
+        raise click.UsageError("--append needs --report and --sizes")
     # Local inputs first: a wrong path must not be reported as an unreachable engine.
     try:
         names = engine_names(engine_choice)
@@ -231,19 +264,28 @@ def bench(
         reuse_index=reuse_index,
         keep_index=keep_index,
         devices=tuple(d.strip() for d in devices.split(",")),
+        timing_queries=timing_queries,
+        qps_seconds=qps_seconds,
+        grid_queries=grid_queries,
         log=log,
     )
     if no_grid:
         options.grid = ()
+    recipe = run_recipe(options, seed=seed, n_queries=n_queries, lsr_grid_size=grid_size)
     options.bandwidth_bytes_s = measure_bandwidth()["bytes_per_s"]
     if sizes is not None:
         items = plan(chosen, sizes, n_queries=n_queries, seed=seed, lsr_grid=lsr_grid,
                      lsr_grid_size=grid_size)  # fmt: skip
         log(f"plan: {len(items)} collections x {len(engines)} engines")
+        earlier = {}
+        if append:
+            earlier = earlier_pieces(report_dir, engines, model, recipe, items, _argv())
 
         def write(reports: dict) -> None:
             for report in reports.values():
                 report["memory_bandwidth"] = {"bytes_per_s": options.bandwidth_bytes_s}
+                report["recipe"] = recipe
+            reports = {name: merged(earlier.get(name), r) for name, r in reports.items()}
             if json_file:
                 write_json(next(iter(reports.values())), json_file)
             if report_dir:
@@ -255,6 +297,7 @@ def bench(
                                     n_queries=n_queries, seed=seed, write=write):  # fmt: skip
             for name, run in runs.items():
                 click.echo(f"{name} {item.label} " + summary(run))
+        log("phases: " + summary_line(options.phases.records))
         return
     ((name, client),) = engines.items()
     report = report_header(client, model, _argv())

@@ -237,34 +237,42 @@ def run_queries(
     return out
 
 
-def throughput(call: Callable[[int], object], n_calls: int, clients: int) -> float:
-    """Calls per second when `clients` threads share `n_calls` calls (call(i) for i < n)."""
-    counter = iter(range(n_calls))
+def throughput(
+    call: Callable[[int], object], n_calls: int, clients: int, seconds: float | None = None
+) -> float:
+    """Calls per second when `clients` threads share the calls call(i), i < `n_calls`: each
+    call once, or with a time budget `seconds`, call(i % n_calls) for i = 0, 1, ... until the
+    budget has passed (every started call completes and counts)."""
+    counter = itertools.count() if seconds else iter(range(n_calls))
     lock = threading.Lock()
     errors: list[BaseException] = []
+    done = [0]
+    began = time.perf_counter()
+    deadline = began + seconds if seconds else float("inf")
 
     def worker() -> None:
         while True:
             with lock:
                 i = next(counter, None)
-            if i is None:
+            if i is None or time.perf_counter() >= deadline:
                 return
             try:
-                call(i)
+                call(i % n_calls)
             except BaseException as exc:
                 errors.append(exc)
                 return
+            with lock:
+                done[0] += 1
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
-    began = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    seconds = time.perf_counter() - began
+    elapsed = time.perf_counter() - began
     if errors:
         raise errors[0]
-    return n_calls / seconds
+    return done[0] / elapsed
 
 
 def engine_info(client) -> dict:

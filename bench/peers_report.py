@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from bench.peers_plots import plot_peers
+from bench.phases import phase_table
 from bench.report import _f, _table, parity_cells, write_json
 from bench.targets import ENGINE_ORDER, cost_rows, engine_groups
 from sparse_mm.retriever import MODES
@@ -50,12 +51,7 @@ def markdown(reports: dict[str, dict], plots: list[str]) -> str:
     out = [
         "# sparse-mm benchmark: " + ", ".join(reports) + " vs exact in-memory PyTorch",
         "",
-        "Produced by:",
-        "",
-        "```",
-        first["command"],
-        "```",
-        "",
+        *_produced_by(first),
         f"git {first.get('git')}; {first['created']}. Machine: {m['cpu']}, {m['cores']} cores, "
         f"{ram} RAM, torch {m['torch']}, GPU: {m.get('gpu') or 'none'}. Engines: {engines}.",
         f"Model: {model['path']} (serving weights w1 = {model.get('w1')}, w2 = "
@@ -74,8 +70,25 @@ def markdown(reports: dict[str, dict], plots: list[str]) -> str:
     out += _ingest(reports)
     out += _cost(reports)
     out += _work(reports)
+    out += phase_table(first.get("phases") or [])
     out += [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(out)
+
+
+def _produced_by(report: dict) -> list[str]:
+    """The command that made the report, or, for a report made in pieces (`--append`), each
+    piece's command (same commit, same options)."""
+    pieces = report.get("pieces") or []
+    if len(pieces) < 2:
+        return ["Produced by:", "", "```", report["command"], "```", ""]
+    return [
+        f"Produced in {len(pieces)} pieces (`--append`: same commit, same options), by:",
+        "",
+        "```",
+        *(p["command"] for p in pieces),
+        "```",
+        "",
+    ]
 
 
 def _targets(reports: dict) -> list[str]:

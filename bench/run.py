@@ -21,6 +21,7 @@ from bench.metrics import (
     query_parity,
     recall_at,
 )
+from bench.phases import Phases
 from bench.profile import profile_mode, time_variants
 from bench.reference import build_reference, exact_scores, pair_scores, time_reference
 from bench.work import against_limit, postings_per_query, work_per_query
@@ -73,6 +74,10 @@ class RunOptions:
     threads: tuple[int, ...] | None = None  # torch intra-op thread counts to try
     profile_queries: int = 10  # queries sent with the profile API, per mode (OpenSearch)
     bandwidth_bytes_s: float = float("nan")  # bench.work.measure_bandwidth, once per command
+    timing_queries: int | None = 50  # queries timed one by one on the in-memory reference
+    qps_seconds: float | None = 5.0  # time budget of each throughput level (None: each query once)
+    grid_queries: int | None = 100  # queries per pruning grid point (None: all)
+    phases: Phases = field(default_factory=Phases)
     log: Callable[[str], None] = field(default=lambda _m: None)
 
 
@@ -89,38 +94,47 @@ class Shared:
 
 
 def measure_reference(collection: Collection, queries: Queries, opts: RunOptions, w1, w2):
-    """The exact in-memory PyTorch side of one size (single query and batched, per mode)."""
+    """The exact in-memory PyTorch side of one size (single query and batched, per mode):
+    the exact top-k of every query (parity), timings on `opts.timing_queries` of them."""
     n = len(collection)
     opts.log(f"[{n:,}] exact reference: build and top-{K} of every query")
     retriever, build_s = build_reference(collection, w1, w2)
     exact = _exact_top(retriever, queries)
     opts.log(f"[{n:,}] in-memory reference timings")
-    reference = {
-        "torch_cpu": time_reference(
-            retriever, queries, batch=opts.batch, clients=opts.clients, threads=opts.threads
-        )
+    timing = {
+        "batch": opts.batch,
+        "clients": opts.clients,
+        "timing_queries": opts.timing_queries,
+        "seconds": opts.qps_seconds,
     }
+    reference = {"torch_cpu": time_reference(retriever, queries, threads=opts.threads, **timing)}
     for device in opts.devices:
         if device.startswith("cuda") and torch.cuda.is_available():
             opts.log(f"[{n:,}] in-memory reference on {device}")
             gpu, _ = build_reference(collection, w1, w2, device=device)
-            reference["torch_cuda"] = time_reference(
-                gpu, queries, batch=opts.batch, clients=opts.clients
-            )
+            reference["torch_cuda"] = time_reference(gpu, queries, **timing)
             reference["torch_cuda"]["device_name"] = torch.cuda.get_device_name(device)
             del gpu
     postings = postings_per_query(collection.encoded.sparse, queries.sparse)
     return Shared(retriever, exact, reference, build_s, float(postings.mean()))
 
 
-def run_size(engines: dict, model, collection: Collection, queries: Queries, opts: RunOptions):
+def run_size(
+    engines: dict,
+    model,
+    collection: Collection,
+    queries: Queries,
+    opts: RunOptions,
+    label: str | None = None,
+):
     """Every engine ({name: client}) on the same documents and queries, against one shared
-    exact reference; {name: that engine's run}."""
+    exact reference; {name: that engine's run}. Phases are recorded under `label`."""
     w1, w2 = model.serving_weights()
-    shared = measure_reference(collection, queries, opts, w1, w2)
+    with opts.phases.timed("reference", label=label, n_docs=len(collection)):
+        shared = measure_reference(collection, queries, opts, w1, w2)
     try:
         return {
-            name: measure_engine(client, model, collection, queries, shared, opts)
+            name: measure_engine(client, model, collection, queries, shared, opts, label)
             for name, client in engines.items()
         }
     finally:
@@ -134,7 +148,13 @@ def run_one(client, model, collection: Collection, queries: Queries, opts: RunOp
 
 
 def measure_engine(
-    client, model, collection: Collection, queries: Queries, shared: Shared, opts: RunOptions
+    client,
+    model,
+    collection: Collection,
+    queries: Queries,
+    shared: Shared,
+    opts: RunOptions,
+    label: str | None = None,
 ) -> dict:
     """One engine at one size: ingest, parity and latency per mode, throughput, pruning grid,
     memory, work per query against the bandwidth limit."""
@@ -142,10 +162,12 @@ def measure_engine(
     engine = as_engine(client).name
     n = len(collection)
     name = f"{opts.index}-{engine}-{n}"
+    where = {"label": label, "n_docs": n, "engine": engine}
     opts.log(f"[{engine} {n:,}] ingest into {name!r}")
-    ingest = ingest_collection(
-        client, name, model, collection, clients=opts.ingest_clients, reuse=opts.reuse_index
-    )
+    with opts.phases.timed("ingest", **where):
+        ingest = ingest_collection(
+            client, name, model, collection, clients=opts.ingest_clients, reuse=opts.reuse_index
+        )
     opts.log(f"[{engine} {n:,}] ingest: {ingest.as_dict(collection.encode_seconds)}")
     exact = shared.exact
     run: dict = {
@@ -163,22 +185,28 @@ def measure_engine(
             "reference_build": shared.build_seconds,
         },
     }
-    for mode in MODES:
-        opts.log(f"[{engine} {n:,}] engine {mode}")
-        run["modes"][mode] = _engine_mode(client, name, queries, mode, exact[mode], opts, w1, w2)
-        run["modes"][mode]["R@k"]["exact"] = recall_at(exact[mode]["ids"], queries.relevant)
-    opts.log(f"[{engine} {n:,}] pruning grid ({len(opts.grid)} points)")
-    run["pruning"] = [
-        _grid_point(client, name, queries, p, exact[p.mode], w1, w2) for p in opts.grid
-    ]
+    with opts.phases.timed("queries", **where):
+        for mode in MODES:
+            opts.log(f"[{engine} {n:,}] engine {mode}")
+            m = _engine_mode(client, name, queries, mode, exact[mode], opts, w1, w2)
+            m["R@k"]["exact"] = recall_at(exact[mode]["ids"], queries.relevant)
+            run["modes"][mode] = m
+    g = len(queries) if opts.grid_queries is None else min(opts.grid_queries, len(queries))
+    opts.log(f"[{engine} {n:,}] pruning grid ({len(opts.grid)} points, {g} queries each)")
+    with opts.phases.timed("grid", **where):
+        run["pruning"] = [
+            _grid_point(client, name, queries, p, _first_rows(exact[p.mode], g), w1, w2, g)
+            for p in opts.grid
+        ]
     run["profile"] = _profile(run)
     if engine == "opensearch" and opts.profile_queries:  # the profile bodies are OpenSearch's
         opts.log(f"[{engine} {n:,}] engine profile and variants")
         sample = queries.vectors[: opts.profile_queries]
-        run["engine_profile"] = {
-            mode: profile_mode(client, name, sample, mode, w1, w2) for mode in MODES
-        }
-        run["variants"] = time_variants(client, name, queries.vectors, w1, w2)
+        with opts.phases.timed("profile", **where):
+            run["engine_profile"] = {
+                mode: profile_mode(client, name, sample, mode, w1, w2) for mode in MODES
+            }
+            run["variants"] = time_variants(client, name, queries.vectors[:g], w1, w2)
     run["engine_memory"] = node_memory(client)
     run["work"] = _work(run, engine, collection.dense_dim, shared.postings_mean, opts)
     if not opts.keep_index:
@@ -260,7 +288,7 @@ def _engine_mode(client, name, queries: Queries, mode, exact, opts: RunOptions, 
     def one(i: int) -> None:
         search(client, name, queries.vectors[i], options, w1, w2)
 
-    qps = {str(c): throughput(one, len(queries), c) for c in opts.clients}
+    qps = {str(c): throughput(one, len(queries), c, opts.qps_seconds) for c in opts.clients}
     result = _parity(exact, first.ids, first.scores, mode)
     result.update(
         {
@@ -268,15 +296,22 @@ def _engine_mode(client, name, queries: Queries, mode, exact, opts: RunOptions, 
             "took_ms": percentiles(timed.took_ms),
             "qps": qps.get("1"),
             "qps_by_clients": qps,
+            "qps_seconds": opts.qps_seconds,
             "R@k": {"engine": recall_at(first.ids, queries.relevant)},
         }
     )
     return result
 
 
-def _grid_point(client, name, queries: Queries, point: GridPoint, exact, w1, w2) -> dict:
+def _first_rows(exact: dict, g: int) -> dict:
+    """`exact` (one mode of _exact_top) for the first `g` queries only."""
+    return {**exact, "ids": exact["ids"][:g], "scores": exact["scores"][:g]}
+
+
+def _grid_point(client, name, queries: Queries, point: GridPoint, exact, w1, w2, g: int) -> dict:
+    """One pruning grid point on the first `g` queries (parity against their exact top-k)."""
     options = point.options()
-    timed = run_queries(client, name, queries.vectors, options, w1, w2)
+    timed = run_queries(client, name, queries.vectors[:g], options, w1, w2)
     parity = _parity(exact, timed.ids, timed.scores, point.mode)
     return {
         "mode": point.mode,
@@ -287,7 +322,8 @@ def _grid_point(client, name, queries: Queries, point: GridPoint, exact, w1, w2)
         "took_ms": percentiles(timed.took_ms),
         f"overlap@{K}": parity[f"overlap@{K}"],
         f"overlap@{K}_ties": parity[f"overlap@{K}_ties"],
-        "R@10": recall_at(timed.ids, queries.relevant)["R@10"],
+        "R@10": recall_at(timed.ids, queries.relevant[:g])["R@10"],
+        "queries": g,
     }
 
 

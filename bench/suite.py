@@ -11,7 +11,8 @@ Workloads:
 - `lsr-30k`: bench.workloads' learned-sparse statistics over a 30,522-term vocabulary (64 terms
   per document, 16 per query by default), the model's serving weights w1, w2 for hybrid, dense
   dimension from the generator; with `lsr_grid`, at `lsr_grid_size` also (32, 128) doc terms x
-  (8, 32) query terms, each its own workload (`label` "lsr-30k d32 q8", ...).
+  (8, 32) query terms, each its own workload (`label` "lsr-30k d32 q8", ...); the two query
+  term counts of one doc term count search the same documents, ingested once.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from bench.phases import totals
 from bench.run import RunOptions, report_header, run_size
 from bench.targets import check_targets, scale_fits
 from bench.workloads import LsrParams, lsr_collection, sparse_statistics
@@ -63,6 +65,8 @@ class Item:
     label: str
     params: LsrParams | None = None
     grid: bool = False  # a point of the lsr doc/query-terms grid (no pruning grid there)
+    reuse: bool = False  # the previous item's index holds the same documents: search it
+    keep: bool = False  # the next item searches the same documents: keep the index
 
 
 def plan(
@@ -85,10 +89,12 @@ def plan(
                 items.append(Item(w, n, params.name, params))
     if lsr_grid and "lsr-30k" in workloads:
         base = LsrParams(n_docs=lsr_grid_size, n_queries=n_queries, seed=seed)
-        for d in GRID_DOC_TERMS:
-            for q in GRID_QUERY_TERMS:
+        for d in GRID_DOC_TERMS:  # the documents depend on d only: one ingest per d
+            for i, q in enumerate(GRID_QUERY_TERMS):
                 params = replace(base, doc_terms=d, query_terms=q)
-                items.append(Item("lsr-30k", lsr_grid_size, f"{base.name} d{d} q{q}", params, True))
+                label = f"{base.name} d{d} q{q}"
+                last = i == len(GRID_QUERY_TERMS) - 1
+                items.append(Item("lsr-30k", lsr_grid_size, label, params, True, i > 0, not last))
     return items
 
 
@@ -152,19 +158,35 @@ def run_suite(
     write: Callable[[dict[str, dict]], None],
 ) -> Iterator[tuple[Item, dict[str, dict]]]:
     """Run every item on every engine; after each, `write` gets {engine: report so far}.
-    Yields (item, {engine: run}) as each finishes."""
+    Yields (item, {engine: run}) as each finishes. Wall seconds per phase go to
+    `opts.phases`; each report carries them all (`phases`), each run its own totals."""
     reports = {name: report_header(client, model, argv) for name, client in engines.items()}
+    phases = opts.phases
     for item in items:
-        collection, queries, record = make_item(
-            item, model, n_queries=n_queries, seed=seed, log=opts.log
-        )
-        item_opts = replace(opts, grid=()) if item.grid else opts
-        runs = run_size(engines, model, collection, queries, item_opts)
+        where = {"label": item.label, "n_docs": item.n_docs}
+        with phases.timed("generate", **where):
+            collection, queries, record = make_item(
+                item, model, n_queries=n_queries, seed=seed, log=opts.log
+            )
+        if collection.encode_seconds:  # the model's encoding, inside the generation's time
+            phases.records[-1]["seconds"] -= collection.encode_seconds
+            phases.add("encode", collection.encode_seconds, **where)
+        item_opts = opts
+        if item.grid:  # the ingest rate of a reused index is not measured again (None)
+            item_opts = replace(
+                opts,
+                grid=(),
+                reuse_index=opts.reuse_index or item.reuse,
+                keep_index=opts.keep_index or item.keep,
+            )
+        runs = run_size(engines, model, collection, queries, item_opts, item.label)
         del collection, queries
         gc.collect()
+        item_phases = totals(phases.for_item(item.label, item.n_docs))
         for name, run in runs.items():
             report = reports[name]
-            report["runs"].append({"workload": record, **run})
+            report["phases"] = phases.records
+            report["runs"].append({"workload": record, **run, "phases": item_phases})
             report["scale_fit"] = scale_fits(report["runs"])
             report["targets"] = check_targets(report["runs"])
         write(reports)

@@ -281,7 +281,10 @@ def lsr_collection(params: LsrParams):
                 {w.tokens[t]: x for t, x in zip(terms, weights, strict=True)},
             )
         )
-    description = f"{params.name} seed {params.seed}, {params.n_docs:,} documents"
+    description = (  # what the documents depend on (not the queries): an index's identity
+        f"{params.name} seed {params.seed}, {params.doc_terms} terms per document, "
+        f"{params.n_docs:,} documents"
+    )
     collection = Collection(w.ids, w.docs, description, 0.0, seconds, tokens=w.tokens)
     relevant = [str(t) for t in w.targets]
     texts = [f"{params.name} query {i} (target {t})" for i, t in enumerate(relevant)]

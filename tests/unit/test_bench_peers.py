@@ -60,6 +60,9 @@ def test_plan_orders_workloads_sizes_and_the_lsr_grid():
     ]
     assert all(i.grid and i.n_docs == 4000 for i in grid)
     assert len({i.label for i in grid}) == 4
+    # one ingest per doc-term count: its second query-term count searches the kept index
+    assert [(i.reuse, i.keep) for i in grid] == [(False, True), (True, False)] * 2
+    assert not any(i.reuse or i.keep for i in items[:4])
     assert not any(i.grid for i in plan(("model",), [2000], n_queries=5, seed=0, lsr_grid=True))
 
 
@@ -263,3 +266,19 @@ def test_bench_misuse_of_the_new_options_is_one_line(tmp_path):
         code=2,
     )
     one_line_error(run("bench", "--synth", "2000", "--sizes", "2000"), "not both", code=2)
+
+
+def test_lsr_documents_depend_on_doc_terms_not_query_terms():
+    """What lets the lsr grid ingest once per doc-term count (bench.suite.plan)."""
+    from bench.workloads import LsrParams, lsr_collection
+
+    def docs(d, q):
+        collection, _, _ = lsr_collection(
+            LsrParams(n_docs=300, n_queries=5, doc_terms=d, query_terms=q)
+        )
+        return collection
+
+    a, b, c = docs(32, 8), docs(32, 32), docs(128, 8)
+    assert a.description == b.description != c.description
+    assert torch.equal(a.encoded.dense, b.encoded.dense)
+    assert torch.equal(a.encoded.sparse.to_dense(), b.encoded.sparse.to_dense())
