@@ -147,6 +147,13 @@ def parse_ints(text: str, name: str) -> tuple[int, ...]:
     "--grid-queries", default=100, show_default=True, help="Queries per pruning grid point."
 )
 @click.option(
+    "--pruning-grid-size",
+    default="100k",
+    show_default=True,
+    help="With --sizes: the N at which the pruning grid and the query-body variants run "
+    "(none at other sizes).",
+)
+@click.option(
     "--append",
     is_flag=True,
     help="Add this run's sizes/workloads to the report already in --report (same clean git "
@@ -190,6 +197,7 @@ def bench(
     timing_queries,
     qps_seconds,
     grid_queries,
+    pruning_grid_size,
     append,
     reuse_index,
     keep_index,
@@ -271,7 +279,9 @@ def bench(
     )
     if no_grid:
         options.grid = ()
+    pruning_size = parse_sizes(pruning_grid_size)[0]
     recipe = run_recipe(options, seed=seed, n_queries=n_queries, lsr_grid_size=grid_size)
+    recipe["pruning_grid_size"] = pruning_size
     options.bandwidth_bytes_s = measure_bandwidth()["bytes_per_s"]
     if sizes is not None:
         items = plan(chosen, sizes, n_queries=n_queries, seed=seed, lsr_grid=lsr_grid,
@@ -285,16 +295,20 @@ def bench(
             for report in reports.values():
                 report["memory_bandwidth"] = {"bytes_per_s": options.bandwidth_bytes_s}
                 report["recipe"] = recipe
-            reports = {name: merged(earlier.get(name), r) for name, r in reports.items()}
+            reports = {
+                **earlier,  # an --append run's other engines, unchanged
+                **{name: merged(earlier.get(name), r) for name, r in reports.items()},
+            }
             if json_file:
-                write_json(next(iter(reports.values())), json_file)
+                write_json(reports[names[0]], json_file)
             if report_dir:
                 from bench.peers_report import write_peers_report
 
                 write_peers_report(reports, report_dir)
 
         for item, runs in run_suite(items, engines, model, options, argv=_argv(),
-                                    n_queries=n_queries, seed=seed, write=write):  # fmt: skip
+                                    n_queries=n_queries, seed=seed, write=write,
+                                    pruning_size=pruning_size):  # fmt: skip
             for name, run in runs.items():
                 click.echo(f"{name} {item.label} " + summary(run))
         log("phases: " + summary_line(options.phases.records))

@@ -12,10 +12,13 @@ report keeps every piece's command (`pieces`), its phase timings, and the runs i
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 from bench.provenance import is_clean
 from sparse_mm.errors import ConfigError
+
+ENGINES = ("opensearch", "elasticsearch")
 
 
 def piece_record(report: dict) -> dict:
@@ -107,9 +110,8 @@ def run_recipe(opts, *, seed: int, n_queries: int, lsr_grid_size: int) -> dict:
 
 def earlier_pieces(folder: Path, engines: dict, model, recipe: dict, items, argv) -> dict:
     """{engine: report} already in `folder`, checked against this run before it starts (same
-    clean commit, recipe, model, engine version; none of its (workload, N) measured yet)."""
-    import json
-
+    clean commit, recipe, model, engine version; none of its (workload, N) measured yet); the
+    folder's other engines' reports too (unchanged: report.md keeps comparing them)."""
     from bench.run import report_header
 
     found = {}
@@ -124,7 +126,10 @@ def earlier_pieces(folder: Path, engines: dict, model, recipe: dict, items, argv
         check_mergeable(old, new, str(path))
         found[name] = old
     if not found:
-        raise ConfigError(f"--append: {folder} holds no opensearch.json or elasticsearch.json")
+        raise ConfigError(f"--append: {folder} holds no report of {', '.join(engines)}")
+    for path in sorted(folder.glob("*.json")):
+        if path.stem in ENGINES and path.stem not in found:
+            found[path.stem] = json.loads(path.read_text(encoding="utf-8"))
     return found
 
 

@@ -156,10 +156,12 @@ def run_suite(
     n_queries: int,
     seed: int,
     write: Callable[[dict[str, dict]], None],
+    pruning_size: int | None = None,
 ) -> Iterator[tuple[Item, dict[str, dict]]]:
     """Run every item on every engine; after each, `write` gets {engine: report so far}.
     Yields (item, {engine: run}) as each finishes. Wall seconds per phase go to
-    `opts.phases`; each report carries them all (`phases`), each run its own totals."""
+    `opts.phases`; each report carries them all (`phases`), each run its own totals. The
+    pruning grid and the query-body variants run at N = `pruning_size` only (every N if None)."""
     reports = {name: report_header(client, model, argv) for name, client in engines.items()}
     phases = opts.phases
     for item in items:
@@ -172,10 +174,13 @@ def run_suite(
             phases.records[-1]["seconds"] -= collection.encode_seconds
             phases.add("encode", collection.encode_seconds, **where)
         item_opts = opts
+        if opts.grid and pruning_size and item.n_docs != pruning_size:  # at one N only
+            item_opts = replace(opts, grid=(), variants=False)
         if item.grid:  # the ingest rate of a reused index is not measured again (None)
             item_opts = replace(
                 opts,
                 grid=(),
+                variants=False,
                 reuse_index=opts.reuse_index or item.reuse,
                 keep_index=opts.keep_index or item.keep,
             )
