@@ -177,10 +177,11 @@ def run_suite(
         if opts.grid and pruning_size and item.n_docs != pruning_size:  # at one N only
             item_opts = replace(opts, grid=(), variants=False)
         if item.grid:  # the ingest rate of a reused index is not measured again (None)
-            item_opts = replace(
+            item_opts = replace(  # a grid point: parity and latency; qps with one client only
                 opts,
                 grid=(),
                 variants=False,
+                clients=opts.clients[:1],
                 reuse_index=opts.reuse_index or item.reuse,
                 keep_index=opts.keep_index or item.keep,
             )
