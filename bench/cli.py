@@ -286,10 +286,10 @@ def bench(
     if sizes is not None:
         items = plan(chosen, sizes, n_queries=n_queries, seed=seed, lsr_grid=lsr_grid,
                      lsr_grid_size=grid_size)  # fmt: skip
-        log(f"plan: {len(items)} collections x {len(engines)} engines")
         earlier = {}
-        if append:
+        if append:  # refused (one line) before anything is measured
             earlier = earlier_pieces(report_dir, engines, model, recipe, items, _argv())
+        log(f"plan: {len(items)} collections x {len(engines)} engines")
 
         def write(reports: dict) -> None:
             for report in reports.values():
