@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -59,7 +60,43 @@ def parse_ints(text: str, name: str) -> tuple[int, ...]:
     help="Instead of --data: synthetic collections of these sizes, e.g. 10k,100k,1M "
     "(the first N images of the seed's world; queries are captions of its test images).",
 )
-@click.option("--seed", default=7, show_default=True, help="Synthetic world seed (--synth).")
+@click.option(
+    "--sizes",
+    "sizes_text",
+    default=None,
+    help="Collection sizes for every --workload, e.g. 10k,100k,1M (--synth is the same for "
+    "the model workload).",
+)
+@click.option(
+    "--workload",
+    "workloads",
+    default="model",
+    show_default=True,
+    help="model (the model encoding synthetic images), lsr-30k (learned-sparse statistics over "
+    "30,522 terms), or both: model,lsr-30k.",
+)
+@click.option(
+    "--engine",
+    "engine_choice",
+    type=click.Choice(["opensearch", "elasticsearch", "both"]),
+    default="opensearch",
+    show_default=True,
+    help="Engines measured in the same run, on the same documents and queries.",
+)
+@click.option(
+    "--elasticsearch-url",
+    envvar="ELASTICSEARCH_URL",
+    default="http://localhost:9201",
+    show_default=True,
+    help="Elasticsearch URL (or $ELASTICSEARCH_URL), for --engine elasticsearch|both.",
+)
+@click.option(
+    "--lsr-grid",
+    is_flag=True,
+    help="Also the lsr-30k grid of (32, 128) doc terms x (8, 32) query terms at --lsr-grid-size.",
+)
+@click.option("--lsr-grid-size", default="100k", show_default=True, help="N of the lsr grid.")
+@click.option("--seed", default=7, show_default=True, help="Synthetic world / workload seed.")
 @click.option(
     "--index",
     default="sparse-mm-bench",
@@ -90,10 +127,41 @@ def parse_ints(text: str, name: str) -> tuple[int, ...]:
 )
 @click.option("--clients", default="1,2,4", show_default=True, help="Concurrency levels for qps.")
 @click.option(
-    "--ingest-clients", default=2, show_default=True, help="Concurrent bulk streams for ingest."
+    "--ingest-clients",
+    default=1,
+    show_default=True,
+    help="Concurrent bulk streams for ingest (each keeps the ingest command's requests in flight).",
 )
 @click.option("--batch", default=256, show_default=True, help="Queries per batched torch call.")
 @click.option("--no-grid", is_flag=True, help="Skip the pruning grid.")
+@click.option(
+    "--timing-queries",
+    default=50,
+    show_default=True,
+    help="Queries timed one by one on the in-memory reference (parity uses every query).",
+)
+@click.option(
+    "--qps-seconds",
+    default=5.0,
+    show_default=True,
+    help="Seconds of each throughput level (1/2/4 clients), engine and in-memory.",
+)
+@click.option(
+    "--grid-queries", default=100, show_default=True, help="Queries per pruning grid point."
+)
+@click.option(
+    "--pruning-grid-size",
+    default="100k",
+    show_default=True,
+    help="With --sizes: the N at which the pruning grid and the query-body variants run "
+    "(none at other sizes).",
+)
+@click.option(
+    "--append",
+    is_flag=True,
+    help="Add this run's sizes/workloads to the report already in --report (same clean git "
+    "commit and options; refused otherwise), to split one long command into pieces.",
+)
 @click.option(
     "--reuse-index",
     is_flag=True,
@@ -113,6 +181,12 @@ def bench(
     data_dir,
     split,
     synth_sizes,
+    sizes_text,
+    workloads,
+    engine_choice,
+    elasticsearch_url,
+    lsr_grid,
+    lsr_grid_size,
     seed,
     index,
     url,
@@ -123,49 +197,75 @@ def bench(
     ingest_clients,
     batch,
     no_grid,
+    timing_queries,
+    qps_seconds,
+    grid_queries,
+    pruning_grid_size,
+    append,
     reuse_index,
     keep_index,
     devices,
 ) -> None:
-    """Benchmark OpenSearch against exact in-memory PyTorch retrieval.
+    """Benchmark the engines against exact in-memory PyTorch retrieval.
 
-    For each collection: ingest rate and index size, parity per mode (overlap@10, recall@10
-    vs exact, score errors, R@1/5/10 of both), latency percentiles and queries/s with 1, 2
-    and 4 clients, the same for the in-memory reference (single and batched), a pruning grid;
-    with several sizes, latency = a + b * N per mode.
+    For each workload and collection size: ingest rate (to searchable and until merges settle),
+    index size and engine memory, parity per mode (overlap@10, recall@10 vs exact, score
+    errors, R@1/5/10 of both), latency percentiles and queries/s with 1, 2 and 4 clients, the
+    same for the in-memory reference (single and batched, measured once and shared by the
+    engines), the work per query against a memory-bandwidth limit, a pruning grid; with several
+    sizes, latency = a + b * N per system and mode; the issue's targets, met or not.
     """
-    from bench.collection import (
-        dataset_collection,
-        dataset_workload,
-        synthetic_collection,
-        synthetic_workload,
-    )
-    from bench.report import write_json, write_report
-    from bench.run import RunOptions, check_targets, report_header, run_one, scale_fit
+    from bench.collection import dataset_collection, dataset_workload
+    from bench.phases import summary_line
+    from bench.pieces import earlier_pieces, merged, run_recipe
+    from bench.report import write_json
+    from bench.run import RunOptions, report_header, run_one
+    from bench.suite import engine_names, parse_workloads, plan, run_suite
+    from bench.targets import check_targets, scale_fits
+    from bench.work import measure_bandwidth
     from sparse_mm.checkpoint import load_model
     from sparse_mm.demo import demo_data_dir, demo_model_dir
 
-    if synth_sizes and data_dir:
-        raise click.UsageError("give either --data or --synth, not both")
-    if n_queries < 1 or batch < 1 or ingest_clients < 1:
-        raise click.UsageError("--queries, --batch and --ingest-clients must be >= 1")
+    if (synth_sizes or sizes_text) and data_dir:
+        raise click.UsageError("give either --data or --synth/--sizes, not both")
+    if synth_sizes and sizes_text:
+        raise click.UsageError("give either --synth or --sizes, not both")
+    if min(n_queries, batch, ingest_clients, timing_queries, grid_queries) < 1:
+        raise click.UsageError(
+            "--queries, --batch, --ingest-clients, --timing-queries and --grid-queries must be >= 1"
+        )
+    if not qps_seconds > 0:
+        raise click.UsageError("--qps-seconds must be > 0")
+    if append and (report_dir is None or not (sizes_text or synth_sizes)):
+        raise click.UsageError("--append needs --report and --sizes")
     # Local inputs first: a wrong path must not be reported as an unreachable engine.
-    sizes = parse_sizes(synth_sizes) if synth_sizes else None
+    try:
+        names = engine_names(engine_choice)
+        chosen = parse_workloads(workloads)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    sizes = parse_sizes(synth_sizes or sizes_text) if (synth_sizes or sizes_text) else None
+    grid_size = parse_sizes(lsr_grid_size)[0]
     clients_levels = parse_ints(clients, "--clients")
     model = load_model(model_dir or demo_model_dir())
     check_writable(json_file, "--json")
+    if json_file and len(names) > 1:
+        raise click.UsageError("--json takes one engine's report; with --engine both use --report")
     if report_dir is not None and report_dir.exists() and not report_dir.is_dir():
         raise click.UsageError(f"--report {report_dir} is a file, not a folder")
     if data_dir is not None and not data_dir.is_dir():
         raise click.UsageError(f"--data {data_dir} is not a folder")
+    if sizes is None and chosen != ("model",):
+        raise click.UsageError("--workload lsr-30k needs --sizes")
     prepared = None
     if sizes is None:  # one dataset split: read and check it before contacting the engine
         root = data_dir or demo_data_dir()
         prepared = dataset_collection(model, root, split, n_queries=n_queries)
-    client = connect_engine(url)
+    urls = {"opensearch": url, "elasticsearch": elasticsearch_url}
+    engines = {name: connect_engine(urls[name], name) for name in names}
 
     def log(message: str) -> None:
-        click.echo(message, err=True)
+        click.echo(f"{time.strftime('%H:%M:%S')} {message}", err=True)
 
     options = RunOptions(
         index=index,
@@ -175,32 +275,70 @@ def bench(
         reuse_index=reuse_index,
         keep_index=keep_index,
         devices=tuple(d.strip() for d in devices.split(",")),
+        timing_queries=timing_queries,
+        qps_seconds=qps_seconds,
+        grid_queries=grid_queries,
         log=log,
     )
     if no_grid:
         options.grid = ()
-    report = report_header(client, model, sys.argv[1:])
-    vocab_size = model.config.heads.vocab_size
-    for size in sizes or [None]:
-        if size is None:
-            (collection, queries), prepared = prepared, None
-            workload = dataset_workload(
-                data_dir or demo_data_dir(), split, len(queries), vocab_size
-            )
-        else:
-            log(f"generating and encoding {size:,} synthetic images (seed {seed})")
-            collection, queries = synthetic_collection(model, size, seed=seed, n_queries=n_queries)
-            workload = synthetic_workload(seed, size, len(queries), vocab_size)
-        run = {"workload": workload, **run_one(client, model, collection, queries, options)}
-        report["runs"].append(run)
-        click.echo(summary(run))
-        del collection, queries
-        report["scale_fit"] = scale_fit(report["runs"])
-        report["targets"] = check_targets(report["runs"])
-        if json_file:  # after every size, so a long run leaves its results so far
-            write_json(report, json_file)
-        if report_dir:
-            write_report(report, report_dir)
+    pruning_size = parse_sizes(pruning_grid_size)[0]
+    recipe = run_recipe(options, seed=seed, n_queries=n_queries, lsr_grid_size=grid_size)
+    recipe["pruning_grid_size"] = pruning_size
+    options.bandwidth_bytes_s = measure_bandwidth()["bytes_per_s"]
+    if sizes is not None:
+        items = plan(chosen, sizes, n_queries=n_queries, seed=seed, lsr_grid=lsr_grid,
+                     lsr_grid_size=grid_size)  # fmt: skip
+        earlier = {}
+        if append:  # refused (one line) before anything is measured
+            earlier = earlier_pieces(report_dir, engines, model, recipe, items, _argv())
+        log(f"plan: {len(items)} collections x {len(engines)} engines")
+
+        def write(reports: dict) -> None:
+            for report in reports.values():
+                report["memory_bandwidth"] = {"bytes_per_s": options.bandwidth_bytes_s}
+                report["recipe"] = recipe
+            reports = {
+                **earlier,  # an --append run's other engines, unchanged
+                **{name: merged(earlier.get(name), r) for name, r in reports.items()},
+            }
+            if json_file:
+                write_json(reports[names[0]], json_file)
+            if report_dir:
+                from bench.peers_report import write_peers_report
+
+                write_peers_report(reports, report_dir)
+
+        for item, runs in run_suite(items, engines, model, options, argv=_argv(),
+                                    n_queries=n_queries, seed=seed, write=write,
+                                    pruning_size=pruning_size):  # fmt: skip
+            for name, run in runs.items():
+                click.echo(f"{name} {item.label} " + summary(run))
+        log("phases: " + summary_line(options.phases.records))
+        return
+    ((name, client),) = engines.items()
+    report = report_header(client, model, _argv())
+    collection, queries = prepared
+    workload = dataset_workload(
+        data_dir or demo_data_dir(), split, len(queries), model.config.heads.vocab_size
+    )
+    run = {"workload": workload, **run_one(client, model, collection, queries, options)}
+    report["runs"].append(run)
+    click.echo(summary(run))
+    report["scale_fit"] = scale_fits(report["runs"])
+    report["targets"] = check_targets(report["runs"])
+    if json_file:
+        write_json(report, json_file)
+    if report_dir:
+        from bench.peers_report import write_peers_report
+
+        write_peers_report({name: report}, report_dir)
+
+
+def _argv() -> list[str]:
+    """The arguments after `bench` (the root command's argv holds the subcommand too)."""
+    args = sys.argv[1:]
+    return args[1:] if args[:1] == ["bench"] else args
 
 
 def summary(run: dict) -> str:

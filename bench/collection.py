@@ -37,6 +37,11 @@ class Collection:
     description: str
     encode_seconds: float  # model heads only
     source_seconds: float = 0.0  # generating or reading the embeddings
+    tokens: list[str] | None = None  # term names, when not the model's vocabulary
+
+    @property
+    def dense_dim(self) -> int:
+        return int(self.encoded.dense.shape[1])
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -22,7 +22,6 @@ from indexing.bulk import BulkReport, bulk_index
 from indexing.documents import DocumentBuilder
 from indexing.index import bulk_loading, ensure_index, index_meta
 from indexing.layout import IndexSettings
-from indexing.opensearch.mapping import index_body
 from indexing.search import QueryVectors, SearchOptions, search
 from sparse_mm.errors import EngineError
 
@@ -35,6 +34,7 @@ class IngestResult:
     reused: bool
     bulk_seconds: float = 0.0
     searchable_seconds: float = 0.0
+    settled_seconds: float | None = None  # from the last bulk ack until no merge is running
     build_seconds: float = 0.0  # client side: documents + JSON, measured on a sample
     index_bytes: int = 0
     segments: int = 0
@@ -43,6 +43,7 @@ class IngestResult:
 
     def as_dict(self, encode_seconds: float) -> dict:
         total = self.bulk_seconds + self.searchable_seconds
+        settled = self.bulk_seconds + self.settled_seconds if self.settled_seconds else None
         return {
             "docs": self.docs,
             "reused_index": self.reused,
@@ -50,6 +51,10 @@ class IngestResult:
             "docs_per_s": self.docs / total if total and not self.reused else None,
             "bulk_seconds": self.bulk_seconds,
             "time_until_searchable_s": self.searchable_seconds,
+            "time_until_merges_settled_s": self.settled_seconds,
+            "docs_per_s_merges_settled": (
+                self.docs / settled if settled and not self.reused else None
+            ),
             "client_build_json_s_estimate": self.build_seconds,
             "encode_seconds": encode_seconds,
             "encode_docs_per_s": self.docs / encode_seconds if encode_seconds else None,
@@ -75,7 +80,7 @@ def _csr_rows(sparse: torch.Tensor, start: int, stop: int) -> torch.Tensor:
 
 
 def collection_documents(model, collection: Collection, start: int, stop: int, batch: int = 2048):
-    builder = DocumentBuilder(model.vocab.tokens)
+    builder = DocumentBuilder(collection.tokens or model.vocab.tokens)
     enc = collection.encoded
     for lo in range(start, stop, batch):
         hi = min(lo + batch, stop)
@@ -101,12 +106,12 @@ def prepare_index(client, name: str, model, collection: Collection, reuse: bool)
             return True
         client.indices.delete(index=name)
     meta = {"w1": model.serving_weights()[0], "w2": model.serving_weights()[1], BENCH_MARK: marker}
-    ensure_index(client, name, model.config.heads.dense_dim, IndexSettings(), meta)
+    ensure_index(client, name, collection.dense_dim, IndexSettings(), meta)
     return False
 
 
 def ingest_collection(
-    client, name: str, model, collection: Collection, *, clients: int = 2, reuse: bool = False
+    client, name: str, model, collection: Collection, *, clients: int = 1, reuse: bool = False
 ) -> IngestResult:
     """Bulk-load the collection with `clients` concurrent bulk streams (contiguous slices)."""
     n = len(collection)
@@ -145,6 +150,7 @@ def ingest_collection(
         while client.count(index=name)["count"] < n:
             time.sleep(0.05)
         result.searchable_seconds = time.perf_counter() - acked
+        result.settled_seconds = _merges_settled(client, name, acked)
         failed = sum(r.failed for r in reports)
         if failed:
             raise EngineError(f"{failed} documents were rejected while loading {name!r}")
@@ -160,6 +166,43 @@ def ingest_collection(
             "merge": stats["merges"]["total_time_in_millis"],
         }
     return result
+
+
+def _merges_settled(client, name: str, since: float, timeout: float = 1800.0) -> float | None:
+    """Seconds from `since` until the index runs no merge (None if that takes over `timeout`)."""
+    while time.perf_counter() - since < timeout:
+        stats = client.indices.stats(index=name, metric="merge")["_all"]["primaries"]
+        if int(stats["merges"]["current"]) == 0:
+            return time.perf_counter() - since
+        time.sleep(0.2)
+    return None
+
+
+def node_memory(client) -> dict:
+    """The node's JVM heap in use and committed, and its resident memory (RSS, read from
+    /proc when the node runs on this machine, else None)."""
+    nodes = client.nodes.stats(metric="jvm,process")["nodes"]
+    node = next(iter(nodes.values()))
+    heap = node.get("jvm", {}).get("mem", {})
+    pid = client.nodes.info(metric="process")["nodes"]
+    pid = next(iter(pid.values())).get("process", {}).get("id")
+    return {
+        "heap_used_bytes": heap.get("heap_used_in_bytes"),
+        "heap_committed_bytes": heap.get("heap_committed_in_bytes"),
+        "rss_bytes": _rss(pid),
+        "virtual_bytes": node.get("process", {}).get("mem", {}).get("total_virtual_in_bytes"),
+    }
+
+
+def _rss(pid) -> int | None:
+    try:
+        with open(f"/proc/{int(pid)}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, TypeError, ValueError):
+        return None
+    return None
 
 
 def _build_cost(model, collection: Collection, sample: int = 2000) -> float:
@@ -194,47 +237,63 @@ def run_queries(
     return out
 
 
-def throughput(call: Callable[[int], object], n_calls: int, clients: int) -> float:
-    """Calls per second when `clients` threads share `n_calls` calls (call(i) for i < n)."""
-    counter = iter(range(n_calls))
+def throughput(
+    call: Callable[[int], object], n_calls: int, clients: int, seconds: float | None = None
+) -> float:
+    """Calls per second when `clients` threads share the calls call(i), i < `n_calls`: each
+    call once, or with a time budget `seconds`, call(i % n_calls) for i = 0, 1, ... until the
+    budget has passed (every started call completes and counts)."""
+    counter = itertools.count() if seconds else iter(range(n_calls))
     lock = threading.Lock()
     errors: list[BaseException] = []
+    done = [0]
+    began = time.perf_counter()
+    deadline = began + seconds if seconds else float("inf")
 
     def worker() -> None:
         while True:
             with lock:
                 i = next(counter, None)
-            if i is None:
+            if i is None or time.perf_counter() >= deadline:
                 return
             try:
-                call(i)
+                call(i % n_calls)
             except BaseException as exc:
                 errors.append(exc)
                 return
+            with lock:
+                done[0] += 1
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
-    began = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    seconds = time.perf_counter() - began
+    elapsed = time.perf_counter() - began
     if errors:
         raise errors[0]
-    return n_calls / seconds
+    return done[0] / elapsed
 
 
 def engine_info(client) -> dict:
-    """OpenSearch, Lucene and JVM versions, the node's processors and heap."""
-    info = client.info()
+    """The engine's name and version, Lucene and JVM versions, the node's processors and heap
+    (from the node's info: Elasticsearch's minimal distribution has no `GET /`)."""
+    from indexing.engine import as_engine
+
+    adapter = as_engine(client)
     nodes = client.nodes.info(metric="jvm,os")["nodes"]
     node = next(iter(nodes.values()))
     jvm, os_ = node.get("jvm", {}), node.get("os", {})
+    version = adapter.version()
+    try:
+        lucene = client.info()["version"].get("lucene_version")
+    except Exception:  # no `GET /` on this distribution: Lucene's version is not exposed
+        lucene = None
     return {
-        "name": "opensearch",
-        "version": info["version"]["number"],
-        "opensearch": info["version"]["number"],  # kept for readers of older reports
-        "lucene": info["version"].get("lucene_version"),
+        "name": adapter.name,
+        "version": version,
+        adapter.name: version,  # kept for readers of older reports (under OpenSearch's name)
+        "lucene": lucene,
         "jdk": f"{jvm.get('vm_vendor', '')} {jvm.get('version', '')}".strip(),
         "heap_max_bytes": jvm.get("mem", {}).get("heap_max_in_bytes"),
         "available_processors": os_.get("available_processors"),
@@ -245,5 +304,7 @@ def engine_info(client) -> dict:
 def measured_engine(client, dense_dim: int, settings: IndexSettings | None = None) -> dict:
     """The engine and the index settings and mapping a benchmark measures (provenance)."""
     from bench.provenance import engine_record
+    from indexing.engine import as_engine
 
-    return engine_record(engine_info(client), index_body(dense_dim, settings or IndexSettings()))
+    body = as_engine(client).index_body(dense_dim, settings or IndexSettings(), None)
+    return engine_record(engine_info(client), body)

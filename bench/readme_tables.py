@@ -13,7 +13,10 @@ it), so a figure in these tables cannot drift from its JSON:
 - the node start times: bench/results/node_start.json (`python -m bench.node_start`);
 - the example outputs: bench/results/readme_examples.json (`python -m bench.readme_examples`);
 - the Elasticsearch examples, each command with its output as the README shows them:
-  bench/results/readme_examples_elasticsearch.json (`python -m bench.es_examples`).
+  bench/results/readme_examples_elasticsearch.json (`python -m bench.es_examples`);
+- the performance table: bench/results/peers/<engine>.json (`sparse-mm bench ... --report
+  bench/results/peers`; the command is in the JSONs), once that report is committed: until
+  then the README keeps its stale figures, marked STALE.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 from bench.provenance import REPO, RESULTS_DIR
 
 DEMO_PROVENANCE = REPO / "sparse_mm" / "demo" / "model" / "provenance.json"
+PEERS_DIR = "peers"  # bench/results/peers: the benchmark of every workload on every engine
 
 
 def _load(path: Path) -> dict:
@@ -165,6 +169,50 @@ def elasticsearch_examples(results: Path = RESULTS_DIR) -> list[str]:
     return ["\n".join([f"$ {e['command']}", *e["output"]]) for e in record["examples"]]
 
 
+def _peer_reports(results: Path) -> dict[str, dict]:
+    from bench.targets import ENGINE_ORDER
+
+    folder = results / PEERS_DIR
+    return {e: _load(folder / f"{e}.json") for e in ENGINE_ORDER if (folder / f"{e}.json").exists()}
+
+
+def performance_table(results: Path = RESULTS_DIR) -> str | None:
+    """The headline of the committed peers report: per workload at its largest N, per system
+    and mode, p50 and parity with exact, ingest; None while no such report is committed."""
+    from bench.targets import engine_groups
+
+    reports = _peer_reports(results)
+    if not reports:
+        return None
+    first = next(iter(reports.values()))
+    rows = [
+        "| workload | N | system | mode | p50 ms | overlap@10 | top-10 identical | ingest docs/s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, entries in engine_groups(reports).items():
+        n = entries[-1][1]["n_docs"]
+        last = [(e, r) for e, r, _ in entries if r["n_docs"] == n]
+        for engine, run in last:
+            for mode, m in run["modes"].items():
+                rows.append(
+                    f"| {key} | {n:,} | {engine} | {mode} | {m['latency_ms']['p50']:.2f} | "
+                    f"{m['overlap@10']:.4f} | {m['top10_identical']:.3f} | "
+                    f"{run['ingest']['docs_per_s'] or 0:,.0f} |"
+                )
+        for mode, t in last[0][1]["reference"]["torch_cpu"].items():
+            rows.append(
+                f"| {key} | {n:,} | exact PyTorch (CPU) | {mode} | "
+                f"{t['latency_ms']['p50']:.2f} | 1 | 1 | – |"
+            )
+    return "\n".join(
+        [
+            f"`{first['command']}` (git {first['git']}, {first['created']}):",
+            "",
+            *rows,
+        ]
+    )
+
+
 def blocks(results: Path = RESULTS_DIR, demo: Path = DEMO_PROVENANCE) -> dict[str, str]:
     out = {
         "synthetic results table": synthetic_table(results),
@@ -174,6 +222,9 @@ def blocks(results: Path = RESULTS_DIR, demo: Path = DEMO_PROVENANCE) -> dict[st
         "speed machine": speed_machine(results),
         "node start table": node_start_table(results),
     }
+    performance = performance_table(results)
+    if performance is not None:  # absent until the peers report is committed
+        out["performance table"] = performance
     for i, text in enumerate(example_outputs(results)):
         out[f"example output {i + 1}"] = text
     for i, text in enumerate(elasticsearch_examples(results)):

@@ -41,6 +41,32 @@ def exact_scores(retriever: ExactRetriever, queries: Queries, rows, mode: str) -
     return out.cpu()
 
 
+def pair_scores(
+    retriever: ExactRetriever, queries: Queries, row: int, docs: torch.Tensor, mode: str
+) -> torch.Tensor:
+    """(M,) exact scores of query `row` with the documents at positions `docs` (M,) only: the
+    same numbers as `exact_scores(...)[0, docs]` (up to float rounding), without scoring all N
+    (a parity check needs the scores of the hits an engine returned, at 1M for every mode and
+    grid point). Sparse reads only the query terms' postings, matched against `docs`."""
+    docs = docs.to(torch.int64)
+    dense = retriever.dense[docs].cpu() @ queries.dense[row].float()
+    if mode == "dense":
+        return dense
+    q = queries.sparse[row]
+    sparse = torch.zeros(len(docs))
+    if len(docs):
+        ordered, order = docs.sort()
+        for t in q.nonzero().flatten().tolist():
+            lo, hi = int(retriever.col_ptr[t]), int(retriever.col_ptr[t + 1])
+            rows = retriever.rows[lo:hi].cpu()
+            pos = torch.searchsorted(ordered, rows).clamp_(max=len(docs) - 1)
+            hit = ordered[pos] == rows
+            sparse.index_add_(0, order[pos[hit]], retriever.values[lo:hi].cpu()[hit] * q[t])
+    if mode == "sparse":
+        return sparse
+    return retriever.w1 * dense + retriever.w2 * sparse
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -54,15 +80,23 @@ def time_reference(
     clients: tuple[int, ...] = (1, 2, 4),
     modes: tuple[str, ...] = MODES,
     threads: tuple[int, ...] | None = None,
+    timing_queries: int | None = None,
+    seconds: float | None = None,
 ) -> dict:
     """Per mode: single-query latency percentiles, qps with 1/2/4 threads, batched qps.
+
+    Timed on the first `timing_queries` queries (all when None; parity uses every query
+    elsewhere), each once after a warm-up; qps per client count over a time budget of
+    `seconds`, shared by the thread counts tried (each query once when None); one warm-up
+    batch, then one timed batch.
 
     Each measurement is taken with every torch intra-op thread count in `threads` (default:
     1 and all cores) and the best is reported, with the count that gave it: one query's work
     is small, and on a loaded machine a second intra-op thread waiting for a busy core can cost
     tens of milliseconds, while a batch may gain from it."""
     device = retriever.device
-    qd, qs = queries.dense.to(device), queries.sparse.to(device)
+    m = len(queries) if timing_queries is None else min(timing_queries, len(queries))
+    qd, qs = queries.dense[:m].to(device), queries.sparse[:m].to(device)
     default = torch.get_num_threads()
     threads = threads or tuple(sorted({1, default}))
     out = {}
@@ -71,7 +105,9 @@ def time_reference(
             tried = {}
             for t in threads:
                 torch.set_num_threads(t)
-                tried[t] = _time_mode(retriever, qd, qs, mode, batch, clients)
+                # the budget is shared by the thread counts tried
+                share = seconds / len(threads) if seconds else None
+                tried[t] = _time_mode(retriever, qd, qs, mode, batch, clients, share)
             best = min(tried, key=lambda t: tried[t]["latency_ms"]["p50"])
             result = dict(tried[best], threads=best)
             result["qps_by_clients"] = {
@@ -88,13 +124,17 @@ def time_reference(
                 }
                 for t, x in tried.items()
             }
+            result["timed_queries"] = m
+            result["qps_seconds"] = seconds
             out[mode] = result
     finally:
         torch.set_num_threads(default)
     return out
 
 
-def _time_mode(retriever, qd, qs, mode: str, batch: int, clients: tuple[int, ...]) -> dict:
+def _time_mode(
+    retriever, qd, qs, mode: str, batch: int, clients: tuple[int, ...], seconds: float | None
+) -> dict:
     device, n = retriever.device, qd.shape[0]
 
     def one(i: int) -> None:
@@ -108,7 +148,7 @@ def _time_mode(retriever, qd, qs, mode: str, batch: int, clients: tuple[int, ...
         began = time.perf_counter()
         one(i)
         latencies.append((time.perf_counter() - began) * 1000)
-    qps = {str(c): throughput(one, n, c) for c in clients}
+    qps = {str(c): throughput(one, n, c, seconds) for c in clients}
     reps = -(-batch // n)
     bd, bs = qd.repeat(reps, 1)[:batch], qs.repeat(reps, 1)[:batch]
     retriever.search(bd, bs, k=K, mode=mode)  # warm-up

@@ -108,11 +108,7 @@ def markdown(report: dict, plots: list[str]) -> str:
                 [
                     f"{r['n_docs']:,}",
                     mode,
-                    x["overlap@10"],
-                    x["overlap@10_ties"],
-                    x["recall@10_vs_exact"],
-                    x["top10_identical"],
-                    x["score_rel_err_max"],
+                    *parity_cells(x),
                     x["score_rel_err_median"],
                     f"{re['R@1']:.3f} / {rx['R@1']:.3f}",
                     f"{re['R@5']:.3f} / {rx['R@5']:.3f}",
@@ -230,6 +226,13 @@ def markdown(report: dict, plots: list[str]) -> str:
     return "\n".join(out)
 
 
+def parity_cells(mode: dict) -> list:
+    """A mode's parity with exact, as table cells: overlap@10, the same with ties, recall@10
+    against exact, the share of identical top-10 lists, the largest relative score error."""
+    keys = ("overlap@10", "overlap@10_ties", "recall@10_vs_exact", "top10_identical")
+    return [*(mode[k] for k in keys), mode["score_rel_err_max"]]
+
+
 def _digests(sha256: dict | None) -> str:
     """`; sha256 model.safetensors 2e0b91f4..., ...` (the first 12 hex digits) or nothing."""
     if not sha256:
@@ -241,7 +244,9 @@ def _targets(report: dict) -> list[str]:
     out = ["## Targets", ""]
     for t in report.get("targets", []):
         detail = ", ".join(
-            f"{k} {_f(v, 4)}" for k, v in t.items() if k not in ("target", "status", "n_docs")
+            f"{k} {_f(v, 4)}"
+            for k, v in t.items()
+            if k != "n_docs" and isinstance(v, int | float) and not isinstance(v, bool)
         )
         out.append(
             f"- **{t['status']}** at N = {t['n_docs']:,}: {t['target']}"

@@ -13,17 +13,21 @@ from dataclasses import dataclass, field
 import torch
 
 from bench.collection import Collection, Queries
-from bench.engine import ingest_collection, run_queries, throughput
+from bench.engine import ingest_collection, node_memory, run_queries, throughput
 from bench.metrics import (
     K,
     aggregate_parity,
-    fit_linear,
     percentiles,
     query_parity,
     recall_at,
 )
+from bench.phases import Phases
 from bench.profile import profile_mode, time_variants
-from bench.reference import build_reference, exact_scores, time_reference
+from bench.reference import build_reference, exact_scores, pair_scores, time_reference
+from bench.work import against_limit, postings_per_query, work_per_query
+from indexing.engine import as_engine
+from indexing.layout import IndexSettings
+from indexing.query_terms import DENSE_EF_SEARCH
 from indexing.search import SearchOptions, search
 from sparse_mm.retriever import MODES, top_k
 
@@ -61,29 +65,113 @@ DEFAULT_GRID = (
 class RunOptions:
     index: str = "sparse-mm-bench"
     clients: tuple[int, ...] = (1, 2, 4)
-    ingest_clients: int = 2
+    ingest_clients: int = 1  # each stream keeps indexing.bulk's own requests in flight
     batch: int = 256
     reuse_index: bool = False
     keep_index: bool = False
     grid: tuple[GridPoint, ...] = DEFAULT_GRID
     devices: tuple[str, ...] = ("cpu",)
     threads: tuple[int, ...] | None = None  # torch intra-op thread counts to try
-    profile_queries: int = 10  # queries sent with the profile API, per mode
+    profile_queries: int = 10  # queries sent with the profile API, per mode (OpenSearch)
+    bandwidth_bytes_s: float = float("nan")  # bench.work.measure_bandwidth, once per command
+    timing_queries: int | None = 50  # queries timed one by one on the in-memory reference
+    qps_seconds: float | None = 5.0  # time budget of each throughput level (None: each query once)
+    grid_queries: int | None = 100  # queries per pruning grid point (None: all)
+    variants: bool = True  # time the candidate query-body variants (OpenSearch)
+    warmup_queries: int = 20  # sent before the one timed pass per mode
+    phases: Phases = field(default_factory=Phases)
     log: Callable[[str], None] = field(default=lambda _m: None)
 
 
-def run_one(client, model, collection: Collection, queries: Queries, opts: RunOptions) -> dict:
-    """All measurements for one collection; returns the run's JSON object."""
-    w1, w2 = model.serving_weights()
+@dataclass
+class Shared:
+    """What every engine of one size is compared with, measured once: the exact retriever, the
+    exact top-k per mode, the in-memory reference's timings and the work per query."""
+
+    retriever: object
+    exact: dict
+    reference: dict
+    build_seconds: float
+    postings_mean: float
+
+
+def measure_reference(collection: Collection, queries: Queries, opts: RunOptions, w1, w2):
+    """The exact in-memory PyTorch side of one size (single query and batched, per mode):
+    the exact top-k of every query (parity), timings on `opts.timing_queries` of them."""
     n = len(collection)
-    name = f"{opts.index}-{n}"
-    opts.log(f"[{n:,}] ingest into {name!r}")
-    ingest = ingest_collection(
-        client, name, model, collection, clients=opts.ingest_clients, reuse=opts.reuse_index
-    )
-    opts.log(f"[{n:,}] ingest: {ingest.as_dict(collection.encode_seconds)}")
+    opts.log(f"[{n:,}] exact reference: build and top-{K} of every query")
     retriever, build_s = build_reference(collection, w1, w2)
     exact = _exact_top(retriever, queries)
+    opts.log(f"[{n:,}] in-memory reference timings")
+    timing = {
+        "batch": opts.batch,
+        "clients": opts.clients,
+        "timing_queries": opts.timing_queries,
+        "seconds": opts.qps_seconds,
+    }
+    reference = {"torch_cpu": time_reference(retriever, queries, threads=opts.threads, **timing)}
+    for device in opts.devices:
+        if device.startswith("cuda") and torch.cuda.is_available():
+            opts.log(f"[{n:,}] in-memory reference on {device}")
+            gpu, _ = build_reference(collection, w1, w2, device=device)
+            reference["torch_cuda"] = time_reference(gpu, queries, **timing)
+            reference["torch_cuda"]["device_name"] = torch.cuda.get_device_name(device)
+            del gpu
+    postings = postings_per_query(collection.encoded.sparse, queries.sparse)
+    return Shared(retriever, exact, reference, build_s, float(postings.mean()))
+
+
+def run_size(
+    engines: dict,
+    model,
+    collection: Collection,
+    queries: Queries,
+    opts: RunOptions,
+    label: str | None = None,
+):
+    """Every engine ({name: client}) on the same documents and queries, against one shared
+    exact reference; {name: that engine's run}. Phases are recorded under `label`."""
+    w1, w2 = model.serving_weights()
+    with opts.phases.timed("reference", label=label, n_docs=len(collection)):
+        shared = measure_reference(collection, queries, opts, w1, w2)
+    try:
+        return {
+            name: measure_engine(client, model, collection, queries, shared, opts, label)
+            for name, client in engines.items()
+        }
+    finally:
+        del shared
+        gc.collect()
+
+
+def run_one(client, model, collection: Collection, queries: Queries, opts: RunOptions) -> dict:
+    """All measurements for one collection on one engine; returns the run's JSON object."""
+    return next(iter(run_size({"engine": client}, model, collection, queries, opts).values()))
+
+
+def measure_engine(
+    client,
+    model,
+    collection: Collection,
+    queries: Queries,
+    shared: Shared,
+    opts: RunOptions,
+    label: str | None = None,
+) -> dict:
+    """One engine at one size: ingest, parity and latency per mode, throughput, pruning grid,
+    memory, work per query against the bandwidth limit."""
+    w1, w2 = model.serving_weights()
+    engine = as_engine(client).name
+    n = len(collection)
+    name = f"{opts.index}-{engine}-{n}"
+    where = {"label": label, "n_docs": n, "engine": engine}
+    opts.log(f"[{engine} {n:,}] ingest into {name!r}")
+    with opts.phases.timed("ingest", **where):
+        ingest = ingest_collection(
+            client, name, model, collection, clients=opts.ingest_clients, reuse=opts.reuse_index
+        )
+    opts.log(f"[{engine} {n:,}] ingest: {ingest.as_dict(collection.encode_seconds)}")
+    exact = shared.exact
     run: dict = {
         "n_docs": n,
         "n_queries": len(queries),
@@ -93,42 +181,69 @@ def run_one(client, model, collection: Collection, queries: Queries, opts: RunOp
         "terms_per_query": float((queries.sparse > 0).sum(1).float().mean()),
         "ingest": ingest.as_dict(collection.encode_seconds),
         "modes": {},
-        "reference": {},
-        "seconds": {"source": collection.source_seconds, "reference_build": build_s},
+        "reference": shared.reference,
+        "seconds": {
+            "source": collection.source_seconds,
+            "reference_build": shared.build_seconds,
+        },
     }
-    for mode in MODES:
-        opts.log(f"[{n:,}] engine {mode}")
-        run["modes"][mode] = _engine_mode(client, name, queries, mode, exact[mode], opts, w1, w2)
-        run["modes"][mode]["R@k"]["exact"] = recall_at(exact[mode]["ids"], queries.relevant)
-    opts.log(f"[{n:,}] in-memory reference")
-    run["reference"]["torch_cpu"] = time_reference(
-        retriever, queries, batch=opts.batch, clients=opts.clients, threads=opts.threads
-    )
-    for device in opts.devices:
-        if device.startswith("cuda") and torch.cuda.is_available():
-            opts.log(f"[{n:,}] in-memory reference on {device}")
-            gpu, _ = build_reference(collection, w1, w2, device=device)
-            run["reference"]["torch_cuda"] = time_reference(
-                gpu, queries, batch=opts.batch, clients=opts.clients
-            )
-            run["reference"]["torch_cuda"]["device_name"] = torch.cuda.get_device_name(device)
-            del gpu
-    opts.log(f"[{n:,}] pruning grid ({len(opts.grid)} points)")
-    run["pruning"] = [
-        _grid_point(client, name, queries, p, exact[p.mode], w1, w2) for p in opts.grid
-    ]
+    with opts.phases.timed("queries", **where):
+        for mode in MODES:
+            opts.log(f"[{engine} {n:,}] engine {mode}")
+            m = _engine_mode(client, name, queries, mode, exact[mode], opts, w1, w2)
+            m["R@k"]["exact"] = recall_at(exact[mode]["ids"], queries.relevant)
+            run["modes"][mode] = m
+    g = len(queries) if opts.grid_queries is None else min(opts.grid_queries, len(queries))
+    opts.log(f"[{engine} {n:,}] pruning grid ({len(opts.grid)} points, {g} queries each)")
+    with opts.phases.timed("grid", **where):
+        run["pruning"] = [
+            _grid_point(client, name, queries, p, _first_rows(exact[p.mode], g), w1, w2, g)
+            for p in opts.grid
+        ]
     run["profile"] = _profile(run)
-    opts.log(f"[{n:,}] engine profile and variants")
-    sample = queries.vectors[: opts.profile_queries]
-    run["engine_profile"] = {
-        mode: profile_mode(client, name, sample, mode, w1, w2) for mode in MODES
-    }
-    run["variants"] = time_variants(client, name, queries.vectors, w1, w2)
+    if engine == "opensearch" and opts.profile_queries:  # the profile bodies are OpenSearch's
+        opts.log(f"[{engine} {n:,}] engine profile and variants")
+        sample = queries.vectors[: opts.profile_queries]
+        with opts.phases.timed("profile", **where):
+            run["engine_profile"] = {
+                mode: profile_mode(client, name, sample, mode, w1, w2) for mode in MODES
+            }
+            if opts.variants:
+                run["variants"] = time_variants(client, name, queries.vectors[:g], w1, w2)
+    run["engine_memory"] = node_memory(client)
+    run["work"] = _work(run, engine, collection.dense_dim, shared.postings_mean, opts)
     if not opts.keep_index:
         client.indices.delete(index=name, ignore_unavailable=True)
-    del retriever
-    gc.collect()
     return run
+
+
+def _work(run: dict, engine: str, dim: int, postings_mean: float, opts: RunOptions) -> dict:
+    """Work per query per system and mode, and each p50 against the bandwidth limit."""
+    window = SearchOptions().window
+    # OpenSearch's k-NN clause searches max(k, the index's ef_search); Elasticsearch's
+    # num_candidates is the window
+    ef_hybrid = max(window, IndexSettings().ef_search) if engine == "opensearch" else window
+    work = work_per_query(
+        run["n_docs"],
+        dim,
+        postings_mean,
+        ef_dense=DENSE_EF_SEARCH,
+        ef_hybrid=ef_hybrid,
+        m=IndexSettings().m,
+    )
+    bandwidth = opts.bandwidth_bytes_s
+    out = {"per_query": work, "bandwidth_bytes_s": bandwidth, "engine": {}, "torch_cpu": {}}
+    for mode in MODES:
+        out["engine"][mode] = against_limit(
+            run["modes"][mode]["latency_ms"]["p50"], work["engine"][mode], dim, bandwidth
+        )
+        out["torch_cpu"][mode] = against_limit(
+            run["reference"]["torch_cpu"][mode]["latency_ms"]["p50"],
+            work["exact"][mode],
+            dim,
+            bandwidth,
+        )
+    return out
 
 
 def _exact_top(retriever, queries: Queries) -> dict:
@@ -149,14 +264,13 @@ def _exact_top(retriever, queries: Queries) -> dict:
 
 
 def _score_lookup(exact: dict, engine_ids: list[list[str]], mode: str) -> list[dict]:
-    """Exact score of every id the engine returned, per query."""
+    """Exact score of every id the engine returned, per query (only those documents scored)."""
     retriever, queries, position = exact["retriever"], exact["queries"], exact["position"]
     out = []
-    for lo in range(0, len(engine_ids), PARITY_BLOCK):
-        rows = list(range(lo, min(lo + PARITY_BLOCK, len(engine_ids))))
-        s = exact_scores(retriever, queries, rows, mode)
-        for r, row in enumerate(rows):
-            out.append({d: float(s[r, position[d]]) for d in engine_ids[row]})
+    for row, ids in enumerate(engine_ids):
+        docs = torch.tensor([position[d] for d in ids], dtype=torch.int64)
+        scores = pair_scores(retriever, queries, row, docs, mode).tolist()
+        out.append(dict(zip(ids, scores, strict=True)))
     return out
 
 
@@ -171,13 +285,14 @@ def _parity(exact: dict, ids, scores, mode: str) -> dict:
 
 def _engine_mode(client, name, queries: Queries, mode, exact, opts: RunOptions, w1, w2) -> dict:
     options = SearchOptions(mode=mode, k=K, explain=False)
-    first = run_queries(client, name, queries.vectors, options, w1, w2)  # also the warm-up
-    timed = run_queries(client, name, queries.vectors, options, w1, w2)
+    run_queries(client, name, queries.vectors[: opts.warmup_queries], options, w1, w2)  # warm-up
+    # one pass gives both the parity and the latency
+    first = timed = run_queries(client, name, queries.vectors, options, w1, w2)
 
     def one(i: int) -> None:
         search(client, name, queries.vectors[i], options, w1, w2)
 
-    qps = {str(c): throughput(one, len(queries), c) for c in opts.clients}
+    qps = {str(c): throughput(one, len(queries), c, opts.qps_seconds) for c in opts.clients}
     result = _parity(exact, first.ids, first.scores, mode)
     result.update(
         {
@@ -185,15 +300,22 @@ def _engine_mode(client, name, queries: Queries, mode, exact, opts: RunOptions, 
             "took_ms": percentiles(timed.took_ms),
             "qps": qps.get("1"),
             "qps_by_clients": qps,
+            "qps_seconds": opts.qps_seconds,
             "R@k": {"engine": recall_at(first.ids, queries.relevant)},
         }
     )
     return result
 
 
-def _grid_point(client, name, queries: Queries, point: GridPoint, exact, w1, w2) -> dict:
+def _first_rows(exact: dict, g: int) -> dict:
+    """`exact` (one mode of _exact_top) for the first `g` queries only."""
+    return {**exact, "ids": exact["ids"][:g], "scores": exact["scores"][:g]}
+
+
+def _grid_point(client, name, queries: Queries, point: GridPoint, exact, w1, w2, g: int) -> dict:
+    """One pruning grid point on the first `g` queries (parity against their exact top-k)."""
     options = point.options()
-    timed = run_queries(client, name, queries.vectors, options, w1, w2)
+    timed = run_queries(client, name, queries.vectors[:g], options, w1, w2)
     parity = _parity(exact, timed.ids, timed.scores, point.mode)
     return {
         "mode": point.mode,
@@ -204,7 +326,8 @@ def _grid_point(client, name, queries: Queries, point: GridPoint, exact, w1, w2)
         "took_ms": percentiles(timed.took_ms),
         f"overlap@{K}": parity[f"overlap@{K}"],
         f"overlap@{K}_ties": parity[f"overlap@{K}_ties"],
-        "R@10": recall_at(timed.ids, queries.relevant)["R@10"],
+        "R@10": recall_at(timed.ids, queries.relevant[:g])["R@10"],
+        "queries": g,
     }
 
 
@@ -223,69 +346,9 @@ def _profile(run: dict) -> dict:
     return out
 
 
-def scale_fit(runs: list[dict]) -> dict:
-    """latency p50 = a + b * N per mode, for the engine and each in-memory device."""
-    sizes = [r["n_docs"] for r in runs]
-    fits: dict = {"engine": {}}
-    for mode in MODES:
-        fits["engine"][mode] = fit_linear(
-            sizes, [r["modes"][mode]["latency_ms"]["p50"] for r in runs]
-        )
-    for device in sorted({d for r in runs for d in r["reference"]}):
-        pts = [(r["n_docs"], r["reference"][device]) for r in runs if device in r["reference"]]
-        fits[device] = {
-            mode: fit_linear([n for n, _ in pts], [d[mode]["latency_ms"]["p50"] for _, d in pts])
-            for mode in MODES
-        }
-    return fits
-
-
-def check_targets(runs: list[dict]) -> list[dict]:
-    """The issue's done-when targets, each met or not (or not measured) with its numbers."""
-    by_n = {r["n_docs"]: r for r in runs}
-    out = []
-
-    def add(name: str, n: int, fn) -> None:
-        r = by_n.get(n)
-        if r is None:
-            out.append({"target": name, "n_docs": n, "status": "not measured"})
-            return
-        met, detail = fn(r)
-        out.append({"target": name, "n_docs": n, "status": "met" if met else "not met", **detail})
-
-    def hybrid_parity(r):
-        m = r["modes"]["hybrid"]
-        ok = m["overlap@10"] >= 0.99 and m["score_rel_err_max"] <= 1e-4
-        return ok, {"overlap@10": m["overlap@10"], "score_rel_err_max": m["score_rel_err_max"]}
-
-    def sparse_parity(r):
-        m = r["modes"]["sparse"]
-        return m["overlap@10_ties"] >= 0.999, {
-            "overlap@10": m["overlap@10"],
-            "overlap@10_ties": m["overlap@10_ties"],
-        }
-
-    def faster(mode):
-        def check(r):
-            e = r["modes"][mode]["latency_ms"]["p50"]
-            t = r["reference"]["torch_cpu"][mode]["latency_ms"]["p50"]
-            return e < t, {"engine_p50_ms": e, "torch_cpu_p50_ms": t}
-
-        return check
-
-    def ingest_rate(r):
-        rate = r["ingest"]["docs_per_s"]
-        return rate is not None and rate >= 2000, {"docs_per_s": rate}
-
-    add("hybrid overlap@10 >= 0.99 and score error <= 1e-4", 100_000, hybrid_parity)
-    add("sparse overlap@10 >= 0.999 (exact ties aside)", 100_000, sparse_parity)
-    add("engine sparse p50 < in-memory sparse p50", 1_000_000, faster("sparse"))
-    add("engine hybrid p50 < in-memory hybrid p50", 1_000_000, faster("hybrid"))
-    add("ingest >= 2,000 docs/s sustained", 1_000_000, ingest_rate)
-    return out
-
-
-def report_header(client, model, argv: list[str] | str | None = None) -> dict:
+def report_header(
+    client, model, argv: list[str] | str | None = None, dense_dim: int | None = None
+) -> dict:
     """The report's top level: bench.provenance's record (command, git describe, model with
     its weights' sha256, engine with the index settings, machine) and the run list."""
     from bench.engine import measured_engine
@@ -297,7 +360,7 @@ def report_header(client, model, argv: list[str] | str | None = None) -> dict:
             argv,
             prog="sparse-mm bench",
             model=model.path,
-            engine=measured_engine(client, model.config.heads.dense_dim),
+            engine=measured_engine(client, dense_dim or model.config.heads.dense_dim),
         ),
         "runs": [],
     }

@@ -79,7 +79,7 @@ class LsrParams:
 
     @property
     def name(self) -> str:
-        return f"lsr-{round(self.vocab_size / 1000)}k"
+        return f"lsr-{self.vocab_size // 1000}k"  # 30,522 terms: "lsr-30k"
 
     def describe(self) -> dict:
         """The recipe plus what it implies (expected posting-list share of an average term)."""
@@ -175,11 +175,14 @@ def lsr_workload(params: LsrParams) -> LsrWorkload:
         block_cols = distinct_draws(cdf, BLOCK, p.doc_terms, gen)
         block_vals = _log_normal((BLOCK, p.doc_terms), p.doc_weight_mu, p.doc_weight_sigma, gen)
         dense.append(_unit(latent[:n] @ mixing))
-        latents.append(latent[:n])
+        latents.append(latent[: max(0, min(n, p.query_pool - start))])  # query targets only
         cols.append(block_cols[:n])
         vals.append(block_vals[:n])
     doc_cols, doc_vals = torch.cat(cols), torch.cat(vals)
+    cols.clear()  # memory is the output's: the blocks go as they are joined
+    vals.clear()
     docs = EncodedCollection(torch.cat(dense), _csr(doc_cols, doc_vals, p.vocab_size))
+    dense.clear()
 
     gen = _gen(p.seed, "queries")
     targets = torch.randint(0, min(p.n_docs, p.query_pool), (p.n_queries,), generator=gen)
@@ -229,11 +232,15 @@ def _gen(seed: int, *parts) -> torch.Generator:
 
 
 def statistics(workload: LsrWorkload) -> dict:
-    """What the drawn data looks like: terms per document/query; posting-list shares (over the
-    vocabulary, and over the terms queries ask for, which is what a sparse query's work follows);
-    postings a query touches; FLOPs as `sparse-mm eval` defines it (sum over terms of
-    P(in query) * P(in document))."""
-    docs, queries = workload.docs.sparse, workload.query_sparse
+    """`sparse_statistics` of the drawn documents and queries."""
+    return sparse_statistics(workload.docs.sparse, workload.query_sparse)
+
+
+def sparse_statistics(docs: torch.Tensor, queries: torch.Tensor) -> dict:
+    """What sparse data looks like (CSR (N, V) documents, (Q, V) queries): terms per
+    document/query; posting-list shares (over the vocabulary, and over the terms queries ask
+    for, which is what a sparse query's work follows); postings a query touches; FLOPs as
+    `sparse-mm eval` defines it (sum over terms of P(in query) * P(in document))."""
     n, v = docs.shape
     df = torch.bincount(docs.col_indices(), minlength=v).double() / n
     active = (queries > 0).double()
@@ -250,3 +257,44 @@ def statistics(workload: LsrWorkload) -> dict:
         "doc_weight_median": float(docs.values().median()),
         "query_weight_median": float(queries[queries > 0].median()),
     }
+
+
+def lsr_collection(params: LsrParams):
+    """(Collection, Queries, workload record) of an lsr workload, in the shapes the benchmark
+    runs (bench.collection): term names `lsr_tokens`, each query relevant to its target
+    document; the record is the recipe (`asdict(params)`) and the measured `statistics`."""
+    import time
+
+    from bench.collection import Collection, Queries
+    from indexing.search import QueryVectors
+
+    began = time.perf_counter()
+    w = lsr_workload(params)
+    seconds = time.perf_counter() - began
+    vectors = []
+    for row in range(w.query_sparse.shape[0]):
+        terms = w.query_sparse[row].nonzero().flatten().tolist()
+        weights = w.query_sparse[row, terms].tolist()
+        vectors.append(
+            QueryVectors(
+                w.query_dense[row].tolist(),
+                {w.tokens[t]: x for t, x in zip(terms, weights, strict=True)},
+            )
+        )
+    description = (  # what the documents depend on (not the queries): an index's identity
+        f"{params.name} seed {params.seed}, {params.doc_terms} terms per document, "
+        f"{params.n_docs:,} documents"
+    )
+    collection = Collection(w.ids, w.docs, description, 0.0, seconds, tokens=w.tokens)
+    relevant = [str(t) for t in w.targets]
+    texts = [f"{params.name} query {i} (target {t})" for i, t in enumerate(relevant)]
+    queries = Queries(vectors, w.query_dense, w.query_sparse, relevant, texts)
+    record = {
+        "name": params.name,
+        "vocab_size": params.vocab_size,
+        "dense_dim": params.dense_dim,
+        "n_queries": params.n_queries,
+        "recipe": asdict(params),
+        "statistics": statistics(w),
+    }
+    return collection, queries, record

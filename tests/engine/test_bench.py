@@ -10,7 +10,8 @@ import pytest
 
 from bench.collection import synthetic_collection
 from bench.report import write_report
-from bench.run import RunOptions, check_targets, report_header, run_one, scale_fit
+from bench.run import RunOptions, report_header, run_one
+from bench.targets import check_targets, scale_fit
 
 N_IMAGES, N_QUERIES = 10_000, 40
 
@@ -20,7 +21,11 @@ def bench_run(engine, trained_model):
     # seed 5: the world the session's model was trained on (tests/engine/conftest.py)
     collection, queries = synthetic_collection(trained_model, N_IMAGES, seed=5, n_queries=N_QUERIES)
     options = RunOptions(
-        index=f"test-bench-{uuid.uuid4().hex[:8]}", clients=(1, 2), batch=64, threads=(1,)
+        index=f"test-bench-{uuid.uuid4().hex[:8]}",
+        clients=(1, 2),
+        batch=64,
+        threads=(1,),
+        qps_seconds=0.3,
     )
     options.grid = options.grid[:2]
     return run_one(engine.client, trained_model, collection, queries, options)

@@ -12,7 +12,7 @@ from bench.cli import parse_ints, parse_sizes
 from bench.metrics import aggregate_parity, fit_linear, percentiles, query_parity, recall_at
 from bench.report import main as report_main
 from bench.report import markdown, write_report
-from bench.run import check_targets, scale_fit
+from bench.targets import check_targets, scale_fit
 from sparse_mm.errors import ConfigError
 from sparse_mm.synth import SynthParams, World, generate_chunk
 
@@ -212,8 +212,11 @@ def test_targets_and_fit_over_runs():
     assert all(t["status"] == "met" for t in targets.values())
     fit = scale_fit(runs)
     assert fit["engine"]["dense"]["b"] > 0 and fit["torch_cpu"]["sparse"]["points"] == 3
+    # each target is judged at the largest N, which says whether it is the issue's scale
+    assert {t["n_docs"] for t in targets.values()} == {1_000_000}
     only_small = check_targets(runs[:1])
-    assert {t["status"] for t in only_small} == {"not measured"}
+    assert {t["n_docs"] for t in only_small} == {10_000}
+    assert not any(t["at_issue_scale"] for t in only_small)
 
 
 def test_report_files_and_schema(tmp_path):
@@ -261,7 +264,7 @@ def test_report_files_and_schema(tmp_path):
     rewritten = (again / "report.md").read_text()
     assert "Where ingest time goes" in rewritten and "track_total_hits=false" in rewritten
     text = markdown(report, ["latency_vs_n.png"])
-    assert "sparse-mm bench --synth 10k,100k" in text and "not measured" in text
+    assert "sparse-mm bench --synth 10k,100k" in text and "**met** at N = 100,000" in text
 
 
 def test_bench_command_errors_are_one_line(tmp_path):
