@@ -46,10 +46,11 @@ class BulkOptions:
     # Documents between flushes. The index loads with async translog durability
     # (indexing.index.bulk_loading), so an acknowledged document is durable only after the
     # next flush: progress (`on_done`) counts documents only once one has covered them. Each
-    # checkpoint drains the requests in flight and its flush cuts a segment (that merges then
-    # rewrite, HNSW graph included): at 1M documents, every 20,000 cost 1,977 docs/s
-    # (bench/results/lsr30k_1m); a crash re-sends at most this many documents.
-    checkpoint_docs: int = 100_000
+    # flush also ends the segment being built, so its HNSW graph stays small: at 1M documents
+    # every 20,000 gave 1,977 docs/s and every 100,000 1,603 (engine indexing time 828 s vs
+    # 1,074 s; bench/results/lsr30k_1m and lsr30k_1m_checkpoint100k). A crash re-sends at most
+    # this many documents.
+    checkpoint_docs: int = 20_000
     # Bulk requests in flight at once. One request to a shard is indexed by one write thread,
     # so one at a time leaves a 2-core engine half idle (the HNSW graph build is CPU-bound).
     concurrency: int = 2
