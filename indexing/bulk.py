@@ -15,6 +15,7 @@ retried but written with their reasons to a JSONL file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -140,7 +141,19 @@ def bulk_index(
     try:
         engine = as_engine(client).without_retries()
         docs = iter(documents)
-        while chunk := list(islice(docs, options.chunk_size)):
+
+        def written_so_far() -> None:
+            """The source failed (bad input): settle and flush what was sent, so the caller's
+            count of written documents is what the index holds. An engine error meanwhile
+            leaves the count short (never over) and the source's error is the one raised."""
+            nonlocal pending
+            with contextlib.suppress(EngineError):
+                _checkpoint(engine, index, options, in_flight, settle)
+                if pending:
+                    on_done(pending)
+                    pending = 0
+
+        while chunk := _next_chunk(docs, options.chunk_size, written_so_far):
             actions = [d if "_index" in d else _action(index, d) for d in chunk]
             in_flight.append(pool.submit(send, actions))
             if len(in_flight) >= options.concurrency:
@@ -158,6 +171,14 @@ def bulk_index(
             rejects.close()
         report.seconds = time.monotonic() - began
     return report
+
+
+def _next_chunk(docs: Iterator[dict], size: int, on_source_error: Callable[[], None]) -> list:
+    try:
+        return list(islice(docs, size))
+    except Exception:
+        on_source_error()
+        raise
 
 
 class _Lines:
