@@ -17,7 +17,9 @@ MAPPING_VERSION = 1  # stored in the index's _meta; bump when the layout changes
 @dataclass(frozen=True)
 class IndexProfile:
     """A named HNSW build: graph degree `m`, build beam `ef_construction`, and the `ef_search`
-    (HNSW candidates of a dense-mode query) that keeps recall@10 >= 0.95 on that graph."""
+    (HNSW candidates of a dense-mode query) chosen for it: recall@10 >= 0.95 at 100k images of
+    the demo model (bench/results/ingest_profiles_100k.json); not on every corpus at 1M (0.69
+    for `fast` on lsr-30k's vectors, bench/results/lsr30k_1m)."""
 
     name: str
     m: int
@@ -26,8 +28,9 @@ class IndexProfile:
     summary: str
 
 
-# Measured with `python -m bench.ingest_probe` (bench/results/ingest_profiles_100k.json and the
-# 1M figures of issue 14): building the graph is most of the engine's indexing time.
+# Measured with `python -m bench.ingest_probe` (bench/results/ingest_profiles_100k.json) and
+# `sparse-mm bench` (bench/results/lsr30k_1m): building the graph is most of the engine's
+# indexing time.
 PROFILES = {
     p.name: p
     for p in (

@@ -24,7 +24,7 @@ DEFAULT_MAX_CLAUSES = 1024  # OpenSearch's default indices.query.bool.max_clause
 MAX_QUERY_WEIGHT = 1e4
 MIN_QUERY_WEIGHT = 2.0**-126
 # HNSW candidates of a dense-mode search (raised to k when k is larger): the default index
-# profile's (indexing.layout.PROFILES), measured to give recall@10 >= 0.95 on its graph;
+# profile's (indexing.layout.PROFILES, where its measured recall is);
 # `sparse-mm query` uses the one recorded in the index's `_meta`. Hybrid searches use their
 # candidate window instead.
 DENSE_EF_SEARCH = PROFILES[DEFAULT_PROFILE].ef_search
