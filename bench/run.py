@@ -56,8 +56,8 @@ class GridPoint:
 DEFAULT_GRID = (
     *(GridPoint("sparse", query_top_k=t) for t in (4, 8, 16, 32)),
     *(GridPoint("hybrid", query_top_k=t) for t in (4, 8, 16, 32)),
-    *(GridPoint("hybrid", window=w) for w in (10, 25, 50, 200)),
-    *(GridPoint("dense", ef_search=e) for e in (16, 32, 64, 256)),
+    *(GridPoint("hybrid", window=w) for w in (50, 100, 400, 800)),
+    *(GridPoint("dense", ef_search=e) for e in (64, 128, 512, 1024)),
 )
 
 
