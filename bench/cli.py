@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from indexing.engine_options import connect_engine, connection_options
+from indexing.layout import DEFAULT_PROFILE, PROFILES, IndexSettings
 from sparse_mm.cli_support import check_writable, model_option
 from sparse_mm.errors import ConfigError
 
@@ -132,6 +133,15 @@ def parse_ints(text: str, name: str) -> tuple[int, ...]:
     show_default=True,
     help="Concurrent bulk streams for ingest (each keeps the ingest command's requests in flight).",
 )
+@click.option(
+    "--index-profile",
+    type=click.Choice(list(PROFILES)),
+    default=DEFAULT_PROFILE,
+    show_default=True,
+    help="HNSW graph of the bench indices, and the ef_search of dense mode: "
+    + "; ".join(f"{p.name}: {p.summary}, ef_search {p.ef_search}" for p in PROFILES.values())
+    + ".",
+)
 @click.option("--batch", default=256, show_default=True, help="Queries per batched torch call.")
 @click.option("--no-grid", is_flag=True, help="Skip the pruning grid.")
 @click.option(
@@ -195,6 +205,7 @@ def bench(
     report_dir,
     clients,
     ingest_clients,
+    index_profile,
     batch,
     no_grid,
     timing_queries,
@@ -271,6 +282,7 @@ def bench(
         index=index,
         clients=clients_levels,
         ingest_clients=ingest_clients,
+        index_settings=IndexSettings(profile=index_profile),
         batch=batch,
         reuse_index=reuse_index,
         keep_index=keep_index,
@@ -291,7 +303,9 @@ def bench(
                      lsr_grid_size=grid_size)  # fmt: skip
         earlier = {}
         if append:  # refused (one line) before anything is measured
-            earlier = earlier_pieces(report_dir, engines, model, recipe, items, _argv())
+            earlier = earlier_pieces(
+                report_dir, engines, model, recipe, items, _argv(), options.index_settings
+            )
         log(f"plan: {len(items)} collections x {len(engines)} engines")
 
         def write(reports: dict) -> None:
@@ -317,7 +331,7 @@ def bench(
         log("phases: " + summary_line(options.phases.records))
         return
     ((name, client),) = engines.items()
-    report = report_header(client, model, _argv())
+    report = report_header(client, model, _argv(), settings=options.index_settings)
     collection, queries = prepared
     workload = dataset_workload(
         data_dir or demo_data_dir(), split, len(queries), model.config.heads.vocab_size

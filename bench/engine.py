@@ -89,11 +89,20 @@ def collection_documents(model, collection: Collection, start: int, stop: int, b
         )
 
 
-def prepare_index(client, name: str, model, collection: Collection, reuse: bool) -> bool:
-    """Make `name` ready for this collection; True when an existing copy can be reused.
+def prepare_index(
+    client,
+    name: str,
+    model,
+    collection: Collection,
+    reuse: bool,
+    settings: IndexSettings | None = None,
+) -> bool:
+    """Make `name` ready for this collection and graph; True when an existing copy can be
+    reused.
 
     Refuses to delete an index that a benchmark did not create."""
-    marker = f"{collection.description} | model {model.path}"
+    settings = settings or IndexSettings()
+    marker = f"{collection.description} | model {model.path} | {settings.describe_graph()}"
     if client.indices.exists(index=name):
         meta = index_meta(client, name)
         if BENCH_MARK not in meta:
@@ -106,16 +115,24 @@ def prepare_index(client, name: str, model, collection: Collection, reuse: bool)
             return True
         client.indices.delete(index=name)
     meta = {"w1": model.serving_weights()[0], "w2": model.serving_weights()[1], BENCH_MARK: marker}
-    ensure_index(client, name, collection.dense_dim, IndexSettings(), meta)
+    ensure_index(client, name, collection.dense_dim, settings, meta)
     return False
 
 
 def ingest_collection(
-    client, name: str, model, collection: Collection, *, clients: int = 1, reuse: bool = False
+    client,
+    name: str,
+    model,
+    collection: Collection,
+    *,
+    clients: int = 1,
+    reuse: bool = False,
+    settings: IndexSettings | None = None,
 ) -> IngestResult:
-    """Bulk-load the collection with `clients` concurrent bulk streams (contiguous slices)."""
+    """Bulk-load the collection with `clients` concurrent bulk streams (contiguous slices)
+    into an index built with `settings` (default: the default profile's graph)."""
     n = len(collection)
-    if prepare_index(client, name, model, collection, reuse):
+    if prepare_index(client, name, model, collection, reuse, settings):
         result = IngestResult(n, reused=True)
     else:
         result = IngestResult(n, reused=False, clients=clients)

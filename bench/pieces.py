@@ -105,10 +105,13 @@ def run_recipe(opts, *, seed: int, n_queries: int, lsr_grid_size: int) -> dict:
         "grid": [asdict(p) for p in opts.grid],
         "lsr_grid_size": lsr_grid_size,
         "reuse_index": opts.reuse_index,
+        "index_graph": opts.index_settings.graph,
     }
 
 
-def earlier_pieces(folder: Path, engines: dict, model, recipe: dict, items, argv) -> dict:
+def earlier_pieces(
+    folder: Path, engines: dict, model, recipe: dict, items, argv, settings=None
+) -> dict:
     """{engine: report} already in `folder`, checked against this run before it starts (same
     clean commit, recipe, model, engine version; none of its (workload, N) measured yet); the
     folder's other engines' reports too (unchanged: report.md keeps comparing them)."""
@@ -120,7 +123,7 @@ def earlier_pieces(folder: Path, engines: dict, model, recipe: dict, items, argv
         if not path.exists():
             continue
         old = json.loads(path.read_text(encoding="utf-8"))
-        new = report_header(client, model, argv)
+        new = report_header(client, model, argv, settings=settings)
         new["recipe"] = recipe
         new["runs"] = [{"workload": {"label": i.label}, "n_docs": i.n_docs} for i in items]
         check_mergeable(old, new, str(path))

@@ -27,7 +27,6 @@ from bench.reference import build_reference, exact_scores, pair_scores, time_ref
 from bench.work import against_limit, postings_per_query, work_per_query
 from indexing.engine import as_engine
 from indexing.layout import IndexSettings
-from indexing.query_terms import DENSE_EF_SEARCH
 from indexing.search import SearchOptions, search
 from sparse_mm.retriever import MODES, top_k
 
@@ -56,8 +55,8 @@ class GridPoint:
 DEFAULT_GRID = (
     *(GridPoint("sparse", query_top_k=t) for t in (4, 8, 16, 32)),
     *(GridPoint("hybrid", query_top_k=t) for t in (4, 8, 16, 32)),
-    *(GridPoint("hybrid", window=w) for w in (50, 100, 400, 800)),
-    *(GridPoint("dense", ef_search=e) for e in (64, 128, 512, 1024)),
+    *(GridPoint("hybrid", window=w) for w in (100, 200, 400, 1000)),
+    *(GridPoint("dense", ef_search=e) for e in (64, 128, 256, 1024)),
 )
 
 
@@ -70,6 +69,7 @@ class RunOptions:
     reuse_index: bool = False
     keep_index: bool = False
     grid: tuple[GridPoint, ...] = DEFAULT_GRID
+    index_settings: IndexSettings = field(default_factory=IndexSettings)  # graph, ef_search
     devices: tuple[str, ...] = ("cpu",)
     threads: tuple[int, ...] | None = None  # torch intra-op thread counts to try
     profile_queries: int = 10  # queries sent with the profile API, per mode (OpenSearch)
@@ -168,7 +168,13 @@ def measure_engine(
     opts.log(f"[{engine} {n:,}] ingest into {name!r}")
     with opts.phases.timed("ingest", **where):
         ingest = ingest_collection(
-            client, name, model, collection, clients=opts.ingest_clients, reuse=opts.reuse_index
+            client,
+            name,
+            model,
+            collection,
+            clients=opts.ingest_clients,
+            reuse=opts.reuse_index,
+            settings=opts.index_settings,
         )
     opts.log(f"[{engine} {n:,}] ingest: {ingest.as_dict(collection.encode_seconds)}")
     exact = shared.exact
@@ -220,16 +226,17 @@ def measure_engine(
 def _work(run: dict, engine: str, dim: int, postings_mean: float, opts: RunOptions) -> dict:
     """Work per query per system and mode, and each p50 against the bandwidth limit."""
     window = SearchOptions().window
+    settings = opts.index_settings
     # OpenSearch's k-NN clause searches max(k, the index's ef_search); Elasticsearch's
     # num_candidates is the window
-    ef_hybrid = max(window, IndexSettings().ef_search) if engine == "opensearch" else window
+    ef_hybrid = max(window, settings.ef_search) if engine == "opensearch" else window
     work = work_per_query(
         run["n_docs"],
         dim,
         postings_mean,
-        ef_dense=DENSE_EF_SEARCH,
+        ef_dense=settings.ef_search,
         ef_hybrid=ef_hybrid,
-        m=IndexSettings().m,
+        m=settings.m,
     )
     bandwidth = opts.bandwidth_bytes_s
     out = {"per_query": work, "bandwidth_bytes_s": bandwidth, "engine": {}, "torch_cpu": {}}
@@ -284,7 +291,9 @@ def _parity(exact: dict, ids, scores, mode: str) -> dict:
 
 
 def _engine_mode(client, name, queries: Queries, mode, exact, opts: RunOptions, w1, w2) -> dict:
-    options = SearchOptions(mode=mode, k=K, explain=False)
+    # dense mode searches the graph's own ef_search, as `sparse-mm query --mode dense` does
+    ef_search = opts.index_settings.ef_search if mode == "dense" else None
+    options = SearchOptions(mode=mode, k=K, ef_search=ef_search, explain=False)
     run_queries(client, name, queries.vectors[: opts.warmup_queries], options, w1, w2)  # warm-up
     # one pass gives both the parity and the latency
     first = timed = run_queries(client, name, queries.vectors, options, w1, w2)
@@ -347,7 +356,11 @@ def _profile(run: dict) -> dict:
 
 
 def report_header(
-    client, model, argv: list[str] | str | None = None, dense_dim: int | None = None
+    client,
+    model,
+    argv: list[str] | str | None = None,
+    dense_dim: int | None = None,
+    settings: IndexSettings | None = None,
 ) -> dict:
     """The report's top level: bench.provenance's record (command, git describe, model with
     its weights' sha256, engine with the index settings, machine) and the run list."""
@@ -360,7 +373,7 @@ def report_header(
             argv,
             prog="sparse-mm bench",
             model=model.path,
-            engine=measured_engine(client, dense_dim or model.config.heads.dense_dim),
+            engine=measured_engine(client, dense_dim or model.config.heads.dense_dim, settings),
         ),
         "runs": [],
     }

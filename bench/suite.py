@@ -162,7 +162,10 @@ def run_suite(
     Yields (item, {engine: run}) as each finishes. Wall seconds per phase go to
     `opts.phases`; each report carries them all (`phases`), each run its own totals. The
     pruning grid and the query-body variants run at N = `pruning_size` only (every N if None)."""
-    reports = {name: report_header(client, model, argv) for name, client in engines.items()}
+    reports = {
+        name: report_header(client, model, argv, settings=opts.index_settings)
+        for name, client in engines.items()
+    }
     phases = opts.phases
     for item in items:
         where = {"label": item.label, "n_docs": item.n_docs}

@@ -64,6 +64,7 @@ def work_per_query(
             "sparse": {"vectors": 0.0, "postings": postings_mean, "estimate": False},
             "hybrid": {"vectors": float(n), "postings": postings_mean, "estimate": False},
         },
+        "hnsw": {"m": m, "ef_dense": ef_dense, "ef_hybrid": ef_hybrid},
         "dim": dim,
         "bytes_per_posting": POSTING_BYTES,
         "bytes_per_vector": FLOAT_BYTES * dim,

@@ -29,10 +29,11 @@ MIN_QUERY_WEIGHT = 2.0**-126
 # candidate window instead.
 DENSE_EF_SEARCH = PROFILES[DEFAULT_PROFILE].ef_search
 # Hybrid candidates rescored exactly (raised to k), every engine's and the CLI's default. At
-# 100k documents, 200 queries, a window of 100 gave a top-10 identical to exact search in 95% of
-# queries on both engines, 200 in 100%, at about the same p50 latency (OpenSearch 12.4 ms vs
-# 11.5, Elasticsearch 21.5 vs 22.8; bench/results/engines_100k_windows.json).
-DEFAULT_WINDOW = 200
+# 100k documents a window of 100 gave a top-10 identical to exact search in 95% of 200 queries on
+# both engines, 200 in 100% (bench/results/engines_100k_windows.json); at 1M images of the demo
+# model, 200 gave 91.5% (bench/results/model_1m), 400 98% and 600 100%, at p50 15 to 20 ms on
+# OpenSearch (bench/results/model_1m_graphs): the window a collection needs grows with it.
+DEFAULT_WINDOW = 600
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ integrated score without sparse-mm:
   `indexing.opensearch.queries`, with the model's w1 and w2 built in. Parameters: `vector` (the
   query's unit dense vector), `terms` (a list of {"feature": name, "weight": w}, feature names
   encoded as `indexing.codec` does: '%' -> '%25', '.' -> '%2E'), optional `k` (default 10) and
-  `window` (default 200, query_terms.DEFAULT_WINDOW; at least k). A hit's integrated score is
+  `window` (default 600, query_terms.DEFAULT_WINDOW; at least k). A hit's integrated score is
   its `_score` minus w1.
 
 Both carry `ASSETS_VERSION`; installing is idempotent (unchanged assets are not rewritten) and
@@ -28,7 +28,8 @@ from indexing.query_terms import DEFAULT_WINDOW
 from sparse_mm.errors import EngineError
 
 # 2: the stored template's default window went from 100 to 200 (query_terms.DEFAULT_WINDOW)
-ASSETS_VERSION = 2
+# 3: and from 200 to 600
+ASSETS_VERSION = 3
 DEFAULT_K = 10
 SHOWN_FIELDS = ["filename", "captions"]
 _PRIORITY = 500  # above OpenSearch's built-in templates

@@ -3,6 +3,7 @@ parity thresholds only, never timings."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import replace
 
@@ -124,3 +125,52 @@ def test_load_command_reports_the_answers_it_checked(engine, tmp_path):
     assert "6 answers checked against exact in-memory search, 0 mismatches" in (
         (tmp_path / "load.md").read_text()
     )
+
+
+def test_bench_builds_its_indices_with_the_chosen_graph(engine, trained_model):
+    """`sparse-mm bench --index-profile legacy`: the index is built with that graph (mapping
+    and `_meta.hnsw`), dense mode searches the profile's ef_search, and the report's header and
+    work model say so."""
+    from bench.engine import prepare_index
+    from indexing.engine import as_engine
+    from indexing.index import index_meta
+    from indexing.layout import IndexSettings
+    from indexing.query_terms import DEFAULT_WINDOW
+
+    settings = IndexSettings(profile="legacy")
+    assert (settings.m, settings.ef_construction) != (
+        IndexSettings().m,
+        IndexSettings().ef_construction,
+    )
+    collection, queries = synthetic_collection(trained_model, 1_000, seed=5, n_queries=8)
+    options = RunOptions(
+        index=f"test-bench-graph-{uuid.uuid4().hex[:8]}",
+        clients=(1,),
+        batch=8,
+        threads=(1,),
+        timing_queries=4,
+        qps_seconds=0.1,
+        keep_index=True,
+        index_settings=settings,
+    )
+    options.grid = ()
+    run = run_one(engine.client, trained_model, collection, queries, options)
+    client = engine.client
+    try:
+        meta = index_meta(client, run["index"])
+        assert meta["hnsw"] == settings.graph
+        assert as_engine(client).hnsw_parameters(meta["_properties"]) == (16, 128)
+        assert run["work"]["per_query"]["hnsw"] == {
+            "m": 16,
+            "ef_dense": settings.ef_search,
+            "ef_hybrid": max(settings.ef_search, DEFAULT_WINDOW)
+            if as_engine(client).name == "opensearch"
+            else DEFAULT_WINDOW,
+        }
+        header = report_header(client, trained_model, "x", settings=settings)
+        assert json.dumps(settings.graph["m"]) in json.dumps(header["engine"]["index"])
+        # a reused index of another graph is rebuilt, not measured as this one
+        assert not prepare_index(client, run["index"], trained_model, collection, reuse=True)
+        assert index_meta(client, run["index"])["hnsw"] == IndexSettings().graph
+    finally:
+        client.indices.delete(index=run["index"], ignore_unavailable=True)

@@ -1,7 +1,7 @@
-"""The hybrid candidate window is 200 by default everywhere a default is taken: the library's
+"""The hybrid candidate window is 600 by default everywhere a default is taken: the library's
 options, the CLI, both engines' query builders, OpenSearch's stored search template and the
-benchmark's grid (at 100k documents 100 left 5% of top-10s short of exact, 200 none:
-bench/results/engines_100k_windows.json)."""
+benchmark's grid (at 1M images of the demo model 200 left 8.5% of top-10s short of exact, 400
+2%, 600 none: bench/results/model_1m, bench/results/model_1m_graphs)."""
 
 from __future__ import annotations
 
@@ -16,28 +16,30 @@ from indexing.search import SearchOptions
 VECTOR, TERMS = [0.6, 0.8], {"dog": 1.0}
 
 
-def test_the_default_window_is_200_in_the_library_and_the_cli():
-    assert DEFAULT_WINDOW == 200
-    assert SearchOptions().window == 200
+def test_the_default_window_is_600_in_the_library_and_the_cli():
+    assert DEFAULT_WINDOW == 600
+    assert SearchOptions().window == 600
     (option,) = [p for p in query.params if p.name == "window"]
-    assert option.default == 200
-    assert GridPoint("hybrid").window == 200
+    assert option.default == 600
+    assert GridPoint("hybrid").window == 600
 
 
-def test_both_engines_query_builders_default_to_200_candidates():
+def test_both_engines_query_builders_default_to_600_candidates():
     body = hybrid_query(VECTOR, TERMS, w1=0.1, w2=0.3)
-    assert body["rescore"]["window_size"] == 200
+    assert body["rescore"]["window_size"] == 600
     (knn,) = [c["knn"] for c in body["query"]["bool"]["should"] if "knn" in c]
-    assert next(iter(knn.values()))["k"] == 200
+    assert next(iter(knn.values()))["k"] == 600
     body = candidates_query(VECTOR, TERMS, w1=0.1, w2=0.3)
-    assert body["size"] == 200
-    assert body["query"]["bool"]["should"][0]["knn"]["k"] == 200
+    assert body["size"] == 600
+    assert body["query"]["bool"]["should"][0]["knn"]["k"] == 600
 
 
-def test_the_stored_template_defaults_to_200_and_its_version_says_it_changed():
+def test_the_stored_template_defaults_to_600_and_its_version_says_it_changed():
     source = hybrid_template_source(0.1, 0.3)
-    assert "{{window}}{{^window}}200{{/window}}" in source
+    assert "{{window}}{{^window}}600{{/window}}" in source
     assert "{{^window}}100{{/window}}" not in source
-    assert template_request("i", VECTOR, TERMS)["params"]["window"] == 200
-    # version 1 stored a template whose default window was 100: an install over it updates it
-    assert ASSETS_VERSION == 2
+    assert "{{^window}}200{{/window}}" not in source
+    assert template_request("i", VECTOR, TERMS)["params"]["window"] == 600
+    # versions 1 and 2 stored templates whose default window was 100 and 200: an install over
+    # them updates them
+    assert ASSETS_VERSION == 3
