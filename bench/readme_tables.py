@@ -213,6 +213,22 @@ def performance_table(results: Path = RESULTS_DIR) -> str | None:
     )
 
 
+def targets_table(results: Path = RESULTS_DIR) -> str | None:
+    """The benchmark's targets, met or not, per engine and workload at its largest N, from the
+    committed peers report; None while no such report is committed."""
+    reports = _peer_reports(results)
+    if not reports:
+        return None
+    rows = ["| engine | workload | N | target | status |", "|---|---|---|---|---|"]
+    for engine, report in reports.items():
+        for t in report.get("targets", []):
+            rows.append(
+                f"| {engine} | {t['workload']} | {t['n_docs']:,} | {t['target']} | "
+                f"{'**' + t['status'] + '**' if t['status'] != 'met' else 'met'} |"
+            )
+    return "\n".join(rows)
+
+
 def blocks(results: Path = RESULTS_DIR, demo: Path = DEMO_PROVENANCE) -> dict[str, str]:
     out = {
         "synthetic results table": synthetic_table(results),
@@ -225,6 +241,7 @@ def blocks(results: Path = RESULTS_DIR, demo: Path = DEMO_PROVENANCE) -> dict[st
     performance = performance_table(results)
     if performance is not None:  # absent until the peers report is committed
         out["performance table"] = performance
+        out["performance targets"] = targets_table(results)
     for i, text in enumerate(example_outputs(results)):
         out[f"example output {i + 1}"] = text
     for i, text in enumerate(elasticsearch_examples(results)):

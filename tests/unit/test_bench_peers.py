@@ -238,6 +238,26 @@ def test_readme_performance_table_comes_from_the_committed_peers_report(tmp_path
     assert "| 2,000 |" not in table  # the largest N only
 
 
+def test_readme_targets_table_says_met_or_not_per_engine(tmp_path):
+    from bench.readme_tables import PEERS_DIR, targets_table
+
+    assert targets_table(tmp_path) is None
+    reports = _reports()
+    reports["opensearch"]["targets"] = [
+        {"target": "ingest >= 2,000 docs/s (bulk to searchable)", "workload": "lsr-30k",
+         "n_docs": 5000, "status": "not met"},
+        {"target": "sparse overlap@10 >= 0.999 (exact ties aside)", "workload": "lsr-30k",
+         "n_docs": 5000, "status": "met"},
+    ]  # fmt: skip
+    write_peers_report(reports, tmp_path / PEERS_DIR)
+    table = targets_table(tmp_path).splitlines()
+    ingest = "ingest >= 2,000 docs/s (bulk to searchable)"
+    assert f"| opensearch | lsr-30k | 5,000 | {ingest} | **not met** |" in table
+    sparse = "sparse overlap@10 >= 0.999 (exact ties aside)"
+    assert f"| opensearch | lsr-30k | 5,000 | {sparse} | met |" in table
+    assert any(row.startswith("| elasticsearch | lsr-30k | 5,000 |") for row in table)
+
+
 @pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
 def test_pair_scores_are_the_exact_scores_of_those_documents(mode):
     from bench.reference import build_reference, exact_scores, pair_scores
