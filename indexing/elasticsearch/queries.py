@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 
 from indexing.codec import encode_term
 from indexing.layout import DENSE_FIELD, SPARSE_FIELD
-from indexing.query_terms import DEFAULT_WINDOW, checked_vector
+from indexing.query_terms import DEFAULT_WINDOW, DENSE_EF_SEARCH, checked_vector
 from sparse_mm.errors import ConfigError, DataError
 
 MAX_CANDIDATES = 10_000  # the knn query's limit on num_candidates (and so on a window)
@@ -68,8 +68,11 @@ def _check_window(n: int, what: str) -> None:
         )
 
 
-def dense_query(vector: Sequence[float], *, k: int = 10, num_candidates: int = 64) -> dict:
-    """Approximate k-NN; a hit's cosine is 2 * score - 1."""
+def dense_query(
+    vector: Sequence[float], *, k: int = 10, num_candidates: int = DENSE_EF_SEARCH
+) -> dict:
+    """Approximate k-NN (`num_candidates`: the default profile's ef_search unless given); a
+    hit's cosine is 2 * score - 1."""
     candidates = max(num_candidates, k)
     _check_window(candidates, "the number of k-NN candidates")
     return {"size": k, "query": _knn(checked_vector(vector), k, candidates)}

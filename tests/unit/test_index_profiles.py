@@ -36,6 +36,27 @@ def test_settings_take_the_profile_and_overrides():
     assert custom.graph == {"profile": "custom", "m": 12, "ef_construction": 128, "ef_search": 64}
 
 
+def test_the_shipped_default_is_the_balanced_graph_with_ef_search_512():
+    """Issue 14's choice (bench/results/model_1m_graphs): m 16, ef_construction 64, dense-mode
+    ef_search 512 on both engines, the vectors' space unchanged (cosine)."""
+    from indexing.elasticsearch.queries import dense_query as es_dense
+    from indexing.opensearch.queries import dense_query as os_dense
+    from indexing.query_terms import DENSE_EF_SEARCH
+
+    default = IndexSettings()
+    assert DEFAULT_PROFILE == "balanced"
+    assert (default.m, default.ef_construction, default.ef_search) == (16, 64, 512)
+    os_index = os_body(4, default, None)
+    assert os_index["settings"]["index"]["knn.algo_param.ef_search"] == 512
+    assert os_index["mappings"]["properties"]["dense"]["method"]["space_type"] == "cosinesimil"
+    es_dense_field = es_body(4, default, None)["mappings"]["properties"]["dense"]
+    assert es_dense_field["similarity"] == "cosine"
+    assert DENSE_EF_SEARCH == 512
+    knn = os_dense([0.6, 0.8], k=10, ef_search=DENSE_EF_SEARCH)["query"]["knn"]["dense"]
+    assert knn["method_parameters"] == {"ef_search": 512}
+    assert es_dense([0.6, 0.8], k=10)["query"]["knn"]["num_candidates"] == 512
+
+
 @pytest.mark.parametrize(
     ("kwargs", "fragment"),
     [
