@@ -176,9 +176,16 @@ def _peer_reports(results: Path) -> dict[str, dict]:
     return {e: _load(folder / f"{e}.json") for e in ENGINE_ORDER if (folder / f"{e}.json").exists()}
 
 
+def _ingest_rate(ingest: dict) -> str:
+    """docs/s of a run's bulk load; a dash where the run searched the previous run's index."""
+    rate = ingest.get("docs_per_s")
+    return "– (index reused)" if ingest.get("reused_index") or not rate else f"{rate:,.0f}"
+
+
 def performance_table(results: Path = RESULTS_DIR) -> str | None:
-    """The headline of the committed peers report: per workload at its largest N, per system
-    and mode, p50 and parity with exact, ingest; None while no such report is committed."""
+    """The headline of the committed peers report: per workload at the report's largest N, per
+    system and mode, p50 and parity with exact, ingest; None while no such report is
+    committed."""
     from bench.targets import engine_groups
 
     reports = _peer_reports(results)
@@ -189,15 +196,19 @@ def performance_table(results: Path = RESULTS_DIR) -> str | None:
         "| workload | N | system | mode | p50 ms | overlap@10 | top-10 identical | ingest docs/s |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for key, entries in engine_groups(reports).items():
+    groups = engine_groups(reports)
+    largest = max(r["n_docs"] for entries in groups.values() for _e, r, _ in entries)
+    for key, entries in groups.items():
         n = entries[-1][1]["n_docs"]
+        if n != largest:  # the lsr grid, at a smaller N: in report.md
+            continue
         last = [(e, r) for e, r, _ in entries if r["n_docs"] == n]
         for engine, run in last:
             for mode, m in run["modes"].items():
                 rows.append(
                     f"| {key} | {n:,} | {engine} | {mode} | {m['latency_ms']['p50']:.2f} | "
                     f"{m['overlap@10']:.4f} | {m['top10_identical']:.3f} | "
-                    f"{run['ingest']['docs_per_s'] or 0:,.0f} |"
+                    f"{_ingest_rate(run['ingest'])} |"
                 )
         for mode, t in last[0][1]["reference"]["torch_cpu"].items():
             rows.append(
@@ -214,14 +225,17 @@ def performance_table(results: Path = RESULTS_DIR) -> str | None:
 
 
 def targets_table(results: Path = RESULTS_DIR) -> str | None:
-    """The benchmark's targets, met or not, per engine and workload at its largest N, from the
-    committed peers report; None while no such report is committed."""
+    """The benchmark's targets, met or not, per engine and workload at the report's largest N
+    (the lsr grid's smaller N is in report.md), from the committed peers report; None while no
+    such report is committed."""
     reports = _peer_reports(results)
     if not reports:
         return None
     rows = ["| engine | workload | N | target | status |", "|---|---|---|---|---|"]
     for engine, report in reports.items():
-        for t in report.get("targets", []):
+        targets = report.get("targets", [])
+        largest = max((t["n_docs"] for t in targets), default=0)
+        for t in (t for t in targets if t["n_docs"] == largest):  # the lsr grid is smaller
             rows.append(
                 f"| {engine} | {t['workload']} | {t['n_docs']:,} | {t['target']} | "
                 f"{'**' + t['status'] + '**' if t['status'] != 'met' else 'met'} |"

@@ -94,8 +94,9 @@ def _faster(mode: str):
 
 
 def _ingest(r: dict):
+    """None (not measured) when the run searched a reused index."""
     rate = r["ingest"]["docs_per_s"]
-    return rate is not None and rate >= 2000, {"docs_per_s": rate}
+    return (None if rate is None else rate >= 2000), {"docs_per_s": rate}
 
 
 TARGETS = (
@@ -121,7 +122,7 @@ def check_targets(runs: list[dict]) -> list[dict]:
                     "target": name,
                     "workload": key,
                     "n_docs": r["n_docs"],
-                    "status": "met" if met else "not met",
+                    "status": "not measured" if met is None else "met" if met else "not met",
                     "at_issue_scale": key == ISSUE_WORKLOAD and r["n_docs"] >= ISSUE_N,
                     **detail,
                 }

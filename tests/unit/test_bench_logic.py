@@ -217,6 +217,12 @@ def test_targets_and_fit_over_runs():
     only_small = check_targets(runs[:1])
     assert {t["n_docs"] for t in only_small} == {10_000}
     assert not any(t["at_issue_scale"] for t in only_small)
+    # a run that searched a reused index measured no ingest: neither met nor not met
+    runs[-1]["ingest"]["docs_per_s"] = None
+    ingest = {t["target"]: t for t in check_targets(runs)}[
+        "ingest >= 2,000 docs/s (bulk to searchable)"
+    ]
+    assert ingest["status"] == "not measured"
 
 
 def test_report_files_and_schema(tmp_path):

@@ -236,6 +236,13 @@ def test_readme_performance_table_comes_from_the_committed_peers_report(tmp_path
     assert "| lsr-30k | 5,000 | elasticsearch | hybrid | 4.00 | 1.0000 | 1.000 | 2,500 |" in table
     assert "| lsr-30k | 5,000 | exact PyTorch (CPU) | sparse | 1.00 |" in table
     assert "| 2,000 |" not in table  # the largest N only
+    reports = _reports()
+    reports["opensearch"]["runs"][-1]["ingest"].update(docs_per_s=None, reused_index=True)
+    write_peers_report(reports, tmp_path / PEERS_DIR)
+    assert (
+        "| lsr-30k | 5,000 | opensearch | hybrid | 3.00 | 1.0000 | 1.000 | – (index reused) |"
+        in (performance_table(tmp_path))
+    )
 
 
 def test_readme_targets_table_says_met_or_not_per_engine(tmp_path):
@@ -256,6 +263,7 @@ def test_readme_targets_table_says_met_or_not_per_engine(tmp_path):
     sparse = "sparse overlap@10 >= 0.999 (exact ties aside)"
     assert f"| opensearch | lsr-30k | 5,000 | {sparse} | met |" in table
     assert any(row.startswith("| elasticsearch | lsr-30k | 5,000 |") for row in table)
+    assert not any("| 2,000 |" in row for row in table)  # the report's largest N only
 
 
 @pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
