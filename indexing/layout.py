@@ -17,10 +17,11 @@ MAPPING_VERSION = 1  # stored in the index's _meta; bump when the layout changes
 @dataclass(frozen=True)
 class IndexProfile:
     """A named HNSW build: graph degree `m`, build beam `ef_construction`, and the `ef_search`
-    (HNSW candidates of a dense-mode query) chosen for it. `balanced` reaches dense recall@10
-    0.978 against exact search at 1M images of the demo model with ef_search 512, where `fast`
-    reaches 0.90 at 256 and 0.947 at 1024 (bench/results/model_1m_graphs); no graph reaches
-    0.95 on lsr-30k's synthetic vectors at 1M (bench/results/lsr30k_1m)."""
+    (HNSW candidates of a dense-mode query) chosen for it. At 1M images of the demo model
+    `balanced` reaches dense recall@10 0.975 against exact search with ef_search 512 (OpenSearch,
+    bench/results/peers), where `fast` reaches 0.90 at 256 and 0.947 at 1024
+    (bench/results/model_1m, model_1m_grid); on lsr-30k's synthetic vectors at 1M `balanced`
+    reaches 0.9495 (peers) and `fast` 0.69 (bench/results/lsr30k_1m)."""
 
     name: str
     m: int
@@ -30,14 +31,20 @@ class IndexProfile:
 
 
 # Measured with `python -m bench.ingest_probe` (bench/results/ingest_profiles_100k.json) and
-# `sparse-mm bench --index-profile` (bench/results/model_1m_graphs): building the graph is most
+# `sparse-mm bench` (bench/results/model_1m_graphs, then peers): building the graph is most
 # of the engine's indexing time, but at 1M m 16 ingests within 10% of m 8's rate on the model
 # workload while halving its dense misses.
 PROFILES = {
     p.name: p
     for p in (
         IndexProfile("fast", 8, 64, 256, "m 8, ef_construction 64: the cheapest graph"),
-        IndexProfile("balanced", 16, 64, 512, "m 16, ef_construction 64: recall >= 0.95 at 1M"),
+        IndexProfile(
+            "balanced",
+            16,
+            64,
+            512,
+            "m 16, ef_construction 64: recall@10 >= 0.95 at 1M model images",
+        ),
         IndexProfile(
             "legacy", 16, 128, 64, "m 16, ef_construction 128: the graph shipped before profiles"
         ),
