@@ -2,7 +2,10 @@
 
 The released configs all use the weight-tied projection path, whose checkpoint holds:
 
-    state_dict          "temp" (the learnable temperature) and, prefixed "model.":
+    state_dict          "temp" (the learnable temperature), "loss_fn.temp" (the same parameter:
+                        the LightningModule hands `self.temp` to its loss module, which keeps
+                        it as an attribute, so PyTorch registers it twice) and, prefixed
+                        "model.":
                         text_proj.{weight,bias}, vision_proj.{weight,bias}      (D, H), (D,)
                         single_proj.{weight,bias}                              (Hs, D), (Hs,)
                         single_vocab_layer_norm.{weight,bias}                  (Hs,)
@@ -46,6 +49,8 @@ NAMES = {
     "single_vocab_layer_norm.bias": "sparse_head.norm.bias",
     "single_vocab_projector.weight": "sparse_head.vocab.weight",
 }
+TEMP = "temp"
+TEMP_ALIASES = ("loss_fn.temp",)  # the same nn.Parameter, registered again by the loss module
 REGULARISER_KEYS = ("q_reg_t", "q_reg_weight_t", "d_reg_t", "d_reg_weight_t")
 
 
@@ -108,10 +113,10 @@ def map_state(state: dict, source: str) -> tuple[dict[str, torch.Tensor], float]
             "backbone weights of a non-projection variant)"
         )
     missing = [PREFIX + k for k in NAMES if k not in inner]
-    missing += ["temp"] if "temp" not in keys else []
+    missing += [TEMP] if TEMP not in keys else []
     if missing:
         problems.append(f"missing {', '.join(missing)}")
-    stray = sorted(keys - {"temp"} - {PREFIX + k for k in inner})
+    stray = sorted(keys - {TEMP, *TEMP_ALIASES} - {PREFIX + k for k in inner})
     if stray:
         problems.append(f"unexpected entries {', '.join(stray[:3])}")
     if problems:
@@ -126,7 +131,30 @@ def map_state(state: dict, source: str) -> tuple[dict[str, torch.Tensor], float]
         if not torch.isfinite(tensor).all():
             raise ModelError(f"{source}: {PREFIX}{ref} has NaN or infinite values")
         mapped[ours] = tensor.detach().float()
-    return mapped, float(state["temp"])
+    return mapped, _temperature(state, source)
+
+
+def _temperature(state: dict, source: str) -> float:
+    """`temp`, a finite scalar; `loss_fn.temp`, when present, must be the same value (it is
+    the same parameter in the reference's module; a different one is not that module)."""
+    temp = state[TEMP]
+    if not isinstance(temp, torch.Tensor) or temp.numel() != 1 or not temp.is_floating_point():
+        raise ModelError(f"{source}: {TEMP} is not a floating-point scalar tensor")
+    value = float(temp)
+    if not math.isfinite(value):
+        raise ModelError(f"{source}: {TEMP} is {value}, expected a finite temperature")
+    for alias in TEMP_ALIASES:
+        if alias not in state:
+            continue
+        other = state[alias]
+        scalar = isinstance(other, torch.Tensor) and other.numel() == 1
+        shown = float(other) if scalar else other
+        if shown != value:
+            raise ModelError(
+                f"{source}: {alias} is {shown!r} but {TEMP} is {value!r}: in the reference's "
+                "module they are one parameter, so this is not its checkpoint"
+            )
+    return value
 
 
 def heads_config(mapped: dict[str, torch.Tensor], vocab_size: int, source: str) -> HeadsConfig:

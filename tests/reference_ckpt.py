@@ -1,18 +1,20 @@
-"""Checkpoints with the reference implementation's exact layout: the dict a Lightning 2.x
-ModelCheckpoint writes for the weight-tied projection run (state_dict with `model.` prefixes
-and `temp`, hyper-parameters pickled as lightning_fabric's AttributeDict, the regulariser
-entries, the optimiser state...), built without Lightning; and the reference layers written
-out from such a checkpoint's tensors."""
+"""Checkpoints with the reference implementation's exact layout, made the way its trainer
+makes them: the state dict is `state_dict()` of a module built like the reference's
+LightningModule (`model` with the head layers, `temp`, and a `loss_fn` that keeps a reference
+to `temp`, so the same parameter appears as `temp` and `loss_fn.temp`), inside the dict a
+Lightning 2.x ModelCheckpoint writes (hyper-parameters pickled as lightning_fabric's
+AttributeDict, the regulariser entries, the optimiser state...), saved without Lightning; and
+the reference layers written out from such a checkpoint's tensors."""
 
 from __future__ import annotations
 
-import collections
 import pathlib
 import sys
 import types
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from sparse_mm.importer import ATTRIBUTE_DICT
 
@@ -50,28 +52,73 @@ def _attribute_dict_class(monkeypatch):
     return cls
 
 
-def reference_state(seed=0, *, V=40, H=24, D=8, HS=20):
-    """A state dict: V terms, H-d backbone embeddings, D-d dense vectors, HS-d sparse hidden."""
+class ReferenceHeads(nn.Module):
+    """The reference's `model` on the weight-tied projection path: per-modality dense
+    projections and one sparse head fed by the normalised dense vector (METHOD.md)."""
+
+    def __init__(self, V: int, H: int, D: int, HS: int):
+        super().__init__()
+        self.text_proj = nn.Linear(H, D)
+        self.vision_proj = nn.Linear(H, D)
+        self.single_proj = nn.Linear(D, HS)
+        self.single_vocab_layer_norm = nn.LayerNorm(HS)
+        self.single_vocab_projector = nn.Linear(HS, V, bias=False)
+
+    def forward(self, x: torch.Tensor, modality: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, H) -> dense (B, D) unit vectors and sparse (B, V) term weights."""
+        proj = self.text_proj if modality == "text" else self.vision_proj
+        d = F.normalize(proj(x), dim=-1)
+        h = self.single_vocab_layer_norm(self.single_proj(d))
+        return d, torch.log1p(torch.relu(self.single_vocab_projector(h)))
+
+
+class ReferenceLoss(nn.Module):
+    """The reference's loss module: it is handed the module's temperature and keeps it as an
+    attribute, so PyTorch registers that one parameter a second time (`loss_fn.temp`)."""
+
+    def __init__(self, temp: nn.Parameter, w1: float, w2: float, lam1: float, lam2: float):
+        super().__init__()
+        self.temp = temp
+        self.w1, self.w2, self.lam1, self.lam2 = w1, w2, lam1, lam2
+
+
+class ReferenceModule(nn.Module):
+    """Built like the reference's LightningModule (an nn.Module here, Lightning is not
+    needed): `model` holding the head layers, the learnable temperature `temp`, and `loss_fn`
+    keeping a reference to `temp`. Its `state_dict()` is what the trainer saves, so every
+    parameter or buffer this structure registers appears in a checkpoint made from it."""
+
+    def __init__(self, V: int, H: int, D: int, HS: int, hparams: dict = HPARAMS):
+        super().__init__()
+        self.model = ReferenceHeads(V, H, D, HS)
+        self.temp = nn.Parameter(torch.ones([]) * 0.07)
+        keys = ("w1", "w2", "lam1", "lam2")
+        self.loss_fn = ReferenceLoss(self.temp, *(hparams[k] for k in keys))
+
+    def forward(self, x: torch.Tensor, modality: str) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model(x, modality)
+
+
+def reference_module(seed=0, *, V=40, H=24, D=8, HS=20) -> ReferenceModule:
+    """A trained-looking reference module: V terms, H-d backbone embeddings, D-d dense
+    vectors, HS-d sparse hidden; weights drawn from `seed`, temperature moved off its init."""
     g = torch.Generator().manual_seed(seed)
+    module = ReferenceModule(V, H, D, HS)
+    with torch.no_grad():
+        for name, param in module.model.named_parameters():
+            param.copy_(torch.randn(param.shape, generator=g) * 0.3)
+            if name == "single_vocab_layer_norm.weight":
+                param.add_(1.0)
+            if name == "single_vocab_projector.weight":
+                param.add_(0.2)  # some terms active, some not
+        module.temp.fill_(0.0612)
+    return module.eval()
 
-    def r(*shape):
-        return torch.randn(*shape, generator=g) * 0.3
 
-    state = collections.OrderedDict(temp=torch.tensor(0.0612))
-    state.update(
-        {
-            "model.text_proj.weight": r(D, H),
-            "model.text_proj.bias": r(D),
-            "model.vision_proj.weight": r(D, H),
-            "model.vision_proj.bias": r(D),
-            "model.single_proj.weight": r(HS, D),
-            "model.single_proj.bias": r(HS),
-            "model.single_vocab_layer_norm.weight": 1 + r(HS),
-            "model.single_vocab_layer_norm.bias": r(HS),
-            "model.single_vocab_projector.weight": r(V, HS) + 0.2,
-        }
-    )
-    return state
+def reference_state(seed=0, **sizes):
+    """`reference_module(seed, **sizes).state_dict()`: what the reference's trainer saves
+    ("model.*", "temp" and the same parameter again as "loss_fn.temp")."""
+    return reference_module(seed, **sizes).state_dict()
 
 
 def save_reference(path, monkeypatch, state=None, hparams=HPARAMS, **extra):

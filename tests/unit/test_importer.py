@@ -1,7 +1,9 @@
-"""`sparse-mm import`: checkpoints with the reference's exact layout (the dict Lightning 2.x
-writes, hyper-parameters pickled as lightning_fabric's AttributeDict) become model directories
-whose dense and sparse outputs equal the reference layers computed from the checkpoint's own
-tensors; other layouts, other pickled classes and mismatched vocabularies are refused."""
+"""`sparse-mm import`: checkpoints with the reference's exact layout (the `state_dict()` of a
+module built like the reference's LightningModule, inside the dict Lightning 2.x writes, with
+hyper-parameters pickled as lightning_fabric's AttributeDict) become model directories whose
+dense and sparse outputs equal that module's own outputs and the reference layers computed from
+the checkpoint's tensors; other layouts, other pickled classes and mismatched vocabularies are
+refused."""
 
 from __future__ import annotations
 
@@ -15,7 +17,14 @@ from sparse_mm.checkpoint import load_model
 from sparse_mm.cli import main
 from sparse_mm.errors import ModelError
 from sparse_mm.importer import import_checkpoint
-from tests.reference_ckpt import HPARAMS, _Marker, reference_layers, reference_state, save_reference
+from tests.reference_ckpt import (
+    HPARAMS,
+    _Marker,
+    reference_layers,
+    reference_module,
+    reference_state,
+    save_reference,
+)
 
 V, H, D, HS = 40, 24, 8, 20
 
@@ -51,6 +60,38 @@ def test_imported_model_reproduces_the_reference_layers(tmp_path, monkeypatch, v
     assert model.config.query_encoder == {"type": "none"}
 
 
+def test_the_reference_modules_own_checkpoint_imports_and_reproduces_its_outputs(
+    tmp_path, monkeypatch, vocab_file
+):
+    module = reference_module(seed=5)
+    state = module.state_dict()
+    # the loss module's reference to the temperature: one parameter under two names
+    assert module.loss_fn.temp is module.temp
+    assert {"temp", "loss_fn.temp"} <= set(state)
+    ckpt = save_reference(tmp_path / "epoch=6.ckpt", monkeypatch, state=state)
+    import_checkpoint(ckpt, vocab_file, tmp_path / "model")
+    model = load_model(tmp_path / "model")
+    x = torch.randn(32, H, generator=torch.Generator().manual_seed(2))
+    for modality in ("text", "image"):
+        with torch.no_grad():
+            dense, sparse = module(x, modality)
+            got = model.heads(x, modality)
+        torch.testing.assert_close(got.dense, dense, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(got.sparse, sparse, rtol=1e-5, atol=1e-6)
+        assert (sparse > 0).any() and (sparse == 0).any()
+    assert model.config.provenance["imported_from"]["temp"] == pytest.approx(0.0612)
+
+
+def test_a_loss_temperature_other_than_temp_is_refused(tmp_path, monkeypatch, vocab_file):
+    state = reference_state()
+    state["loss_fn.temp"] = torch.tensor(0.5)  # no longer the module's one parameter
+    ckpt = save_reference(tmp_path / "x.ckpt", monkeypatch, state=state)
+    with pytest.raises(ModelError, match=r"loss_fn.temp is 0.5 but temp is 0.06") as info:
+        import_checkpoint(ckpt, vocab_file, tmp_path / "model")
+    assert "\n" not in str(info.value)
+    assert not (tmp_path / "model").exists()
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -64,6 +105,10 @@ def test_imported_model_reproduces_the_reference_layers(tmp_path, monkeypatch, v
         ),
         (lambda s: s.pop("model.single_proj.bias"), "missing model.single_proj.bias"),
         (lambda s: s.pop("temp"), "missing temp"),
+        (  # anything else beside the heads and the temperature
+            lambda s: s.update({"loss_fn.queue": torch.zeros(3)}),
+            "unexpected entries loss_fn.queue",
+        ),
         (
             lambda s: s.update({"model.vision_proj.weight": torch.zeros(D, H + 1)}),
             r"model.vision_proj.weight has shape \(8, 25\), the other tensors imply \(8, 24\)",
