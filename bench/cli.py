@@ -229,13 +229,13 @@ def bench(
     from bench.collection import dataset_collection, dataset_workload
     from bench.phases import summary_line
     from bench.pieces import earlier_pieces, merged, run_recipe
-    from bench.report import write_json
     from bench.run import RunOptions, report_header, run_one
     from bench.suite import engine_names, parse_workloads, plan, run_suite
     from bench.targets import check_targets, scale_fits
     from bench.work import measure_bandwidth
     from sparse_mm.checkpoint import load_model
     from sparse_mm.demo import demo_data_dir, demo_model_dir
+    from sparse_mm.provenance import write_json
 
     if (synth_sizes or sizes_text) and data_dir:
         raise click.UsageError("give either --data or --synth/--sizes, not both")

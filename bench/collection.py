@@ -195,7 +195,7 @@ def synthetic_workload(seed: int, n_images: int, n_queries: int, vocab_size: int
 
 def dataset_workload(root: Path, split: str, n_queries: int, vocab_size: int) -> dict:
     """What a dataset collection is, for a report: its folder, recipe, split and vocabulary."""
-    from bench.provenance import data_record
+    from sparse_mm.provenance import data_record
 
     return {
         "name": f"dataset {Path(root).name}",

@@ -320,8 +320,8 @@ def engine_info(client) -> dict:
 
 def measured_engine(client, dense_dim: int, settings: IndexSettings | None = None) -> dict:
     """The engine and the index settings and mapping a benchmark measures (provenance)."""
-    from bench.provenance import engine_record
     from indexing.engine import as_engine
+    from sparse_mm.provenance import engine_record
 
     body = as_engine(client).index_body(dense_dim, settings or IndexSettings(), None)
     return engine_record(engine_info(client), body)

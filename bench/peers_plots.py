@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.report import _save
 from bench.targets import engine_groups
 from sparse_mm.retriever import MODES
 
@@ -80,3 +79,11 @@ def plot_peers(reports: dict[str, dict], folder: Path) -> list[Path]:
             fig.tight_layout()
             written.append(_save(fig, folder / f"pruning_{slug}.png"))
     return written
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

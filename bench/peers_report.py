@@ -13,8 +13,10 @@ from pathlib import Path
 
 from bench.peers_plots import plot_peers
 from bench.phases import phase_table
-from bench.report import _f, _table, parity_cells, write_json
+from bench.tables import _f, _table, parity_cells
 from bench.targets import ENGINE_ORDER, cost_rows, engine_groups
+from sparse_mm.atomic import write_text_atomic
+from sparse_mm.provenance import write_json
 from sparse_mm.retriever import MODES
 
 
@@ -28,7 +30,7 @@ def write_peers_report(reports: dict[str, dict], folder: Path, *, with_json: boo
             write_json(report, folder / f"{name}.json")
             written.append(folder / f"{name}.json")
     plots = plot_peers(reports, folder)
-    (folder / "report.md").write_text(markdown(reports, [p.name for p in plots]), encoding="utf-8")
+    write_text_atomic(folder / "report.md", markdown(reports, [p.name for p in plots]))
     return [*written, *plots, folder / "report.md"]
 
 

@@ -15,8 +15,8 @@ import copy
 import json
 from pathlib import Path
 
-from bench.provenance import is_clean
 from sparse_mm.errors import ConfigError
+from sparse_mm.provenance import is_clean
 
 ENGINES = ("opensearch", "elasticsearch")
 

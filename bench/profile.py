@@ -143,10 +143,9 @@ def main(argv: list[str] | None = None) -> None:
 
     from bench.collection import synthetic_queries, synthetic_workload
     from bench.engine import measured_engine
-    from bench.provenance import provenance
-    from bench.report import write_json
     from indexing.client import ConnectionOptions, connect
     from sparse_mm.checkpoint import load_model
+    from sparse_mm.provenance import provenance, write_json
 
     parser = argparse.ArgumentParser(description=main.__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="model directory")

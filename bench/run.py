@@ -362,10 +362,10 @@ def report_header(
     dense_dim: int | None = None,
     settings: IndexSettings | None = None,
 ) -> dict:
-    """The report's top level: bench.provenance's record (command, git describe, model with
+    """The report's top level: sparse_mm.provenance's record (command, git describe, model with
     its weights' sha256, engine with the index settings, machine) and the run list."""
     from bench.engine import measured_engine
-    from bench.provenance import provenance
+    from sparse_mm.provenance import provenance
 
     return {
         "schema_version": SCHEMA_VERSION,

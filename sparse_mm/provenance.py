@@ -6,20 +6,23 @@
      "argv": [...],                           # the same, as a list
      "git": "17588a0" | "17588a0-dirty",      # `git describe --always --dirty`
      "created": "2026-11-29T21:30:00+0000",
-     "machine": {...},                        # bench.machine.machine()
+     "machine": {...},                        # sparse_mm.machine.machine()
      "model": {"path", "sha256": {file: digest}, "w1", "w2", "vocab_size", "dense_dim",
                "provenance": {...}},          # the model directory's training provenance
      "data": {"path", "recipe": {...}, "vocab_size", ...},   # when a dataset is involved
      "engine": {"name", "version", ..., "index": {...}}}    # when an engine is involved
 
-`bench.report.write_json` refuses to write such a record into bench/results/ when the tree it
-was measured on was dirty (or unknown), unless SPARSE_MM_ALLOW_DIRTY=1, which marks the JSON
-loudly instead: a committed report must be reproducible from a commit.
+`write_json` writes every results JSON (atomically: a crash mid-write leaves the previous
+file) and refuses to write such a record into bench/results/ when the tree it was measured on
+was dirty (or unknown), unless SPARSE_MM_ALLOW_DIRTY=1, which marks the JSON loudly instead
+(and tests/unit/test_readme_measurements.py then fails on it): a committed report must be
+reproducible from a commit.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import subprocess
@@ -27,6 +30,7 @@ import sys
 import time
 from pathlib import Path
 
+from sparse_mm.atomic import write_text_atomic
 from sparse_mm.checkpoint import sha256_file
 
 REPO = Path(__file__).resolve().parent.parent
@@ -116,7 +120,7 @@ def engine_record(info: dict, index_body: dict | None = None) -> dict:
 def command_line(
     argv: list[str] | str | None = None, prog: str | None = None
 ) -> tuple[str, list[str]]:
-    """The command as typed: `prog` (e.g. "python -m bench.load") and its arguments (a list,
+    """The command as typed: `prog` (e.g. "python -m tools.load") and its arguments (a list,
     or one shell-quoted string)."""
     if isinstance(argv, str):
         argv = shlex.split(argv)
@@ -136,7 +140,7 @@ def provenance(
 ) -> dict:
     """The top-level keys of a results JSON (module doc). `argv` defaults to sys.argv[1:];
     `model` is a model directory, `data` a `data_record`, `engine` an `engine_record`."""
-    from bench.machine import machine
+    from sparse_mm.machine import machine
 
     command, full = command_line(argv, prog)
     out = {
@@ -176,6 +180,25 @@ def guard_results(report: dict, path: Path, guarded=GUARDED_DIRS) -> dict:
         "WARNING": f"NOT REPRODUCIBLE: measured on a dirty or unknown work tree ({state})",
         **report,
     }
+
+
+def write_json(report: dict, path: Path) -> None:
+    """Every results JSON is written here: strict JSON, atomically (temporary file, then one
+    rename), and refused in bench/results/ unless measured at a clean commit (guard_results)."""
+    path = Path(path)
+    report = guard_results(report, path)
+    write_text_atomic(path, json.dumps(_finite(report), indent=2) + "\n")
+
+
+def _finite(value):
+    """NaN and infinities become null: strict JSON has neither."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _shown(path: Path) -> str:

@@ -1,4 +1,4 @@
-"""Checking a load run's answers against exact search (bench.load): a sample of the answers the
+"""Checking a load run's answers against exact search (tools.load): a sample of the answers the
 clients received, each compared with the exact in-memory top-k (bench.reference), so that a run
 that answered quickly but wrongly says so.
 

@@ -1,4 +1,4 @@
-"""Ingest survives a node crash: `python -m bench.crash --images 200000 [--port 9240]`.
+"""Ingest survives a node crash: `python -m tools.crash --images 200000 [--port 9240]`.
 
 The scenario, on a managed node of its own: ingest a synthetic corpus; once the node has
 indexed `--kill-at` of it, SIGKILL the node (no flush, no clean shutdown); the ingest must stop
@@ -270,11 +270,10 @@ def synthetic_source(out: Path, images: int, seed: int = 5) -> IngestSource:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from bench.provenance import data_record, engine_record, provenance
-    from bench.report import write_json
     from indexing.node import OPENSEARCH_VERSION
     from sparse_mm.checkpoint import load_model
     from sparse_mm.demo import demo_model_dir
+    from sparse_mm.provenance import data_record, engine_record, provenance, write_json
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=200_000)
@@ -302,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
         engine = {"name": "opensearch", "version": OPENSEARCH_VERSION, "heap": args.heap}
         record = provenance(
             argv,
-            prog="python -m bench.crash",
+            prog="python -m tools.crash",
             model=demo_model_dir(),
             data=data_record(data),
             engine=engine_record(engine),

@@ -1,4 +1,4 @@
-"""Encoding speed of the heads: `python -m bench.encode_speed [--n 100000] [--vocab 3000 30522]`.
+"""Encoding speed of the heads: `python -m tools.encode_speed [--n 100000] [--vocab 3000 30522]`.
 
 Random pre-projection embeddings go through `SparseDenseHeads.encode` (dense + sparse, CSR
 output) for each vocabulary size: by default the synthetic demo's (~3,000 terms) and BERT's
@@ -19,9 +19,8 @@ import time
 
 import torch
 
-from bench.provenance import provenance
-from bench.report import write_json
 from sparse_mm.model import HeadsConfig, SparseDenseHeads
+from sparse_mm.provenance import provenance, write_json
 
 
 def calibrated_heads(config: HeadsConfig, terms: float, seed: int = 0) -> SparseDenseHeads:
@@ -98,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", default=None, help="also write the report to this file")
     args = parser.parse_args(argv)
     report = {
-        **provenance(argv, prog="python -m bench.encode_speed"),
+        **provenance(argv, prog="python -m tools.encode_speed"),
         "workload": {
             "name": "random embeddings (seed 7), heads calibrated to --terms terms per image",
             "vocab_size": args.vocab,

@@ -1,11 +1,11 @@
-"""Query load: `python -m bench.load [--images 100000] [--clients 4] [--duration 120]`.
+"""Query load: `python -m tools.load [--images 100000] [--clients 4] [--duration 120]`.
 
 Indexes the first `--images` images of a synthetic world (or reuses the index a previous run
 kept, `--reuse-index`), then runs `--clients` query clients, each a process of its own with
 its own connection, for `--duration` seconds, all starting at the same instant. Each client
 sends caption queries in the modes of `--modes` in turn (k = 10, as `sparse-mm query` sends
 them, without fetching stored vectors) and checks every answer for an error and k hits, and
-`--check` of them (spread over the clients) against exact in-memory search (bench.answers):
+`--check` of them (spread over the clients) against exact in-memory search (tools.answers):
 scores and, in sparse mode, ids. Reported per mode and overall: requests, errors, queries/s,
 the client's latency (request to parsed response) and the engine's own `took`, as
 p50/p95/p99/max; per `--window` seconds the queries/s and latency percentiles, to show
@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.answers import Answer, describe_answers
 from bench.metrics import K, percentiles
+from tools.answers import Answer, describe_answers
 
 MODES = ("hybrid", "sparse", "dense")
 
@@ -110,7 +110,7 @@ def run_load(
     check: int = 0,
 ) -> list[Sample]:
     """Every client's samples; about `check` of them (each client's first) keep their answer
-    for `bench.answers.check_answers`. Clients are forked processes (no GIL shared)."""
+    for `tools.answers.check_answers`. Clients are forked processes (no GIL shared)."""
     context = multiprocessing.get_context("fork")
     start_at = time.time() + 1.0 + 0.2 * clients  # after every process is up
     keep = -(-check // clients)
@@ -212,15 +212,14 @@ def markdown(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from bench.answers import check_answers
     from bench.collection import synthetic_collection, synthetic_workload
     from bench.engine import ingest_collection, measured_engine
-    from bench.provenance import provenance
     from bench.reference import build_reference
-    from bench.report import write_json
     from indexing.client import ConnectionOptions, connect, read_password
     from sparse_mm.checkpoint import load_model
     from sparse_mm.demo import demo_model_dir
+    from sparse_mm.provenance import provenance, write_json
+    from tools.answers import check_answers
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default=os.environ.get("OPENSEARCH_URL", "http://localhost:9200"))
@@ -283,7 +282,7 @@ def main(argv: list[str] | None = None) -> None:
     report = {
         **provenance(
             argv,
-            prog="python -m bench.load",
+            prog="python -m tools.load",
             model=model.path,
             engine=measured_engine(client, model.config.heads.dense_dim),
         ),

@@ -1,4 +1,4 @@
-"""Training speed: `python -m bench.train_speed [--pairs 500000] [--vocab 30522] [--steps 40]`.
+"""Training speed: `python -m tools.train_speed [--pairs 500000] [--vocab 30522] [--steps 40]`.
 
 Times the trainer's own optimisation step (`Trainer.train_step`: both projections, the shared
 sparse head over the vocabulary, the joint loss, backward, AdamW) at the paper's batch size on
@@ -23,9 +23,8 @@ from pathlib import Path
 
 import torch
 
-from bench.provenance import provenance
-from bench.report import write_json
 from sparse_mm.data import Dataset, EmbeddingTable, Split
+from sparse_mm.provenance import provenance, write_json
 from training.config import CONFIG_DIR, load_config
 from training.trainer import Trainer
 
@@ -148,9 +147,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     run = measure(args.pairs, args.vocab, args.steps, args.device, args.batch_size)
     report = {
-        **provenance(argv, prog="python -m bench.train_speed"),
+        **provenance(argv, prog="python -m tools.train_speed"),
         "workload": {
-            "name": "random embeddings (bench.train_speed.random_dataset, seed 0)",
+            "name": "random embeddings (tools.train_speed.random_dataset, seed 0)",
             "vocab_size": args.vocab,
             "pairs": args.pairs,
             "config": "training/configs/blip-coco.json",

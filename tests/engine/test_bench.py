@@ -9,10 +9,12 @@ from dataclasses import replace
 
 import pytest
 
-from bench.collection import synthetic_collection
-from bench.report import write_report
+from bench.collection import synthetic_collection, synthetic_workload
+from bench.peers_report import write_peers_report
 from bench.run import RunOptions, report_header, run_one
-from bench.targets import check_targets, scale_fit
+from bench.tables import _f
+from bench.targets import check_targets, scale_fits
+from sparse_mm.provenance import _finite
 
 N_IMAGES, N_QUERIES = 10_000, 40
 
@@ -60,19 +62,28 @@ def test_bench_run_measures_everything_the_report_needs(bench_run, engine, train
     assert report["engine"]["name"] == "opensearch" and report["engine"]["version"]
     assert report["engine"]["index"]["mappings"]["properties"]["dense"]["type"] == "knn_vector"
     assert len(report["model"]["sha256"]["model.safetensors"]) == 64
+    vocab = trained_model.config.heads.vocab_size
+    run = {"workload": synthetic_workload(5, N_IMAGES, N_QUERIES, vocab), **run}
     report["runs"] = [run]
-    report["scale_fit"], report["targets"] = scale_fit([run]), check_targets([run])
-    files = write_report(report, tmp_path)
-    assert all(f.stat().st_size > 0 for f in files)
+    report["scale_fit"], report["targets"] = scale_fits([run]), check_targets([run])
+    write_peers_report({engine.name: report}, tmp_path)
+    # the report says what the JSON holds: its command, and each mode's parity and latency
+    written = json.loads((tmp_path / f"{engine.name}.json").read_text())
+    assert written["runs"][0] == json.loads(json.dumps(_finite(run)))
+    text = (tmp_path / "report.md").read_text()
+    assert "sparse-mm bench --synth 10k" in text
+    for mode in ("dense", "sparse", "hybrid"):
+        m = run["modes"][mode]
+        assert f"| synthetic | 10,000 | {engine.name} | {mode} | {_f(m['overlap@10'])} |" in text
     assert not engine.client.indices.exists(index=run["index"])  # cleaned up
 
 
 def test_load_run_checks_every_answer(engine, trained_model):
-    from bench.answers import check_answers
     from bench.engine import ingest_collection
-    from bench.load import run_load, summarize
     from bench.reference import build_reference
     from indexing.client import ConnectionOptions
+    from tools.answers import check_answers
+    from tools.load import run_load, summarize
 
     collection, queries = synthetic_collection(trained_model, 2_000, seed=5, n_queries=20)
     name = f"test-load-{uuid.uuid4().hex[:8]}"
@@ -109,11 +120,11 @@ def test_load_run_checks_every_answer(engine, trained_model):
 
 
 def test_load_command_reports_the_answers_it_checked(engine, tmp_path):
-    """`python -m bench.load` end to end (demo model, a small synthetic index): the JSON and the
+    """`python -m tools.load` end to end (demo model, a small synthetic index): the JSON and the
     markdown report the answers compared with exact search."""
     import json
 
-    from bench.load import main
+    from tools.load import main
 
     out = tmp_path / "load.json"
     main(["--url", engine.url, "--images", "500", "--queries", "20", "--clients", "1",

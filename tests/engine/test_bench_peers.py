@@ -33,7 +33,7 @@ def peers_report(opensearch_engine, elasticsearch_engine, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench-peers")
     prefix = f"test-peers-{uuid.uuid4().hex[:6]}"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("bench.provenance.git_describe", lambda *_a, **_k: GIT)
+        mp.setattr("sparse_mm.provenance.git_describe", lambda *_a, **_k: GIT)
         result = run(
             "bench", "--sizes", "400,800", "--workload", "model,lsr-30k", "--engine", "both",
             "--url", opensearch_engine.url, "--elasticsearch-url", elasticsearch_engine.url,
@@ -127,7 +127,7 @@ def test_a_piece_appends_to_the_report_and_other_pieces_are_refused(
     out, reports, prefix, _ = peers_report
     folder = tmp_path / "pieces"
     shutil.copytree(out, folder)
-    monkeypatch.setattr("bench.provenance.git_describe", lambda *_a, **_k: GIT)
+    monkeypatch.setattr("sparse_mm.provenance.git_describe", lambda *_a, **_k: GIT)
     url = opensearch_engine.url
     piece = ("bench", "--workload", "lsr-30k", "--engine", "opensearch", "--url", url,
              "--index", prefix, "--report", folder, "--append")  # fmt: skip
@@ -151,6 +151,6 @@ def test_a_piece_appends_to_the_report_and_other_pieces_are_refused(
     one_line_error(other, "--append:", "qps_seconds differ")
     again = run(*piece, "--sizes", "1200", *RECIPE)
     one_line_error(again, "already holds lsr-30k at N = 1,200")
-    monkeypatch.setattr("bench.provenance.git_describe", lambda *_a, **_k: "def5678")
+    monkeypatch.setattr("sparse_mm.provenance.git_describe", lambda *_a, **_k: "def5678")
     one_line_error(run(*piece, "--sizes", "1600", *RECIPE), "same commit")
     assert "generating" not in other.stderr + again.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from bench.crash import crash_scenario, synthetic_source
 from indexing.bulk import BulkOptions
 from indexing.client import ConnectionOptions, connect
 from indexing.engine import engine_class
@@ -16,6 +15,7 @@ from sparse_mm.demo import demo_model_dir
 from sparse_mm.errors import EngineError
 from tests.engine.local_nodes import local_nodes
 from tests.engines import ENGINE_NAMES
+from tools.crash import crash_scenario, synthetic_source
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow, pytest.mark.usefixtures("java")]
 

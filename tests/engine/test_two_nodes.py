@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from bench.crash import synthetic_source
 from indexing.client import ConnectionOptions, connect
 from indexing.ingest import IngestOptions, ingest
 from indexing.layout import IndexSettings
@@ -14,6 +13,7 @@ from sparse_mm.checkpoint import load_model
 from sparse_mm.demo import demo_model_dir
 from sparse_mm.encoders import load_query_encoder
 from tests.engine.local_nodes import local_nodes
+from tools.crash import synthetic_source
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow, pytest.mark.usefixtures("java")]
 

@@ -10,10 +10,9 @@ import pytest
 
 from bench.cli import parse_ints, parse_sizes
 from bench.metrics import aggregate_parity, fit_linear, percentiles, query_parity, recall_at
-from bench.report import main as report_main
-from bench.report import markdown, write_report
 from bench.targets import check_targets, scale_fit
 from sparse_mm.errors import ConfigError
+from sparse_mm.provenance import write_json
 from sparse_mm.synth import SynthParams, World, generate_chunk
 
 
@@ -225,7 +224,7 @@ def test_targets_and_fit_over_runs():
     assert ingest["status"] == "not measured"
 
 
-def test_report_files_and_schema(tmp_path):
+def test_report_json_is_strict_and_has_the_schema(tmp_path):
     runs = [_run(10_000, 2.0, 1.0), _run(100_000, 3.0, 10.0)]
     report = {
         "schema_version": 1,
@@ -247,15 +246,9 @@ def test_report_files_and_schema(tmp_path):
         "targets": check_targets(runs),
     }
     report["runs"][0]["modes"]["dense"]["score_rel_err_max"] = float("nan")
-    files = write_report(report, tmp_path)
-    assert {f.name for f in files} == {
-        "report.json",
-        "report.md",
-        "latency_vs_n.png",
-        "pruning.png",
-        "throughput.png",
-    }
-    loaded = json.loads((tmp_path / "report.json").read_text())  # strict JSON: NaN -> null
+    write_json(report, tmp_path / "opensearch.json")
+    assert [f.name for f in tmp_path.iterdir()] == ["opensearch.json"]  # no temporary left
+    loaded = json.loads((tmp_path / "opensearch.json").read_text())  # strict JSON: NaN -> null
     assert loaded["runs"][0]["modes"]["dense"]["score_rel_err_max"] is None
     for run in loaded["runs"]:
         assert {"n_docs", "n_queries", "modes", "reference", "ingest"} <= set(run)
@@ -265,12 +258,6 @@ def test_report_files_and_schema(tmp_path):
             assert {"p50", "p95", "p99"} <= set(m["latency_ms"])
             assert {"p50", "p95", "p99"} <= set(run["reference"]["torch_cpu"][mode]["latency_ms"])
         assert {"docs_per_s", "index_bytes"} <= set(run["ingest"])
-    again = tmp_path / "again"
-    report_main([str(tmp_path / "report.json"), str(again)])  # python -m bench.report
-    rewritten = (again / "report.md").read_text()
-    assert "Where ingest time goes" in rewritten and "track_total_hits=false" in rewritten
-    text = markdown(report, ["latency_vs_n.png"])
-    assert "sparse-mm bench --synth 10k,100k" in text and "**met** at N = 100,000" in text
 
 
 def test_bench_command_errors_are_one_line(tmp_path):
@@ -287,13 +274,13 @@ def test_bench_command_errors_are_one_line(tmp_path):
 
 
 def _sample(client, at_s, mode, ms, error=None):
-    from bench.load import Sample
+    from tools.load import Sample
 
     return Sample(client, at_s, mode, ms, None if error else ms / 2, error)
 
 
 def test_load_summary_counts_errors_windows_and_clients():
-    from bench.load import markdown, summarize
+    from tools.load import markdown, summarize
 
     samples = [_sample(c, t / 10, m, 10.0 + t, None) for t in range(100) for c in (0, 1)
                for m in ("hybrid",)]  # fmt: skip
@@ -312,7 +299,7 @@ def test_load_summary_counts_errors_windows_and_clients():
     assert summary["error_messages"] == {"EngineError: gone": 1}
     report = {
         "summary": summary,
-        "command": "python -m bench.load",
+        "command": "python -m tools.load",
         "created": "now",
         "machine": {"cpu": "x", "cores": 2, "ram_bytes": 2**30, "git_commit": "abc"},
         "engine": {"opensearch": "3.4.0", "jdk": "jdk", "heap_max_bytes": 2**30},

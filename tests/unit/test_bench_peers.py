@@ -14,6 +14,7 @@ import torch
 
 from bench.peers_report import markdown, write_peers_report
 from bench.suite import demo_model_statistics, engine_names, parse_workloads, plan
+from bench.tables import _f, parity_cells
 from bench.targets import by_workload, check_targets, cost_rows, scale_fits
 from bench.work import against_limit, hnsw_visits, postings_per_query, work_per_query
 from bench.workloads import LsrParams, lsr_collection, lsr_tokens
@@ -179,11 +180,17 @@ def _reports() -> dict:
 def test_peers_report_files_and_tables(tmp_path):
     reports = _reports()
     reports["elasticsearch"]["runs"][0]["modes"]["dense"]["score_rel_err_max"] = float("nan")
+    # figures of their own per engine, so that a row showing the other engine's would fail
+    for engine, key, value in (("opensearch", "top10_identical", 0.917),
+                               ("elasticsearch", "overlap@10", 0.983)):  # fmt: skip
+        modes = reports[engine]["runs"][1]["modes"]
+        modes["hybrid"] = {**modes["hybrid"], key: value}
     files = write_peers_report(reports, tmp_path)
     names = {f.name for f in files}
     assert {"opensearch.json", "elasticsearch.json", "report.md"} <= names
     assert {"latency_vs_n_lsr-30k.png", "throughput_lsr-30k.png", "pruning_lsr-30k.png"} <= names
-    assert all(f.stat().st_size > 0 for f in files)
+    for plot in (f for f in files if f.suffix == ".png"):
+        assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # a picture, not just bytes
     loaded = json.loads((tmp_path / "elasticsearch.json").read_text())
     assert loaded["engine"]["name"] == "elasticsearch" and loaded["git"] == "abc1234"
     assert loaded["runs"][0]["modes"]["dense"]["score_rel_err_max"] is None  # strict JSON
@@ -204,6 +211,19 @@ def test_peers_report_files_and_tables(tmp_path):
     assert text.count("| lsr-30k | 5,000 | torch_cpu | sparse |") == 2  # latency + work
     assert "| the model's own (`sparse-mm eval`) | test split | 362 |" in text
     assert "below the issue's scale" in text and "10 GB/s" in text
+    # every engine's every run: its parity row holds the JSON's own figures (hybrid
+    # top10_identical and overlap included), its latency row the JSON's percentiles
+    for engine, report in reports.items():
+        for run in report["runs"]:
+            n = f"{run['n_docs']:,}"
+            for mode in ("dense", "sparse", "hybrid"):
+                m = run["modes"][mode]
+                cells = [*parity_cells(m), m["R@k"]["engine"]["R@10"], m["R@k"]["exact"]["R@10"]]
+                row = f"| lsr-30k | {n} | {engine} | {mode} | " + " | ".join(map(_f, cells))
+                assert row + " |" in text, row
+                lat = m["latency_ms"]
+                row = f"| lsr-30k | {n} | {engine} | {mode} | {_f(lat['p50'])} | {_f(lat['p95'])}"
+                assert row in text, row
 
 
 def test_peers_report_renders_again_from_its_jsons(tmp_path):
@@ -227,7 +247,7 @@ def test_the_demo_model_statistics_come_from_its_eval_record():
 
 
 def test_readme_performance_table_comes_from_the_committed_peers_report(tmp_path):
-    from bench.readme_tables import PEERS_DIR, performance_table
+    from tools.recorders.readme_tables import PEERS_DIR, performance_table
 
     assert performance_table(tmp_path) is None  # nothing committed: the README stays as is
     write_peers_report(_reports(), tmp_path / PEERS_DIR)
@@ -246,7 +266,7 @@ def test_readme_performance_table_comes_from_the_committed_peers_report(tmp_path
 
 
 def test_readme_targets_table_says_met_or_not_per_engine(tmp_path):
-    from bench.readme_tables import PEERS_DIR, targets_table
+    from tools.recorders.readme_tables import PEERS_DIR, targets_table
 
     assert targets_table(tmp_path) is None
     reports = _reports()

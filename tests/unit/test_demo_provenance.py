@@ -8,10 +8,10 @@ import json
 
 import pytest
 
-from bench.provenance import REQUIRED_KEYS, is_clean, model_record
 from sparse_mm.checkpoint import load_model
 from sparse_mm.data import load_dataset
 from sparse_mm.demo import demo_data_dir, demo_model_dir
+from sparse_mm.provenance import REQUIRED_KEYS, is_clean, model_record
 from training.demo_model import PROVENANCE_FILE
 from training.evaluate import evaluate_split
 

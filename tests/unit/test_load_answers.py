@@ -1,4 +1,4 @@
-"""bench.answers: a load run's sampled answers compared with exact search. A right answer
+"""tools.answers: a load run's sampled answers compared with exact search. A right answer
 passes; a wrong score, or in sparse mode a wrong id, is a mismatch; tied ids at the cut and
 approximate dense ids are not (they show in recall)."""
 
@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import torch
 
-from bench.answers import SCORE_REL_TOL, Answer, check_answers, describe_answers
 from bench.collection import Queries
 from sparse_mm.retriever import ExactRetriever
+from tools.answers import SCORE_REL_TOL, Answer, check_answers, describe_answers
 
 N, D, V, K = 40, 8, 30, 5
 

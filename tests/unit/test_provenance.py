@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from bench.provenance import (
+from sparse_mm.errors import ConfigError
+from sparse_mm.provenance import (
     REQUIRED_KEYS,
     data_record,
     git_describe,
@@ -17,9 +18,8 @@ from bench.provenance import (
     is_clean,
     model_record,
     provenance,
+    write_json,
 )
-from bench.report import write_json
-from sparse_mm.errors import ConfigError
 
 
 def _git(repo, *args):
@@ -74,7 +74,7 @@ def test_guard_refuses_dirty_reports_in_guarded_folders(tmp_path, monkeypatch):
 
 
 def test_write_json_applies_the_guard_to_bench_results(monkeypatch):
-    from bench.provenance import RESULTS_DIR
+    from sparse_mm.provenance import RESULTS_DIR
 
     monkeypatch.delenv("SPARSE_MM_ALLOW_DIRTY", raising=False)
     target = RESULTS_DIR / "never-written-by-a-test.json"

@@ -2,7 +2,7 @@
 
 - The measurement blocks (synthetic results table, demo model R@1, speed table, node start
   times, example outputs, Elasticsearch examples) appear in README.md exactly as
-  bench.readme_tables renders them from their JSONs.
+  tools.recorders.readme_tables renders them from their JSONs.
 - Every results file the READMEs link exists; every JSON under bench/results/ carries the
   provenance record, made at a clean commit, or says why it is stale, and a stale one is
   called STALE wherever the READMEs cite it.
@@ -15,8 +15,8 @@ import re
 
 import pytest
 
-from bench.provenance import REPO, REQUIRED_KEYS, RESULTS_DIR, is_clean
-from bench.readme_tables import DEMO_PROVENANCE, blocks, missing
+from sparse_mm.provenance import REPO, REQUIRED_KEYS, RESULTS_DIR, is_clean
+from tools.recorders.readme_tables import DEMO_PROVENANCE, blocks, missing
 
 README = REPO / "README.md"
 READMES = (README, REPO / "bench" / "README.md")
@@ -30,7 +30,7 @@ def _results_jsons():
 def test_readme_blocks_match_their_json():
     readme = README.read_text(encoding="utf-8")
     assert not missing(readme), (
-        "README.md differs from its JSONs; paste `python -m bench.readme_tables` output"
+        "README.md differs from its JSONs; paste `python -m tools.recorders.readme_tables` output"
     )
 
 
@@ -85,7 +85,7 @@ def test_linked_results_exist_and_stale_ones_are_marked(readme):
 
 
 def test_synthetic_table_renders_recorded_metrics(tmp_path):
-    from bench.readme_tables import synthetic_table, training_runs
+    from tools.recorders.readme_tables import synthetic_table, training_runs
 
     side = {"R@1": 0.78, "R@5": 0.9232, "R@10": 0.9514, "MRR@10": 0.84551}
     record = {

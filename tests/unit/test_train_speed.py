@@ -3,7 +3,7 @@ at least the vocabulary layer's FLOPs (forward and backward, both modalities).""
 
 from __future__ import annotations
 
-from bench.train_speed import measure
+from tools.train_speed import measure
 
 
 def test_counts_and_times_the_real_step():

@@ -1,5 +1,5 @@
-"""Where an ingest spends client time, per document: `python -m bench.ingest_client --model DIR
-[--n 20000] [--json FILE]`.
+"""Where an ingest spends client time, per document:
+`python -m tools.probes.ingest_client --model DIR [--n 20000] [--json FILE]`.
 
 Times, on one synthetic collection, the steps `sparse-mm ingest` runs in this process: the
 model's heads (`encode`), the documents (`indexing.documents.DocumentBuilder`), and the bulk
@@ -16,9 +16,9 @@ import time
 
 import torch
 
-from bench.provenance import provenance
 from indexing.documents import DocumentBuilder
 from indexing.layout import DENSE_FIELD
+from sparse_mm.provenance import provenance
 
 CHUNK = 500  # documents per bulk request (indexing.bulk.BulkOptions.chunk_size)
 
@@ -78,8 +78,8 @@ def measure(model, emb: torch.Tensor, ids: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from bench.report import write_json
     from sparse_mm.checkpoint import load_model
+    from sparse_mm.provenance import write_json
     from sparse_mm.synth import SynthParams, World, generate_chunk
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     for name, r in result["bulk_bodies"].items():
         print(f"bulk bodies, {name:<36} {r['ms_per_doc']:.3f} ms")
     if args.json:
-        record = provenance(argv, prog="python -m bench.ingest_client", model=model.path)
+        record = provenance(argv, prog="python -m tools.probes.ingest_client", model=model.path)
         write_json({**record, "torch_threads": 1, **result}, args.json)
 
 

@@ -1,5 +1,5 @@
 """Ingest speed and dense recall per HNSW graph, through `sparse-mm ingest`'s own code path:
-`python -m bench.ingest_probe --model DIR --url URL [--engine opensearch] [--n 100000]
+`python -m tools.probes.ingest_probe --model DIR --url URL [--engine opensearch] [--n 100000]
 [--graphs 16:128,16:64,12:64,8:64] [--durability async,request] [--json FILE]`.
 
 The collection is the first `--n` images of a synthetic world (bench.collection: clustered
@@ -29,13 +29,13 @@ import torch
 
 from bench.collection import synthetic_queries, synthetic_workload
 from bench.metrics import percentiles
-from bench.provenance import engine_record, provenance
 from indexing.bulk import BulkOptions
 from indexing.client import ConnectionOptions
 from indexing.engine import connect
 from indexing.ingest import IngestOptions, IngestSource, ingest
 from indexing.layout import DEFAULT_PROFILE, IndexSettings
 from indexing.search import SearchOptions, search
+from sparse_mm.provenance import engine_record, provenance
 
 K = 10
 CHUNK = 20_000  # images generated and encoded at once (a multiple of sparse_mm.synth.BLOCK)
@@ -150,8 +150,8 @@ def describe(r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     from bench.engine import engine_info
-    from bench.report import write_json
     from sparse_mm.checkpoint import load_model
+    from sparse_mm.provenance import write_json
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="model directory")
@@ -173,7 +173,10 @@ def main(argv: list[str] | None = None) -> None:
     info = engine_info(engine.client) if args.engine == "opensearch" else {}
     info.update(name=args.engine, version=engine.version())
     record = provenance(
-        argv, prog="python -m bench.ingest_probe", model=model.path, engine=engine_record(info)
+        argv,
+        prog="python -m tools.probes.ingest_probe",
+        model=model.path,
+        engine=engine_record(info),
     )
     results: list[dict] = []
 

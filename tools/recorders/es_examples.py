@@ -1,4 +1,5 @@
-"""The README's Elasticsearch examples, recorded: `python -m bench.es_examples --port 9201`.
+"""The README's Elasticsearch examples, recorded:
+`python -m tools.recorders.es_examples --port 9201`.
 
 Restarts the managed Elasticsearch node on PORT (its start time is the recorded "ready in"),
 then runs with this checkout's code, the bundled demo model and corpus, into a fresh index:
@@ -17,9 +18,8 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from bench.provenance import data_record, guard_results, provenance
-from bench.readme_examples import QUERY, run_examples
-from bench.report import write_json
+from sparse_mm.provenance import data_record, guard_results, provenance, write_json
+from tools.recorders.readme_examples import QUERY, run_examples
 
 INDEX = "sparse-mm"
 
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     report = provenance(
         argv,
-        prog="python -m bench.es_examples",
+        prog="python -m tools.recorders.es_examples",
         model=demo_model_dir(),
         data=data_record(demo_data_dir()),
     )

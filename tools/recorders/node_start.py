@@ -1,4 +1,5 @@
-"""Managed node start times: `python -m bench.node_start [--port 9280] [--repeats 2] [--json F]`.
+"""Managed node start times:
+`python -m tools.recorders.node_start [--port 9280] [--repeats 2] [--json F]`.
 
 In a fresh home folder (deleted afterwards), times `sparse-mm opensearch start` as a user
 sees it, from the command to its return:
@@ -24,8 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.provenance import engine_record, provenance
-from bench.report import write_json
+from sparse_mm.provenance import engine_record, provenance, write_json
 
 READY = re.compile(r"ready in ([0-9.]+)s")
 
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{kind:<9} wall s: {walls}")
     if args.json:
         report = {
-            **provenance(argv, prog="python -m bench.node_start"),
+            **provenance(argv, prog="python -m tools.recorders.node_start"),
             "engine": engine_record(
                 {
                     "name": "opensearch",

@@ -1,4 +1,4 @@
-"""The README's example outputs, recorded: `python -m bench.readme_examples --url URL`.
+"""The README's example outputs, recorded: `python -m tools.recorders.readme_examples --url URL`.
 
 Runs, with this checkout's code and the bundled demo model and corpus, the README's quick-start
 and template examples against the engine at URL, exactly as a shell runs them (`sparse-mm` is
@@ -23,8 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.provenance import data_record, provenance
-from bench.report import write_json
+from sparse_mm.provenance import data_record, provenance, write_json
 
 INDEX = "sparse-mm"
 QUERY = "a dog on a beach"
@@ -91,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
         record = {
             **provenance(
                 argv,
-                prog="python -m bench.readme_examples",
+                prog="python -m tools.recorders.readme_examples",
                 model=demo_model_dir(),
                 data=data_record(demo_data_dir()),
                 engine=measured_engine(client, model.config.heads.dense_dim),

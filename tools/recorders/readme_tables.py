@@ -1,19 +1,20 @@
 """The README's measurement tables, rendered from the committed JSONs they come from:
-`python -m bench.readme_tables [--check README.md]`.
+`python -m tools.recorders.readme_tables [--check README.md]`.
 
 Each block below is printed as it must appear in README.md; `--check` exits non-zero naming
 every block the README does not contain verbatim (tests/unit/test_readme_measurements.py runs
 it), so a figure in these tables cannot drift from its JSON:
 
 - the synthetic results table: bench/results/synthetic/{joint,d2s}.json
-  (`python -m bench.synthetic_results`);
+  (`python -m tools.recorders.synthetic_results`);
 - the demo model's test R@1: sparse_mm/demo/model/provenance.json
   (`python -m training.demo_model --record`);
 - the speed table: bench/results/train_speed.json and encode_speed.json;
-- the node start times: bench/results/node_start.json (`python -m bench.node_start`);
-- the example outputs: bench/results/readme_examples.json (`python -m bench.readme_examples`);
+- the node start times: bench/results/node_start.json (`python -m tools.recorders.node_start`);
+- the example outputs: bench/results/readme_examples.json
+  (`python -m tools.recorders.readme_examples`);
 - the Elasticsearch examples, each command with its output as the README shows them:
-  bench/results/readme_examples_elasticsearch.json (`python -m bench.es_examples`);
+  bench/results/readme_examples_elasticsearch.json (`python -m tools.recorders.es_examples`);
 - the performance table: bench/results/peers/<engine>.json (`sparse-mm bench ... --report
   bench/results/peers`; the command is in the JSONs), once that report is committed: until
   then the README keeps its stale figures, marked STALE.
@@ -27,7 +28,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from bench.provenance import REPO, RESULTS_DIR
+from sparse_mm.provenance import REPO, RESULTS_DIR
 
 DEMO_PROVENANCE = REPO / "sparse_mm" / "demo" / "model" / "provenance.json"
 PEERS_DIR = "peers"  # bench/results/peers: the benchmark of every workload on every engine
@@ -65,7 +66,9 @@ def synthetic_table(results: Path = RESULTS_DIR) -> str:
     ):
         record = records[method]
         if record is None:
-            rows.append(f"| {name} | not recorded yet: `python -m bench.synthetic_results` |")
+            rows.append(
+                f"| {name} | not recorded yet: `python -m tools.recorders.synthetic_results` |"
+            )
             continue
         m = record["metrics"]
         s, sp = m["sparse"], m["sparsity"]

@@ -1,4 +1,5 @@
-"""The README's synthetic results table, in one command: `python -m bench.synthetic_results`.
+"""The README's synthetic results table, in one command:
+`python -m tools.recorders.synthetic_results`.
 
 Runs, in this process, exactly the README's four commands (seed and sizes as given):
 
@@ -9,7 +10,7 @@ Runs, in this process, exactly the README's four commands (seed and sizes as giv
 
 and writes, per method, `OUT/<method>.json`: the `sparse-mm eval --json` output under
 `metrics`, the training run's summary (epochs run, best epoch, wall seconds, the per-epoch
-log) under `train`, the commands under `steps`, and the provenance of bench.provenance (git
+log) under `train`, the commands under `steps`, and the provenance of sparse_mm.provenance (git
 describe, the trained model's sha256 and training provenance, the data recipe, the machine).
 The models stay in WORK (not committed: this command reproduces them). About 20-30 minutes on
 two CPU cores. Refuses to write into bench/results/ from a work tree with uncommitted changes.
@@ -23,8 +24,14 @@ import shutil
 import time
 from pathlib import Path
 
-from bench.provenance import RESULTS_DIR, data_record, git_describe, guard_results, provenance
-from bench.report import write_json
+from sparse_mm.provenance import (
+    RESULTS_DIR,
+    data_record,
+    git_describe,
+    guard_results,
+    provenance,
+    write_json,
+)
 
 CONFIG = "training/configs/synthetic.json"
 METHODS = ("joint", "d2s")
@@ -97,7 +104,9 @@ def produce(work: Path, out: Path, images: int, seed: int, methods=METHODS) -> l
         eval_s = _run(evaluate)
         record = {
             **provenance(
-                prog="python -m bench.synthetic_results", model=model, data=data_record(data)
+                prog="python -m tools.recorders.synthetic_results",
+                model=model,
+                data=data_record(data),
             ),
             "git": measured_at,
             "method": method,
