@@ -82,8 +82,16 @@ def plot_peers(reports: dict[str, dict], folder: Path) -> list[Path]:
 
 
 def _save(fig, path: Path) -> Path:
+    """The PNG to a temporary file beside `path`, then one rename (as the JSONs)."""
+    import os
+
     import matplotlib.pyplot as plt
 
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        fig.savefig(tmp, dpi=90, format="png")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        plt.close(fig)
     return path

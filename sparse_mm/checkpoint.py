@@ -3,18 +3,25 @@ and `serving.json` when `sparse-mm tune-weights` chose serving weights apart fro
 w1, w2).
 
 Loading needs no flags: everything is described by `config.json`. Saving is atomic: the files
-are written and synced in a temporary folder beside the target, which then takes its place, so
-the target is always either the previous complete model or the new complete one (if the
-process dies between the two renames, the previous one is left complete at `.NAME-old`).
+are written and synced in a temporary folder beside the target, which then takes its place in
+one step (Linux `renameat2(RENAME_EXCHANGE)` swaps the two folders), so at every moment the
+target is either the previous complete model or the new complete one. Where that call does not
+exist (another OS, a file system without it) saving is crash-safe with a backup: the previous
+model is renamed to `.NAME-old` and the new one renamed into place, so for the instant between
+the two renames there is no NAME, and a crash there leaves the previous model complete at
+`.NAME-old`.
 """
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import errno
 import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -120,7 +127,7 @@ def save_model(
     dtype: torch.dtype = torch.float32,
     extras: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Write the model directory atomically, replacing an existing one.
+    """Write the model directory atomically, replacing an existing one (module doc).
 
     `dtype` is the on-disk precision (float16 for small bundled models; loading always gives
     float32). `extras(folder)`, when given, writes further files (a query encoder) into the
@@ -144,18 +151,47 @@ def save_model(
         if extras is not None:
             extras(staging)
         _publish(staging)
-        if model_dir.exists():
-            backup = model_dir.with_name(f".{model_dir.name}-old")
-            shutil.rmtree(backup, ignore_errors=True)
-            model_dir.rename(backup)
-            staging.rename(model_dir)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            staging.rename(model_dir)
-        _sync(model_dir.parent)
+        _replace_dir(staging, model_dir)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)  # after a swap: the previous model
     return model_dir
+
+
+def _replace_dir(staging: Path, model_dir: Path) -> None:
+    """Put the complete folder `staging` at `model_dir`: one atomic swap when `model_dir`
+    exists and the system can exchange two paths, else renames (module doc)."""
+    if not model_dir.exists():
+        staging.rename(model_dir)
+    elif not exchange_paths(staging, model_dir):
+        backup = model_dir.with_name(f".{model_dir.name}-old")
+        shutil.rmtree(backup, ignore_errors=True)
+        model_dir.rename(backup)
+        staging.rename(model_dir)
+        shutil.rmtree(backup, ignore_errors=True)
+    _sync(model_dir.parent)
+
+
+_AT_FDCWD, _RENAME_EXCHANGE = -100, 2
+_UNSUPPORTED = {errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV}
+
+
+def exchange_paths(a: Path, b: Path) -> bool:
+    """Swap two existing paths in one atomic step (Linux renameat2 with RENAME_EXCHANGE);
+    False where the system or the file system cannot, an OSError for any other failure."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):  # a C library without it (glibc before 2.28)
+        return False
+    path, fd = ctypes.c_char_p, ctypes.c_int
+    renameat2.argtypes = [fd, path, fd, path, ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in _UNSUPPORTED:
+        return False
+    raise OSError(code, os.strerror(code), str(b))
 
 
 def load_model(model_dir: str | Path, device: str | torch.device = "cpu") -> LoadedModel:

@@ -78,6 +78,47 @@ def test_saving_replaces_atomically_and_includes_extras(saved, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
 
 
+def test_replacing_a_model_leaves_a_complete_model_at_every_step(saved, tmp_path, monkeypatch):
+    """After each step that moves a folder, the path holds a whole model (old or new): no
+    moment without a model directory, as between two renames."""
+    import pathlib
+
+    import sparse_mm.checkpoint as checkpoint
+
+    heads, path = saved
+    seen = []
+
+    def observed(step):
+        def wrapper(*args, **kwargs):
+            out = step(*args, **kwargs)
+            seen.append(load_model(path).config.w1)  # a ModelError when no model is there
+            return out
+
+        return wrapper
+
+    monkeypatch.setattr(pathlib.Path, "rename", observed(pathlib.Path.rename))
+    monkeypatch.setattr(checkpoint, "exchange_paths", observed(checkpoint.exchange_paths))
+    save_model(path, heads, Vocabulary(TOKENS), ModelConfig(CFG, w1=0.3, w2=0.5))
+    assert seen == [0.3]  # one step, from the old model straight to the new one
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_without_an_atomic_exchange_the_previous_model_is_the_backup(saved, tmp_path, monkeypatch):
+    import sparse_mm.checkpoint as checkpoint
+
+    heads, path = saved
+    monkeypatch.setattr(checkpoint, "exchange_paths", lambda a, b: False)
+    moves = []
+    real = checkpoint.Path.rename
+    monkeypatch.setattr(
+        checkpoint.Path, "rename", lambda a, b: (moves.append((a.name, b.name)), real(a, b))[1]
+    )
+    save_model(path, heads, Vocabulary(TOKENS), ModelConfig(CFG, w1=0.4, w2=0.5))
+    assert moves[0] == ("m", ".m-old") and moves[1][1] == "m"  # backup first, then the new
+    assert load_model(path).config.w1 == 0.4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # the backup is removed
+
+
 def test_save_refuses_inconsistent_inputs(tmp_path):
     heads = SparseDenseHeads(CFG, seed=3)
     with pytest.raises(ModelError, match="vocabulary has 2 tokens, config says 10"):
