@@ -61,7 +61,9 @@ class _Job:
 
 
 def _client_loop(job: _Job) -> list[Sample]:
-    """One client: its own connection, queries from its own offset, until the deadline."""
+    """One client: its own connection, queries from its own offset, until the deadline and,
+    past it, until its `keep_answers` are collected (however slow the engine; an error past the
+    deadline ends it). Samples sent after the deadline are left out of the summary."""
     from indexing.client import connect
     from indexing.search import SearchOptions, search
 
@@ -73,7 +75,7 @@ def _client_loop(job: _Job) -> list[Sample]:
     time.sleep(max(0.0, job.start_at - time.time()))
     origin = time.perf_counter() - (time.time() - job.start_at)
     deadline = origin + job.duration
-    while (sent := time.perf_counter()) < deadline:
+    while (sent := time.perf_counter()) < deadline or kept < job.keep_answers:
         mode = job.modes[i % len(job.modes)]
         query_index = i % len(job.queries)
         query = job.queries[query_index]
@@ -84,6 +86,8 @@ def _client_loop(job: _Job) -> list[Sample]:
             elapsed = (time.perf_counter() - sent) * 1000
             message = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
             samples.append(Sample(job.client, sent - origin, mode, elapsed, None, message))
+            if sent >= deadline:
+                break
             continue
         elapsed = (time.perf_counter() - sent) * 1000
         error = None if len(response.hits) == K else f"{len(response.hits)} hits, not {K}"
@@ -109,14 +113,15 @@ def run_load(
     w2: float,
     check: int = 0,
 ) -> list[Sample]:
-    """Every client's samples; about `check` of them (each client's first) keep their answer
-    for `tools.answers.check_answers`. Clients are forked processes (no GIL shared)."""
+    """Every client's samples; `check` of them (each client's first answers; the clients run
+    past `duration` until they have them) keep their answer for `tools.answers.check_answers`.
+    Clients are forked processes (no GIL shared)."""
     context = multiprocessing.get_context("fork")
     start_at = time.time() + 1.0 + 0.2 * clients  # after every process is up
-    keep = -(-check // clients)
+    shares = [check // clients + (c < check % clients) for c in range(clients)]
     jobs = [
         _Job(c, connection, index, list(queries), tuple(modes), w1, w2, start_at, duration, keep)
-        for c in range(clients)
+        for c, keep in enumerate(shares)
     ]
     with context.Pool(clients) as pool:
         results = pool.map(_client_loop, jobs)
@@ -139,7 +144,9 @@ def _stats(samples: Sequence[Sample], seconds: float) -> dict:
 
 
 def summarize(samples: Sequence[Sample], duration: float, window: float = 10.0) -> dict:
-    """Overall, per mode and per time window; the first error messages, counted."""
+    """Overall, per mode and per time window, of the samples sent within `duration`; the
+    first error messages, counted."""
+    samples = [s for s in samples if s.at_s < duration]
     modes = sorted({s.mode for s in samples})
     n_windows = max(1, math.ceil(duration / window - 1e-9))
     windows = []
@@ -211,16 +218,7 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> None:
-    from bench.collection import synthetic_collection, synthetic_workload
-    from bench.engine import ingest_collection, measured_engine
-    from bench.reference import build_reference
-    from indexing.client import ConnectionOptions, connect, read_password
-    from sparse_mm.checkpoint import load_model
-    from sparse_mm.demo import demo_model_dir
-    from sparse_mm.provenance import provenance, write_json
-    from tools.answers import check_answers
-
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", default=os.environ.get("OPENSEARCH_URL", "http://localhost:9200"))
     parser.add_argument("--model", type=Path, help="model directory [default: the demo model]")
@@ -237,6 +235,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep-index", action="store_true", help="do not delete it after")
     parser.add_argument("--json", type=Path, help="write the report's JSON here")
     parser.add_argument("--markdown", type=Path, help="write the report as markdown here")
+    return parser
+
+
+def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, tuple[str, ...]]:
+    parser = _parser()
     args = parser.parse_args(argv)
     modes = tuple(m.strip() for m in args.modes.split(","))
     if not set(modes) <= set(MODES) or args.clients < 1 or args.duration <= 0 or args.check < 0:
@@ -244,42 +247,60 @@ def main(argv: list[str] | None = None) -> None:
             f"--modes must be among {', '.join(MODES)}; --clients >= 1; --duration > 0; "
             "--check >= 0"
         )
+    return args, modes
 
-    connection = ConnectionOptions(
-        url=args.url,
+
+def _connection(url: str):
+    from indexing.client import ConnectionOptions, read_password
+
+    return ConnectionOptions(
+        url=url,
         user=os.environ.get("OPENSEARCH_USER"),
         password=read_password(None),
         ca_certs=os.environ.get("OPENSEARCH_CA_CERTS"),
     )
-    client = connect(connection)
-    model = load_model(args.model or demo_model_dir())
+
+
+@dataclass
+class _Prepared:
+    """The indexed collection a load runs against, and its exact reference."""
+
+    name: str
+    queries: object  # bench.collection.Queries
+    retriever: object  # sparse_mm.retriever.ExactRetriever
+    ingest: dict
+    w1: float
+    w2: float
+
+
+def _prepare(client, model, args) -> _Prepared:
+    """Generate, encode and index the collection (or reuse the index); the exact reference."""
+    from bench.collection import synthetic_collection
+    from bench.engine import ingest_collection
+    from bench.reference import build_reference
+
     print(f"generating and encoding {args.images:,} synthetic images (seed {args.seed})")
     collection, queries = synthetic_collection(
         model, args.images, seed=args.seed, n_queries=args.queries
     )
     name = f"{args.index}-{args.images}"
     ingest = ingest_collection(client, name, model, collection, reuse=args.reuse_index)
-    ingest_figures = ingest.as_dict(collection.encode_seconds)
-    rate = ingest_figures["docs_per_s"]
+    figures = ingest.as_dict(collection.encode_seconds)
+    rate = figures["docs_per_s"]
     print(f"index {name}: " + ("reused" if ingest.reused else f"ingested at {rate:,.0f} docs/s"))
     w1, w2 = model.serving_weights()
     retriever, _ = build_reference(collection, w1, w2)
-    del collection
-    print(f"{args.clients} clients, {args.duration:.0f} s, modes {', '.join(modes)}")
-    began = time.time()
-    samples = run_load(
-        connection,
-        name,
-        queries.vectors,
-        clients=args.clients,
-        duration=args.duration,
-        modes=modes,
-        w1=w1,
-        w2=w2,
-        check=args.check,
-    )
-    answers = check_answers([s.answer for s in samples if s.answer], retriever, queries)
-    report = {
+    return _Prepared(name, queries, retriever, figures, w1, w2)
+
+
+def _report(argv, args, modes, client, model, prepared: _Prepared, samples, began) -> dict:
+    from bench.collection import synthetic_workload
+    from bench.engine import measured_engine
+    from sparse_mm.provenance import provenance
+    from tools.answers import check_answers
+
+    answers = [s.answer for s in samples if s.answer]
+    return {
         **provenance(
             argv,
             prog="python -m tools.load",
@@ -288,33 +309,55 @@ def main(argv: list[str] | None = None) -> None:
         ),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(began)),
         "workload": synthetic_workload(
-            args.seed, args.images, len(queries), model.config.heads.vocab_size
+            args.seed, args.images, len(prepared.queries), model.config.heads.vocab_size
         ),
         "setup": {
             "n_docs": args.images,
-            "index": name,
+            "index": prepared.name,
             "clients": args.clients,
             "duration_s": args.duration,
             "modes": list(modes),
-            "distinct_queries": len(queries),
+            "distinct_queries": len(prepared.queries),
             "k": K,
-            "ingest": ingest_figures,
+            "ingest": prepared.ingest,
         },
         "summary": summarize(samples, args.duration, args.window),
-        "answers": answers,
+        "answers": check_answers(answers, prepared.retriever, prepared.queries),
     }
+
+
+def main(argv: list[str] | None = None) -> None:
+    from indexing.client import connect
+    from sparse_mm.atomic import write_text_atomic
+    from sparse_mm.checkpoint import load_model
+    from sparse_mm.demo import demo_model_dir
+    from sparse_mm.provenance import write_json
+
+    args, modes = _parse(argv)
+    connection = _connection(args.url)
+    client = connect(connection)
+    model = load_model(args.model or demo_model_dir())
+    prepared = _prepare(client, model, args)
+    print(f"{args.clients} clients, {args.duration:.0f} s, modes {', '.join(modes)}")
+    began = time.time()
+    samples = run_load(connection, prepared.name, prepared.queries.vectors,
+                       clients=args.clients, duration=args.duration, modes=modes,
+                       w1=prepared.w1, w2=prepared.w2, check=args.check)  # fmt: skip
+    report = _report(argv, args, modes, client, model, prepared, samples, began)
     if not args.keep_index:
-        client.indices.delete(index=name, ignore_unavailable=True)
+        client.indices.delete(index=prepared.name, ignore_unavailable=True)
     text = markdown(report)
     print(text)
     if args.json:
         write_json(report, args.json)
     if args.markdown:
-        args.markdown.write_text(text)
+        write_text_atomic(args.markdown, text)
     if report["summary"]["overall"]["errors"]:
         raise SystemExit(f"{report['summary']['overall']['errors']} requests failed")
-    if answers["mismatches"]:
-        raise SystemExit(f"{answers['mismatches']} checked answers did not match exact search")
+    if report["answers"]["mismatches"]:
+        raise SystemExit(
+            f"{report['answers']['mismatches']} checked answers did not match exact search"
+        )
 
 
 if __name__ == "__main__":

@@ -96,9 +96,14 @@ def test_load_run_checks_every_answer(engine, trained_model):
         summary = summarize(samples, 3.0, window=1.0)
         assert summary["overall"]["errors"] == 0, summary["error_messages"]
         assert set(summary["modes"]) == {"hybrid", "sparse", "dense"}
-        assert all(n > 0 for n in summary["per_client_requests"])
-        assert all(w["requests"] > 0 for w in summary["windows"])
-        # The kept answers are the engine's real ones and agree with exact search.
+        # every client sent from the start; the counts within 3 s depend on the machine's speed
+        assert len(summary["per_client_requests"]) == 2
+        assert all(n >= 1 for n in summary["per_client_requests"])
+        windows = summary["windows"]
+        assert [(w["from_s"], w["to_s"]) for w in windows] == [(0, 1), (1, 2), (2, 3)]
+        assert sum(w["requests"] for w in windows) == summary["overall"]["requests"]
+        # Each client ran until it had its 6 answers, however slow the machine is today; they
+        # are the engine's real ones and agree with exact search.
         answers = [s.answer for s in samples if s.answer]
         assert len(answers) == 12 and {a.mode for a in answers} == {"hybrid", "sparse", "dense"}
         retriever, _ = build_reference(collection, **w)
