@@ -102,7 +102,7 @@ def parse_ints(text: str, name: str) -> tuple[int, ...]:
     "--index",
     default="sparse-mm-bench",
     show_default=True,
-    help="Index name prefix; each size gets <prefix>-<N>, deleted afterwards.",
+    help="Index name prefix; each size gets <prefix>-<engine>-<N>, deleted afterwards.",
 )
 @click.option(
     "--url",
@@ -124,7 +124,7 @@ def parse_ints(text: str, name: str) -> tuple[int, ...]:
     "report_dir",
     type=click.Path(path_type=Path),
     default=None,
-    help="Write report.json, report.md and PNG plots into this folder.",
+    help="Write <engine>.json per engine, report.md and PNG plots into this folder.",
 )
 @click.option("--clients", default="1,2,4", show_default=True, help="Concurrency levels for qps.")
 @click.option(

@@ -65,9 +65,9 @@ def _no_rescore(body: dict) -> dict:
 
 
 def _nested(body: dict) -> dict:
-    """Hybrid candidates as sparse-mm built them before (bench/results/report.md): the k-NN
-    clause boosted 2 * w1 beside one bool of the rank_feature clauses boosted w2, instead of
-    one flat disjunction. Same candidates in the same order, same rescore."""
+    """Hybrid candidates as sparse-mm built them before (bench/results/report.md of commit
+    686bb3b): the k-NN clause boosted 2 * w1 beside one bool of the rank_feature clauses boosted
+    w2, instead of one flat disjunction. Same candidates in the same order, same rescore."""
     knn, *clauses = body["query"]["bool"]["should"]
     w2 = body["rescore"]["query"]["rescore_query"]["bool"]["should"][1]["bool"]["boost"]
     clause = knn["knn"]["dense"]

@@ -30,10 +30,10 @@ class IndexProfile:
     summary: str
 
 
-# Measured with `python -m tools.probes.ingest_probe` (bench/results/ingest_profiles_100k.json) and
-# `sparse-mm bench` (bench/results/model_1m_graphs, then peers): building the graph is most
-# of the engine's indexing time, but at 1M m 16 ingests within 10% of m 8's rate on the model
-# workload while halving its dense misses.
+# Measured with `python -m tools.probes.ingest_probe` (bench/results/ingest_profiles_100k.json)
+# and `sparse-mm bench` (runs behind commit b907f1c, then bench/results/peers): building the
+# graph is most of the engine's indexing time, but at 1M m 16 ingests within 10% of m 8's rate
+# on the model workload while halving its dense misses.
 PROFILES = {
     p.name: p
     for p in (

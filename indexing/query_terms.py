@@ -31,9 +31,10 @@ DENSE_EF_SEARCH = PROFILES[DEFAULT_PROFILE].ef_search
 # Hybrid candidates rescored exactly (raised to k), every engine's and the CLI's default. At
 # 100k documents a window of 100 gave a top-10 identical to exact search in 95% of 200 queries on
 # both engines, 200 in 100% (bench/results/engines_100k_windows.json); at 1M images of the demo
-# model, 200 gave 91.5% (bench/results/model_1m), 400 98% and 600 100% (bench/results/
-# model_1m_graphs); the report at a clean commit (bench/results/peers) has 600 at 100% on both
-# engines and workloads at 1M: the window a collection needs grows with it.
+# model, 200 gave 91.5% (bench/results/model_1m), 400 98% and 600 100% (runs on an uncommitted
+# tree behind commit b907f1c, in its history only); the report at a clean commit
+# (bench/results/peers) has 600 at 100% on both engines and workloads at 1M: the window a
+# collection needs grows with it.
 DEFAULT_WINDOW = 600
 
 

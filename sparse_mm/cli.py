@@ -18,7 +18,8 @@ from sparse_mm.cli_support import CommandGroup
 @click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sparse-mm")
 def main() -> None:
-    """Learned sparse + dense text-image retrieval, trained jointly and served by OpenSearch."""
+    """Learned sparse + dense text-image retrieval, trained jointly and served by OpenSearch or
+    Elasticsearch."""
 
 
 # --------------------------------------------------------------------------------------------

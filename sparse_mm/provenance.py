@@ -182,6 +182,42 @@ def guard_results(report: dict, path: Path, guarded=GUARDED_DIRS) -> dict:
     }
 
 
+def provenance_problems(record: object) -> list[str]:
+    """What keeps a committed results JSON from being reproducible: missing provenance keys, a
+    dirty or unknown `git`, a `stale` or `WARNING` mark, no machine, a model without its path
+    and weights digest, inputs without their recipe. Empty when the record is complete."""
+    if not isinstance(record, dict):
+        return ["not a JSON object"]
+    problems = [f"no {k!r}" for k in REQUIRED_KEYS if k not in record]
+    if not is_clean(record.get("git")):
+        problems.append(f"git {record.get('git')!r} is not a clean commit")
+    problems += [f"marked {k!r}" for k in ("stale", "WARNING") if k in record]
+    machine = record.get("machine")
+    if not (isinstance(machine, dict) and machine.get("cpu") and machine.get("cores")):
+        problems.append("no machine (cpu, cores)")
+    if "model" in record:
+        model = record["model"] if isinstance(record["model"], dict) else {}
+        digests = model.get("sha256") or {}
+        weights = [h for name, h in digests.items() if name.endswith(".safetensors")]
+        if not model.get("path") or not weights or any(len(str(h)) != 64 for h in weights):
+            problems.append("a model without its path and weights sha256")
+    if not _inputs(record) and ("model" in record or "engine" not in record):
+        problems.append("no data recipe or workload (what was measured on)")
+    return problems
+
+
+def _inputs(record: dict) -> list[dict]:
+    """The recorded inputs: `data` and `workload` with a recipe (or a generated workload's
+    description), at the top level or per run."""
+    runs = [r for r in record.get("runs") or [] if isinstance(r, dict)]
+    found = [record.get("data"), record.get("workload"), *(r.get("workload") for r in runs)]
+    return [
+        x
+        for x in found
+        if isinstance(x, dict) and (x.get("recipe") or x.get("name") or x.get("path"))
+    ]
+
+
 def write_json(report: dict, path: Path) -> None:
     """Every results JSON is written here: strict JSON, atomically (temporary file, then one
     rename), and refused in bench/results/ unless measured at a clean commit (guard_results)."""

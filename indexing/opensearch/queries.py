@@ -105,9 +105,10 @@ def hybrid_body(
         return {"size": k, "query": exact_scoring}
     # Candidates: one flat disjunction, the k-NN clause beside every rank_feature clause, so
     # that Lucene skips non-competitive documents across all of them (a nested sparse bool
-    # made the query 5x slower at 1M documents, bench/results/report.md). Their score is the
-    # integrated one divided by w2 (the k-NN clause is boosted 2 * w1 / w2 instead of every
-    # clause by w2, which a template cannot do): the same order, and the rescore replaces it.
+    # made the query 5x slower at 1M documents: bench/results/report.md of commit 686bb3b).
+    # Their score is the integrated one divided by w2 (the k-NN clause is boosted 2 * w1 / w2
+    # instead of every clause by w2, which a template cannot do): the same order, and the
+    # rescore replaces it.
     candidates = {"bool": {"should": [_knn(vector, window, ef_search, 2 * w1 / w2), *clauses]}}
     return {
         "size": k,

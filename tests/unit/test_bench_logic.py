@@ -307,3 +307,17 @@ def test_load_summary_counts_errors_windows_and_clients():
     }
     text = markdown(report)
     assert "| all | 202 | 1 | 20.1 |" in text and "- 1 x EngineError: gone" in text
+
+
+def test_help_texts_say_what_the_commands_write():
+    """The bench's index names and report files, and the root's summary, as they are."""
+    from click.testing import CliRunner
+
+    from sparse_mm.cli import main
+
+    runner = CliRunner()
+    bench_help = " ".join(runner.invoke(main, ["bench", "--help"]).output.split())
+    assert "<prefix>-<engine>-<N>" in bench_help  # bench/run.py names them so
+    assert "Write <engine>.json per engine, report.md" in bench_help
+    root = " ".join(runner.invoke(main, ["--help"]).output.split())
+    assert "served by OpenSearch or Elasticsearch" in root

@@ -1,7 +1,7 @@
 """The hybrid candidate window is 600 by default everywhere a default is taken: the library's
 options, the CLI, both engines' query builders, OpenSearch's stored search template and the
 benchmark's grid (at 1M images of the demo model 200 left 8.5% of top-10s short of exact, 400
-2%, 600 none: bench/results/model_1m, bench/results/model_1m_graphs)."""
+2%, 600 none: bench/results/model_1m and the runs behind commit b907f1c)."""
 
 from __future__ import annotations
 

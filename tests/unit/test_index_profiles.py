@@ -37,8 +37,9 @@ def test_settings_take_the_profile_and_overrides():
 
 
 def test_the_shipped_default_is_the_balanced_graph_with_ef_search_512():
-    """Issue 14's choice (bench/results/model_1m_graphs): m 16, ef_construction 64, dense-mode
-    ef_search 512 on both engines, the vectors' space unchanged (cosine)."""
+    """Issue 14's choice (commit b907f1c, confirmed by bench/results/peers): m 16,
+    ef_construction 64, dense-mode ef_search 512 on both engines, the vectors' space unchanged
+    (cosine)."""
     from indexing.elasticsearch.queries import dense_query as es_dense
     from indexing.opensearch.queries import dense_query as os_dense
     from indexing.query_terms import DENSE_EF_SEARCH

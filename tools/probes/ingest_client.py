@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import asdict
 
 import torch
 
@@ -79,7 +80,7 @@ def measure(model, emb: torch.Tensor, ids: list[str]) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     from sparse_mm.checkpoint import load_model
-    from sparse_mm.provenance import write_json
+    from sparse_mm.provenance import data_record, write_json
     from sparse_mm.synth import SynthParams, World, generate_chunk
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -100,7 +101,9 @@ def main(argv: list[str] | None = None) -> None:
     for name, r in result["bulk_bodies"].items():
         print(f"bulk bodies, {name:<36} {r['ms_per_doc']:.3f} ms")
     if args.json:
-        record = provenance(argv, prog="python -m tools.probes.ingest_client", model=model.path)
+        data = data_record(**asdict(world.params), images_used=args.n)
+        prog = "python -m tools.probes.ingest_client"
+        record = provenance(argv, prog=prog, model=model.path, data=data)
         write_json({**record, "torch_threads": 1, **result}, args.json)
 
 
