@@ -1,4 +1,4 @@
-"""The provenance recorder (bench/provenance.py): git state, model digests, the record's shape,
+"""The provenance recorder (sparse_mm/provenance.py): git state, model digests, the record's shape,
 and the guard that keeps reports of uncommitted code out of bench/results/."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The README's Elasticsearch examples, recorded:
+"""The Elasticsearch examples of docs/elasticsearch.md, recorded:
 `python -m tools.recorders.es_examples --port 9201`.
 
 Restarts the managed Elasticsearch node on PORT (its start time is the recorded "ready in"),
@@ -9,7 +9,7 @@ then runs with this checkout's code, the bundled demo model and corpus, into a f
     sparse-mm query --engine elasticsearch "a dog on a beach"
 
 and writes each command with its output and the provenance record to `--json`
-(bench/results/readme_examples_elasticsearch.json for the README).
+(bench/results/readme_examples_elasticsearch.json for docs/elasticsearch.md).
 """
 
 from __future__ import annotations
