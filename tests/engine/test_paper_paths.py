@@ -4,8 +4,11 @@
   ingest -> query with the BLIP text tower;
 - "the released model": import a checkpoint with the reference's exact layout -> ingest
   precomputed embeddings -> query.
-The engine's scores are checked against the model's exact in-memory scores of the same query, on
-each engine (the embedded images are shared; each engine's tests train and import their own)."""
+The engine's hits are checked against the model's exact in-memory search of the same query, with
+the documents' term weights quantised as the engine stores them (sparse_mm.retriever, quantize):
+the same ids in the same order, scores within 1e-4; on each engine (the embedded images are
+shared; each engine's tests train and import their own). The evaluation's R@1 is pinned against
+an in-memory evaluation written out here."""
 
 from __future__ import annotations
 
@@ -20,9 +23,10 @@ from click.testing import CliRunner
 from sparse_mm.checkpoint import load_model
 from sparse_mm.cli import main
 from sparse_mm.encoders import BlipTextEncoder
+from sparse_mm.retriever import ExactRetriever
 from tests.blip_tiny import EMBED_DIM, HIDDEN, WORDS, build_tiny_blip, draw_images, karpathy
 from tests.engines import each_engine  # noqa: F401  (every test here runs on both engines)
-from tests.reference_ckpt import reference_layers, reference_state, save_reference
+from tests.reference_ckpt import reference_module, save_reference
 
 pytest.importorskip("transformers")
 QUERY = "a red dog on the grass"
@@ -83,12 +87,41 @@ def _test_images(data):
     return [ids[k] for k in keep], emb[keep]
 
 
-def _assert_engine_scores(hits, expected: dict[str, float]):
-    assert hits
-    for hit in hits:
-        assert hit["score"] == pytest.approx(expected[hit["id"]], rel=1e-2, abs=1e-3), hit["id"]
-    best = max(expected.values())
-    assert hits[0]["score"] == pytest.approx(best, rel=1e-2, abs=1e-3)
+def _test_captions(data):
+    """The test split's caption embeddings and, per caption, its image's position among the
+    test images of `_test_images`."""
+    ids, _ = _test_images(data)
+    position = {image_id: i for i, image_id in enumerate(ids)}
+    meta = json.loads((data / "dataset_meta.json").read_text())["images"]
+    own = {
+        str(s["sentid"]): position[str(m["imgid"])]
+        for m in meta
+        if m["split"] == "test"
+        for s in m["sentences"]
+    }
+    table = pq.read_table(data / "text_embs_before_proj_blip.parquet")
+    rows = [(k, own[str(i)]) for k, i in enumerate(table.column("id").to_pylist()) if str(i) in own]
+    emb = torch.tensor(table.column("emb").to_pylist())
+    return emb[[k for k, _ in rows]], torch.tensor([r for _, r in rows])
+
+
+def _assert_engine_equals_exact(hits, ids, query, docs, w1, w2):
+    """The engine's hits are the quantised in-memory reference's: same ids in the same order,
+    each score within 1e-4. `query` and `docs` are (dense, sparse) pairs."""
+    exact = ExactRetriever(ids, docs[0], docs[1], w1=w1, w2=w2, quantize=True)
+    ref = exact.search(query[0], query[1], k=len(hits), mode="hybrid")
+    assert [h["id"] for h in hits] == ref.ids(exact)[0]
+    for hit, score in zip(hits, ref.scores[0].tolist(), strict=True):
+        assert hit["score"] == pytest.approx(score, rel=1e-4, abs=1e-6), hit["id"]
+
+
+def _r_at_1(heads, captions, relevant, images, w1, w2) -> dict[str, float]:
+    """R@1 per mode, in memory: each caption's best test image is its own."""
+    with torch.no_grad():
+        t, i = heads(captions, "text"), heads(images, "image")
+    dense, sparse = t.dense @ i.dense.T, t.sparse @ i.sparse.T
+    modes = {"dense": dense, "sparse": sparse, "integrated": w1 * dense + w2 * sparse}
+    return {m: float((s.argmax(dim=1) == relevant).double().mean()) for m, s in modes.items()}
 
 
 def test_your_own_images(engine, own_images, index, tmp_path):
@@ -108,24 +141,28 @@ def test_your_own_images(engine, own_images, index, tmp_path):
     report = tmp_path / "eval.json"
     run("eval", "--model", model_dir, "--data", data, "--split", "test", "--json", report)
     metrics = json.loads(report.read_text())
-    assert 0 <= metrics["integrated"]["R@1"] <= 1
     assert metrics["run"]["switches"]["precision"] == "fp32"
+    ids, images = _test_images(data)
+    captions, relevant = _test_captions(data)
+    assert len(relevant) == 16  # 8 test images, 2 captions each
+    assert (metrics["run"]["w1"], metrics["run"]["w2"]) == (model.config.w1, model.config.w2)
+    expected = _r_at_1(model.heads, captions, relevant, images, model.config.w1, model.config.w2)
+    for mode, r1 in expected.items():
+        assert metrics[mode]["R@1"] == pytest.approx(r1, abs=1e-9), mode
     hits = _ingest_and_query(engine, model_dir, data, index, tmp_path)
     assert len(hits) == 8
     # the same query, exactly, in memory: the BLIP text tower, then the trained heads
-    ids, images = _test_images(data)
     q = BlipTextEncoder(blip).encode_texts([QUERY])
     with torch.no_grad():
         qt, docs = model.heads(q, "text"), model.heads(images, "image")
-    w1, w2 = model.serving_weights()
-    scores = w1 * (docs.dense @ qt.dense[0]) + w2 * (docs.sparse @ qt.sparse[0])
-    _assert_engine_scores(hits, dict(zip(ids, scores.tolist(), strict=True)))
+    w1, w2 = model.serving_weights()  # what ingest and query serve with
+    _assert_engine_equals_exact(hits, ids, (qt.dense, qt.sparse), (docs.dense, docs.sparse), w1, w2)
 
 
 def test_the_released_model(engine, own_images, index, tmp_path, monkeypatch):
     blip, data = own_images
-    state = reference_state(seed=3, V=len(WORDS), H=HIDDEN, D=EMBED_DIM, HS=HIDDEN)
-    ckpt = save_reference(tmp_path / "blip-coco.ckpt", monkeypatch, state=state)
+    module = reference_module(seed=3, V=len(WORDS), H=HIDDEN, D=EMBED_DIM, HS=HIDDEN)
+    ckpt = save_reference(tmp_path / "blip-coco.ckpt", monkeypatch, state=module.state_dict())
     model_dir = tmp_path / "imported"
     imported = run(
         "import", ckpt, "--vocab", data / "vocab.txt", "--out", model_dir,
@@ -133,11 +170,11 @@ def test_the_released_model(engine, own_images, index, tmp_path, monkeypatch):
     )  # fmt: skip
     assert "w1=0.1 w2=0.2" in imported.output
     hits = _ingest_and_query(engine, model_dir, data, index, tmp_path)
-    # the reference layers, from the checkpoint's own tensors, score the same query
+    assert len(hits) == 8
+    # the reference module itself (its own forward, not the imported heads) scores the query
     ids, images = _test_images(data)
     q = BlipTextEncoder(blip).encode_texts([QUERY])
-    d_q, z_q = reference_layers(state, q)["text"]
-    d_i, z_i = reference_layers(state, images)["image"]
-    scores = 0.1 * (d_i @ d_q[0]) + 0.2 * (z_i @ z_q[0])
-    _assert_engine_scores(hits, dict(zip(ids, scores.tolist(), strict=True)))
-    assert len(hits) == 8 and d_q.shape == (1, EMBED_DIM)
+    with torch.no_grad():
+        query, docs = module(q, "text"), module(images, "image")
+    assert query[0].shape == (1, EMBED_DIM)
+    _assert_engine_equals_exact(hits, ids, query, docs, 0.1, 0.2)
