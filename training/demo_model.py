@@ -7,8 +7,8 @@ query encoder into sparse_mm/demo/model (a few MB, committed), then its provenan
 `--record` does not train: it evaluates the committed weights on the demo corpus' test split
 (what `sparse-mm eval --model sparse_mm/demo/model` computes) and writes
 sparse_mm/demo/model/provenance.json: the test metrics, the sha256 of every model file, the
-data recipe, the command, `git describe` and the machine (sparse_mm.provenance's record; refused on
-a work tree with uncommitted changes). tests/unit/test_demo_provenance.py checks it.
+data recipe, the command, `git describe` and the machine (sparse_mm.provenance's record;
+refused on a work tree with uncommitted changes). tests/unit/test_demo_provenance.py checks it.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ def build(epochs: int | None = None, out: Path = MODEL_DIR) -> dict:
 def record(model_dir: Path = MODEL_DIR, argv: list[str] | None = None) -> dict:
     """Evaluate the model in `model_dir` as shipped (float16 weights, loaded as float32) on the
     demo corpus' test split and write its provenance.json; returns the test metrics."""
-    # sparse_mm.provenance is the project's one provenance recorder (it imports nothing of
-    # training); imported here, in the script, so training's library modules stay free of it.
+    # sparse_mm.provenance is the project's one provenance recorder, in the core that every
+    # package may import (it imports nothing of training, indexing or bench).
     from sparse_mm.provenance import data_record, provenance, write_json
 
     data = demo_data_dir()

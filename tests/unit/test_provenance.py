@@ -153,3 +153,22 @@ def test_bench_workloads_name_the_data_and_vocabulary(mini_corpus):
     dataset = dataset_workload(mini_corpus, "test", 20, vocab_size=99)
     assert dataset["name"] == f"dataset {mini_corpus.name}" and dataset["vocab_size"] == 99
     assert dataset["split"] == "test" and dataset["recipe"]["seed"] == 3
+
+
+def test_the_core_and_training_import_no_bench_even_lazily():
+    """The provenance record lives in the core, so training (the demo model's recorder) and the
+    tools use it without reaching into bench; the root command (sparse_mm/cli.py) assembles
+    bench's command and is the one exception."""
+    import ast
+
+    from sparse_mm.provenance import REPO
+
+    found = []
+    for path in sorted([*(REPO / "sparse_mm").rglob("*.py"), *(REPO / "training").rglob("*.py")]):
+        if path == REPO / "sparse_mm" / "cli.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            found += [f"{path.name}: {n}" for n in names if n == "bench" or n.startswith("bench.")]
+    assert found == []
