@@ -83,6 +83,9 @@ def test_engines_share_documents_queries_and_the_exact_reference(peers_report):
             assert sparse["recall@10_vs_exact"] >= 0.999
             assert sparse["score_rel_err_max"] <= 1e-5 and hybrid["score_rel_err_max"] <= 1e-4
             assert run_["modes"]["dense"]["recall@10_vs_exact"] >= 0.9
+            # the hybrid's window (600) covers most of a few hundred documents: exact lists
+            assert hybrid["top10_identical"] == 1.0, (run_["index"], hybrid["top10_identical"])
+            assert hybrid["overlap@10"] == 1.0, (run_["index"], hybrid["overlap@10"])
 
 
 def test_the_report_compares_the_engines_and_cleans_up(
