@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from bench.tables import _f, parity_cells
 from tests.cli_run import one_line_error, run
 
 GIT = "abc1234"  # pieces merge only at a clean commit: the run's describe, pinned for the test
@@ -91,12 +92,16 @@ def test_engines_share_documents_queries_and_the_exact_reference(peers_report):
 def test_the_report_compares_the_engines_and_cleans_up(
     peers_report, opensearch_engine, elasticsearch_engine
 ):
-    out, _, prefix, result = peers_report
+    out, reports, prefix, result = peers_report
     text = (out / "report.md").read_text()
     for engine in ("opensearch", "elasticsearch"):
-        assert f"| lsr-30k | 800 | {engine} | hybrid |" in text
+        run_ = next(r for r in reports[engine]["runs"] if r["index"].endswith("-800")
+                    and r["workload"]["name"] == "lsr-30k")  # fmt: skip
+        m = run_["modes"]["hybrid"]
+        cells = [*parity_cells(m), m["R@k"]["engine"]["R@10"], m["R@k"]["exact"]["R@10"]]
+        assert f"| lsr-30k | 800 | {engine} | hybrid | {' | '.join(map(_f, cells))} |" in text
         assert f"{engine} lsr-30k N = 800" in result.stdout
-    assert (out / "latency_vs_n_lsr-30k.png").stat().st_size > 0
+    assert (out / "latency_vs_n_lsr-30k.png").read_bytes()[:4] == b"\x89PNG"
     assert "[lsr-30k 800] generating" in result.stderr  # progress lines
     for engine in (opensearch_engine, elasticsearch_engine):
         assert not engine.client.indices.exists(index=f"{prefix}-{engine.name}-800")
