@@ -270,7 +270,7 @@ def synthetic_source(out: Path, images: int, seed: int = 5) -> IngestSource:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from indexing.node import OPENSEARCH_VERSION
+    from indexing.opensearch.node import OPENSEARCH_VERSION
     from sparse_mm.checkpoint import load_model
     from sparse_mm.demo import demo_model_dir
     from sparse_mm.provenance import data_record, engine_record, provenance, write_json

@@ -79,7 +79,7 @@ def measure(port: int, repeats: int, parent: Path | None = None) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from indexing.node import OPENSEARCH_VERSION
+    from indexing.opensearch.node import OPENSEARCH_VERSION
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=9280, help="HTTP port (free)")
