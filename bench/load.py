@@ -62,7 +62,7 @@ class _Job:
 
 def _client_loop(job: _Job) -> list[Sample]:
     """One client: its own connection, queries from its own offset, until the deadline."""
-    from indexing.client import connect
+    from indexing.engine import connect_client as connect
     from indexing.search import SearchOptions, search
 
     client = connect(job.connection)
@@ -218,12 +218,15 @@ def main(argv: list[str] | None = None) -> None:
     from bench.provenance import provenance
     from bench.reference import build_reference
     from bench.report import write_json
-    from indexing.client import ConnectionOptions, connect, read_password
+    from indexing.client import ConnectionOptions, read_password
+    from indexing.engine import connect_client as connect
+    from indexing.registry import DEFAULT_ENGINE, engine_spec, engine_url
     from sparse_mm.checkpoint import load_model
     from sparse_mm.demo import demo_model_dir
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default=os.environ.get("OPENSEARCH_URL", "http://localhost:9200"))
+    spec = engine_spec(DEFAULT_ENGINE)
+    parser.add_argument("--url", default=engine_url(None, os.environ, spec.name))
     parser.add_argument("--model", type=Path, help="model directory [default: the demo model]")
     parser.add_argument("--images", type=int, default=100_000, help="documents in the index")
     parser.add_argument("--seed", type=int, default=7, help="synthetic world seed")
@@ -248,9 +251,9 @@ def main(argv: list[str] | None = None) -> None:
 
     connection = ConnectionOptions(
         url=args.url,
-        user=os.environ.get("OPENSEARCH_USER"),
-        password=read_password(None),
-        ca_certs=os.environ.get("OPENSEARCH_CA_CERTS"),
+        user=os.environ.get(spec.user_variable),
+        password=read_password(None, spec.password_variable),
+        ca_certs=os.environ.get(spec.ca_variable),
     )
     client = connect(connection)
     model = load_model(args.model or demo_model_dir())

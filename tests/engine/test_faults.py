@@ -7,7 +7,8 @@ import pytest
 
 from bench.crash import crash_scenario, synthetic_source
 from indexing.bulk import BulkOptions
-from indexing.client import ConnectionOptions, connect
+from indexing.client import ConnectionOptions
+from indexing.engine import connect_client as connect
 from indexing.engine import engine_class
 from indexing.ingest import IngestOptions, ingest
 from indexing.layout import IndexSettings

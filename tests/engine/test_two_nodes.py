@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bench.crash import synthetic_source
-from indexing.client import ConnectionOptions, connect
+from indexing.client import ConnectionOptions
+from indexing.engine import connect_client as connect
 from indexing.ingest import IngestOptions, ingest
 from indexing.layout import IndexSettings
 from indexing.search import SearchOptions, encode_query, search
