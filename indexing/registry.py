@@ -15,6 +15,7 @@ its default port.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -156,3 +157,25 @@ def _port(env: Mapping[str, str], variable: str) -> int:
 def _load(target: str):
     module, attr = target.split(":")
     return getattr(importlib.import_module(module), attr)
+
+
+def variables_table() -> str:
+    """The Markdown table of every engine's variables (docs/configuration.md holds it as
+    rendered here; tests/unit/test_engine_registry.py checks it)."""
+    rows = [
+        ("URL", "`--url`", lambda s: f"`{s.url_variable}`"),
+        ("port, without a URL", "", lambda s: re.sub(r"\$(\w+)", r"`\1`", port_rule(s.name))),
+        ("basic-auth user", "`--user`", lambda s: f"`{s.user_variable}`"),
+        ("password", "`--password-file`", lambda s: f"`{s.password_variable}`"),
+        ("CA bundle", "`--ca-certs`", lambda s: f"`{s.ca_variable}`"),
+        ("managed nodes' home", "`--home`", lambda s: f"`{s.home_variable}`"),
+        ("Docker image", "", lambda s: f"`{s.image_variable}`"),
+    ]
+    all_specs = specs()
+    lines = [
+        "| | option | " + " | ".join(s.label for s in all_specs) + " |",
+        "|---|---|" + "---|" * len(all_specs),
+    ]
+    for what, option, cell in rows:
+        lines.append(f"| {what} | {option} | " + " | ".join(cell(s) for s in all_specs) + " |")
+    return "\n".join(lines)

@@ -77,3 +77,18 @@ def test_the_bench_offers_it_and_sends_it_its_url(third_engine):
     result = run("bench", "--engine", NAME, "--url", url, "--no-grid", "--queries", "10")
     one_line_error(result, f"cannot reach FakeSearch at {url}")
     assert [o.url for o in third_engine.CONNECTED] == [url]
+
+
+def test_the_variables_table_in_the_docs_is_the_registrys():
+    from pathlib import Path
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+    table = registry.variables_table()
+    assert table in page.read_text(encoding="utf-8")
+    assert "`ELASTICSEARCH_USER`" in table and "`OPENSEARCH_USER`" in table
+
+
+def test_a_registered_engine_gets_a_column_of_the_variables_table(third_engine):
+    table = registry.variables_table()
+    assert table.splitlines()[0].endswith("| OpenSearch | Elasticsearch | FakeSearch |")
+    assert "`SPARSE_MM_FAKE_PORT`, else `SPARSE_MM_PORT` + 7, else 9207" in table
