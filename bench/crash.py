@@ -31,6 +31,7 @@ from indexing.documents import DocumentBuilder
 from indexing.engine import connect_client
 from indexing.ingest import IngestOptions, IngestSource, ingest
 from indexing.local_node import LocalNode
+from indexing.registry import DEFAULT_ENGINE
 from sparse_mm.errors import EngineError
 
 
@@ -83,7 +84,7 @@ def crash_scenario(
     model,
     source: IngestSource,
     *,
-    engine: str = "opensearch",
+    engine: str = DEFAULT_ENGINE,
     index: str = "crash",
     kill_at: float = 0.3,
     sample: int = 200,
@@ -274,7 +275,7 @@ def synthetic_source(out: Path, images: int, seed: int = 5) -> IngestSource:
 def main(argv: list[str] | None = None) -> None:
     from bench.provenance import data_record, engine_record, provenance
     from bench.report import write_json
-    from indexing.registry import DEFAULT_ENGINE, engine_spec
+    from indexing.registry import engine_spec
     from sparse_mm.checkpoint import load_model
     from sparse_mm.demo import demo_model_dir
 

@@ -21,7 +21,7 @@ import yaml
 from indexing.client import ConnectionOptions
 from indexing.engine import connect
 from indexing.engine_choice import EngineChoice, choose_from_environment
-from indexing.registry import engine_names, engine_spec, port_from
+from indexing.registry import DEFAULT_ENGINE, engine_names, engine_spec, port_from
 
 COMPOSE_FILE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
 ENGINE_NAMES = engine_names()  # the registry's (indexing/registry.py)
@@ -34,7 +34,7 @@ class Engine:
     reason: str  # why this engine (from the choice)
     version: str
     client: object  # the engine's official client
-    name: str = "opensearch"  # as on the command line (--engine)
+    name: str = DEFAULT_ENGINE  # as on the command line (--engine)
 
     @property
     def label(self) -> str:
@@ -44,7 +44,7 @@ class Engine:
         return f"{self.label} {self.version}, {self.kind} at {self.url} ({self.reason})"
 
 
-def compose_image(path: Path = COMPOSE_FILE, service: str = "opensearch") -> str:
+def compose_image(path: Path = COMPOSE_FILE, service: str = DEFAULT_ENGINE) -> str:
     return yaml.safe_load(path.read_text())["services"][service]["image"]
 
 
@@ -97,7 +97,9 @@ def _from_managed_node(choice: EngineChoice, name: str) -> Iterator[Engine]:
 
 
 @contextlib.contextmanager
-def start_engine(choice: EngineChoice | None = None, name: str = "opensearch") -> Iterator[Engine]:
+def start_engine(
+    choice: EngineChoice | None = None, name: str = DEFAULT_ENGINE
+) -> Iterator[Engine]:
     """Yield the chosen engine `name`, started if it has to be; raise (EngineError and others)
     when the choice cannot be honoured."""
     choice = choice or choose_from_environment(name)
