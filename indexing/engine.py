@@ -257,8 +257,15 @@ def as_engine(client) -> Engine:
 def connect(
     options: ConnectionOptions | None = None, *, engine: str = DEFAULT_ENGINE, check: bool = True
 ) -> Engine:
-    """A connected adapter for `engine` (see Engine.connect)."""
-    return engine_class(engine).connect(options or ConnectionOptions(), check=check)
+    """A connected adapter for `engine` (see Engine.connect); without `options`, at the
+    engine's URL by the URL rule (indexing.registry.engine_url)."""
+    if options is None:
+        import os
+
+        from indexing.registry import engine_url
+
+        options = ConnectionOptions(url=engine_url(None, os.environ, engine))
+    return engine_class(engine).connect(options, check=check)
 
 
 def connect_client(
