@@ -48,13 +48,19 @@ def package_commands() -> dict[str, click.Command]:
 
 
 class RootGroup(CommandGroup):
-    """The root group: its own commands plus the packages' (`package_commands`)."""
+    """The root group: its own commands plus the packages' (`package_commands`), found when
+    `commands` is read (by click, or by a test walking every command), not at import."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *package_commands()})
+    @property
+    def commands(self) -> dict[str, click.Command]:
+        return {**package_commands(), **self._own}
 
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        return super().get_command(ctx, name) or package_commands().get(name)
+    @commands.setter
+    def commands(self, value: dict[str, click.Command]) -> None:  # click.Group.__init__
+        self._own = dict(value)
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        self._own[name or cmd.name] = cmd
 
 
 @click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
