@@ -73,20 +73,26 @@ def stop_command(spec: EngineSpec) -> click.Command:
                   "under --home].")  # fmt: skip
     @_home_option(spec)
     def stop(port: int | None, home: Path | None) -> None:
-        from indexing.local_node import ports_started_by
+        from indexing.local_node import ports_started_by, recorded_ports
 
         if port:
             click.echo(_make_node(spec, home, port).stop())
             return
         root = _default_home(spec, home)
         ports = ports_started_by(root, os.geteuid())
+        others = [p for p in recorded_ports(root) if p not in ports]
         if not ports:
             click.echo(f"no {spec.label} node that this user started is recorded under {root}")
-            return
-        listed = ", ".join(str(p) for p in ports)
-        click.echo(f"stopping the {spec.label} nodes this user started under {root}: {listed}")
+        else:
+            listed = ", ".join(map(str, ports))
+            click.echo(f"stopping the {spec.label} nodes this user started under {root}: {listed}")
         for p in ports:
             click.echo(_make_node(spec, home, p).stop())
+        if others:
+            click.echo(
+                f"left alone, not recorded as this user's: {', '.join(map(str, others))} "
+                "(stop one with --port PORT)"
+            )
 
     stop.help = f"Stop the node(s) started by `sparse-mm {spec.name} start`."
     return stop

@@ -63,6 +63,7 @@ def test_stop_without_port_stops_only_this_users_nodes(tmp_path, sleeper, engine
     assert lines == [
         f"stopping the {label} nodes this user started under {tmp_path.resolve()}: 9303",
         f"{label} (managed) was not running on port 9303",
+        "left alone, not recorded as this user's: 9301, 9302 (stop one with --port PORT)",
     ]
     assert os.path.exists(f"/proc/{sleeper}")  # the others' node was left alone
 
