@@ -28,7 +28,7 @@ import numpy as np
 from indexing.bulk import BulkOptions
 from indexing.client import ConnectionOptions
 from indexing.documents import DocumentBuilder
-from indexing.engine import connect_client
+from indexing.engine import as_engine, connect_client
 from indexing.ingest import IngestOptions, IngestSource, ingest
 from indexing.local_node import LocalNode
 from indexing.registry import DEFAULT_ENGINE
@@ -125,10 +125,7 @@ def crash_scenario(
 
     began = time.monotonic()
     node.start(progress=log)
-    # the engine waits up to 60 s, so the request may take 70: a client of its own with that
-    # timeout (the two official clients take a request's own timeout differently)
-    health = {"index": index, "wait_for_status": "green", "timeout": "60s"}
-    _client(node.url, engine, timeout=70.0).cluster.health(**health)
+    as_engine(client).wait_for_health(index, "green", seconds=60.0)
     restart = time.monotonic() - began
     client.indices.refresh(index=index)
     survived = client.count(index=index)["count"]

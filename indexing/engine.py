@@ -166,6 +166,12 @@ class Engine(ABC):
     def refresh(self, name: str) -> None:
         self.client.indices.refresh(index=name)
 
+    @abstractmethod
+    def wait_for_health(self, name: str, status: str = "green", seconds: float = 60.0) -> None:
+        """Wait until index `name` is `status` (the engine waits up to `seconds`; the request
+        may take 10 s more). The two official clients take a request's own timeout
+        differently."""
+
     def translog_durability(self, name: str) -> str | None:
         """`index.translog.durability`: "request" (fsync before acknowledging each request, the
         default of both engines) or "async" (fsync every 5 s); None when never set."""

@@ -74,6 +74,12 @@ class ElasticsearchEngine(Engine):
         return ElasticsearchEngine(self.client.options(max_retries=0))
 
     # -------------------------------------------------------------- indices
+    def wait_for_health(self, name: str, status: str = "green", seconds: float = 60.0) -> None:
+        """elasticsearch-py: the request's timeout through .options()."""
+        self.client.options(request_timeout=seconds + 10).cluster.health(
+            index=name, wait_for_status=status, timeout=f"{seconds:g}s"
+        )
+
     def index_body(self, dense_dim: int, settings: IndexSettings, meta: dict | None) -> dict:
         from indexing.elasticsearch.mapping import index_body
 

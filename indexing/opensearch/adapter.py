@@ -80,6 +80,15 @@ class OpenSearchEngine(Engine):
         return OpenSearchEngine(quiet)
 
     # -------------------------------------------------------------- indices
+    def wait_for_health(self, name: str, status: str = "green", seconds: float = 60.0) -> None:
+        """opensearch-py: the request's timeout is an argument (`timeout` is the engine's)."""
+        self.client.cluster.health(
+            index=name,
+            wait_for_status=status,
+            timeout=f"{seconds:g}s",
+            request_timeout=seconds + 10,
+        )
+
     def index_body(self, dense_dim: int, settings: IndexSettings, meta: dict | None) -> dict:
         from indexing.opensearch.mapping import index_body
 
