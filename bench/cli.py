@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
+from dataclasses import dataclass
+from types import SimpleNamespace
 
 import click
 
-from indexing.engine_options import connect_engine, connection_options
-from indexing.layout import DEFAULT_PROFILE, PROFILES, IndexSettings
-from sparse_mm.cli_support import check_writable, model_option
+from bench.cli_options import bench_options
+from indexing.engine_options import connect_engine
+from indexing.layout import IndexSettings
+from indexing.registry import specs
+from sparse_mm.cli_support import check_writable
 from sparse_mm.errors import ConfigError
 
 _SUFFIX = {"k": 1_000, "m": 1_000_000}
@@ -44,179 +47,8 @@ def parse_ints(text: str, name: str) -> tuple[int, ...]:
 
 
 @click.command("bench")
-@connection_options
-@model_option
-@click.option(
-    "--data",
-    "data_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Dataset folder in the seed layout [default: the demo corpus, unless --synth].",
-)
-@click.option("--split", default="test", show_default=True, help="Split of --data to index.")
-@click.option(
-    "--synth",
-    "synth_sizes",
-    default=None,
-    help="Instead of --data: synthetic collections of these sizes, e.g. 10k,100k,1M "
-    "(the first N images of the seed's world; queries are captions of its test images).",
-)
-@click.option(
-    "--sizes",
-    "sizes_text",
-    default=None,
-    help="Collection sizes for every --workload, e.g. 10k,100k,1M (--synth is the same for "
-    "the model workload).",
-)
-@click.option(
-    "--workload",
-    "workloads",
-    default="model",
-    show_default=True,
-    help="model (the model encoding synthetic images), lsr-30k (learned-sparse statistics over "
-    "30,522 terms), or both: model,lsr-30k.",
-)
-@click.option(
-    "--engine",
-    "engine_choice",
-    type=click.Choice(["opensearch", "elasticsearch", "both"]),
-    default="opensearch",
-    show_default=True,
-    help="Engines measured in the same run, on the same documents and queries.",
-)
-@click.option(
-    "--elasticsearch-url",
-    envvar="ELASTICSEARCH_URL",
-    default="http://localhost:9201",
-    show_default=True,
-    help="Elasticsearch URL (or $ELASTICSEARCH_URL), for --engine elasticsearch|both.",
-)
-@click.option(
-    "--lsr-grid",
-    is_flag=True,
-    help="Also the lsr-30k grid of (32, 128) doc terms x (8, 32) query terms at --lsr-grid-size.",
-)
-@click.option("--lsr-grid-size", default="100k", show_default=True, help="N of the lsr grid.")
-@click.option("--seed", default=7, show_default=True, help="Synthetic world / workload seed.")
-@click.option(
-    "--index",
-    default="sparse-mm-bench",
-    show_default=True,
-    help="Index name prefix; each size gets <prefix>-<engine>-<N>, deleted afterwards.",
-)
-@click.option(
-    "--url",
-    envvar="OPENSEARCH_URL",
-    default="http://localhost:9200",
-    show_default=True,
-    help="OpenSearch URL (or $OPENSEARCH_URL).",
-)
-@click.option("--queries", "n_queries", default=200, show_default=True, help="Caption queries.")
-@click.option(
-    "--json",
-    "json_file",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write the JSON here.",
-)
-@click.option(
-    "--report",
-    "report_dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write <engine>.json per engine, report.md and PNG plots into this folder.",
-)
-@click.option("--clients", default="1,2,4", show_default=True, help="Concurrency levels for qps.")
-@click.option(
-    "--ingest-clients",
-    default=1,
-    show_default=True,
-    help="Concurrent bulk streams for ingest (each keeps the ingest command's requests in flight).",
-)
-@click.option(
-    "--index-profile",
-    type=click.Choice(list(PROFILES)),
-    default=DEFAULT_PROFILE,
-    show_default=True,
-    help="HNSW graph of the bench indices, and the ef_search of dense mode: "
-    + "; ".join(f"{p.name}: {p.summary}, ef_search {p.ef_search}" for p in PROFILES.values())
-    + ".",
-)
-@click.option("--batch", default=256, show_default=True, help="Queries per batched torch call.")
-@click.option("--no-grid", is_flag=True, help="Skip the pruning grid.")
-@click.option(
-    "--timing-queries",
-    default=50,
-    show_default=True,
-    help="Queries timed one by one on the in-memory reference (parity uses every query).",
-)
-@click.option(
-    "--qps-seconds",
-    default=5.0,
-    show_default=True,
-    help="Seconds of each throughput level (1/2/4 clients), engine and in-memory.",
-)
-@click.option(
-    "--grid-queries", default=100, show_default=True, help="Queries per pruning grid point."
-)
-@click.option(
-    "--pruning-grid-size",
-    default="100k",
-    show_default=True,
-    help="With --sizes: the N at which the pruning grid and the query-body variants run "
-    "(none at other sizes).",
-)
-@click.option(
-    "--append",
-    is_flag=True,
-    help="Add this run's sizes/workloads to the report already in --report (same clean git "
-    "commit and options; refused otherwise), to split one long command into pieces.",
-)
-@click.option(
-    "--reuse-index",
-    is_flag=True,
-    help="Keep an existing bench index of the same collection instead of re-ingesting "
-    "(ingest rate is then not measured).",
-)
-@click.option("--keep-index", is_flag=True, help="Do not delete the indices afterwards.")
-@click.option(
-    "--device",
-    "devices",
-    default="cpu",
-    show_default=True,
-    help="In-memory devices, comma-separated: cpu, or cpu,cuda (when a GPU is present).",
-)
-def bench(
-    model_dir,
-    data_dir,
-    split,
-    synth_sizes,
-    sizes_text,
-    workloads,
-    engine_choice,
-    elasticsearch_url,
-    lsr_grid,
-    lsr_grid_size,
-    seed,
-    index,
-    url,
-    n_queries,
-    json_file,
-    report_dir,
-    clients,
-    ingest_clients,
-    index_profile,
-    batch,
-    no_grid,
-    timing_queries,
-    qps_seconds,
-    grid_queries,
-    pruning_grid_size,
-    append,
-    reuse_index,
-    keep_index,
-    devices,
-) -> None:
+@bench_options
+def bench(**given) -> None:
     """Benchmark the engines against exact in-memory PyTorch retrieval.
 
     For each workload and collection size: ingest rate (to searchable and until merges settle),
@@ -226,127 +58,210 @@ def bench(
     engines), the work per query against a memory-bandwidth limit, a pruning grid; with several
     sizes, latency = a + b * N per system and mode; the issue's targets, met or not.
     """
-    from bench.collection import dataset_collection, dataset_workload
-    from bench.phases import summary_line
-    from bench.pieces import earlier_pieces, merged, run_recipe
-    from bench.run import RunOptions, report_header, run_one
-    from bench.suite import engine_names, parse_workloads, plan, run_suite
-    from bench.targets import check_targets, scale_fits
-    from bench.work import measure_bandwidth
     from sparse_mm.checkpoint import load_model
-    from sparse_mm.demo import demo_data_dir, demo_model_dir
-    from sparse_mm.provenance import write_json
+    from sparse_mm.demo import demo_model_dir
 
-    if (synth_sizes or sizes_text) and data_dir:
+    a = SimpleNamespace(**given)
+    _check_options(a)
+    # Local inputs first: a wrong path must not be reported as an unreachable engine.
+    plan_ = _plan(a)
+    model = load_model(a.model_dir or demo_model_dir())
+    check_writable(a.json_file, "--json")
+    _check_paths(a, plan_)
+    prepared = None
+    if plan_.sizes is None:  # one dataset split: read and check it before contacting the engine
+        from bench.collection import dataset_collection
+        from sparse_mm.demo import demo_data_dir
+
+        root = a.data_dir or demo_data_dir()
+        prepared = dataset_collection(model, root, a.split, n_queries=a.n_queries)
+    engines = {name: connect_engine(url, name, option=flag) for name, (url, flag) in
+               engine_urls(a.engine_choice, given).items()}  # fmt: skip
+    options = _run_options(a)
+    if plan_.sizes is not None:
+        _run_sizes(a, plan_, engines, model, options)
+    else:
+        _run_dataset(a, prepared, engines, model, options)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    names: tuple[str, ...]
+    workloads: tuple[str, ...]
+    sizes: list[int] | None
+    grid_size: int
+    clients: tuple[int, ...]
+
+
+def _check_options(a: SimpleNamespace) -> None:
+    if (a.synth_sizes or a.sizes_text) and a.data_dir:
         raise click.UsageError("give either --data or --synth/--sizes, not both")
-    if synth_sizes and sizes_text:
+    if a.synth_sizes and a.sizes_text:
         raise click.UsageError("give either --synth or --sizes, not both")
-    if min(n_queries, batch, ingest_clients, timing_queries, grid_queries) < 1:
+    if min(a.n_queries, a.batch, a.ingest_clients, a.timing_queries, a.grid_queries) < 1:
         raise click.UsageError(
             "--queries, --batch, --ingest-clients, --timing-queries and --grid-queries must be >= 1"
         )
-    if not qps_seconds > 0:
+    if not a.qps_seconds > 0:
         raise click.UsageError("--qps-seconds must be > 0")
-    if append and (report_dir is None or not (sizes_text or synth_sizes)):
+    if a.append and (a.report_dir is None or not (a.sizes_text or a.synth_sizes)):
         raise click.UsageError("--append needs --report and --sizes")
-    # Local inputs first: a wrong path must not be reported as an unreachable engine.
+
+
+def _plan(a: SimpleNamespace) -> _Plan:
+    from bench.suite import engine_names, parse_workloads
+
     try:
-        names = engine_names(engine_choice)
-        chosen = parse_workloads(workloads)
+        names = engine_names(a.engine_choice)
+        chosen = parse_workloads(a.workloads)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    sizes = parse_sizes(synth_sizes or sizes_text) if (synth_sizes or sizes_text) else None
-    grid_size = parse_sizes(lsr_grid_size)[0]
-    clients_levels = parse_ints(clients, "--clients")
-    model = load_model(model_dir or demo_model_dir())
-    check_writable(json_file, "--json")
-    if json_file and len(names) > 1:
+    text = a.synth_sizes or a.sizes_text
+    return _Plan(
+        names,
+        chosen,
+        parse_sizes(text) if text else None,
+        parse_sizes(a.lsr_grid_size)[0],
+        parse_ints(a.clients, "--clients"),
+    )
+
+
+def _check_paths(a: SimpleNamespace, plan_: _Plan) -> None:
+    if a.json_file and len(plan_.names) > 1:
         raise click.UsageError("--json takes one engine's report; with --engine both use --report")
-    if report_dir is not None and report_dir.exists() and not report_dir.is_dir():
-        raise click.UsageError(f"--report {report_dir} is a file, not a folder")
-    if data_dir is not None and not data_dir.is_dir():
-        raise click.UsageError(f"--data {data_dir} is not a folder")
-    if sizes is None and chosen != ("model",):
+    if a.report_dir is not None and a.report_dir.exists() and not a.report_dir.is_dir():
+        raise click.UsageError(f"--report {a.report_dir} is a file, not a folder")
+    if a.data_dir is not None and not a.data_dir.is_dir():
+        raise click.UsageError(f"--data {a.data_dir} is not a folder")
+    if plan_.sizes is None and plan_.workloads != ("model",):
         raise click.UsageError("--workload lsr-30k needs --sizes")
-    prepared = None
-    if sizes is None:  # one dataset split: read and check it before contacting the engine
-        root = data_dir or demo_data_dir()
-        prepared = dataset_collection(model, root, split, n_queries=n_queries)
-    urls = {"opensearch": url, "elasticsearch": elasticsearch_url}
-    engines = {name: connect_engine(urls[name], name) for name in names}
+
+
+def engine_urls(choice: str, given: dict) -> dict[str, tuple[str | None, str]]:
+    """engine -> (its URL or None for the URL rule, the option that names it). One engine: its
+    URL is --url, and a --<engine>-url (for --engine both) is refused in one line; both: the
+    first engine's is --url, each other's its --<engine>-url."""
+    from bench.suite import engine_names
+
+    names = engine_names(choice)
+    others = {s.name: f"--{s.name}-url" for s in specs()[1:]}
+    stray = [flag for name, flag in others.items() if given.get(f"{name}_url")]
+    if len(names) == 1 and stray:
+        raise click.UsageError(
+            f"{', '.join(stray)} is for --engine both; with --engine {choice} give its URL as --url"
+        )
+    if len(names) == 1:
+        return {choice: (given.get("url"), "--url")}
+    return {
+        name: (given.get("url"), "--url")
+        if name not in others
+        else (given.get(f"{name}_url"), others[name])
+        for name in names
+    }
+
+
+def _run_options(a: SimpleNamespace):
+    from bench.run import RunOptions
 
     def log(message: str) -> None:
         click.echo(f"{time.strftime('%H:%M:%S')} {message}", err=True)
 
     options = RunOptions(
-        index=index,
-        clients=clients_levels,
-        ingest_clients=ingest_clients,
-        index_settings=IndexSettings(profile=index_profile),
-        batch=batch,
-        reuse_index=reuse_index,
-        keep_index=keep_index,
-        devices=tuple(d.strip() for d in devices.split(",")),
-        timing_queries=timing_queries,
-        qps_seconds=qps_seconds,
-        grid_queries=grid_queries,
+        index=a.index,
+        clients=parse_ints(a.clients, "--clients"),
+        ingest_clients=a.ingest_clients,
+        index_settings=IndexSettings(profile=a.index_profile),
+        batch=a.batch,
+        reuse_index=a.reuse_index,
+        keep_index=a.keep_index,
+        devices=tuple(d.strip() for d in a.devices.split(",")),
+        timing_queries=a.timing_queries,
+        qps_seconds=a.qps_seconds,
+        grid_queries=a.grid_queries,
         log=log,
     )
-    if no_grid:
+    if a.no_grid:
         options.grid = ()
-    pruning_size = parse_sizes(pruning_grid_size)[0]
-    recipe = run_recipe(options, seed=seed, n_queries=n_queries, lsr_grid_size=grid_size)
+    return options
+
+
+def _run_sizes(a: SimpleNamespace, plan_: _Plan, engines: dict, model, options) -> None:
+    """Every workload at every size on every engine (bench.suite), the reports rewritten after
+    each size."""
+    from bench.phases import summary_line
+    from bench.pieces import earlier_pieces, run_recipe
+    from bench.suite import plan, run_suite
+    from bench.work import measure_bandwidth
+
+    pruning_size = parse_sizes(a.pruning_grid_size)[0]
+    recipe = run_recipe(options, seed=a.seed, n_queries=a.n_queries,
+                        lsr_grid_size=plan_.grid_size)  # fmt: skip
     recipe["pruning_grid_size"] = pruning_size
     options.bandwidth_bytes_s = measure_bandwidth()["bytes_per_s"]
-    if sizes is not None:
-        items = plan(chosen, sizes, n_queries=n_queries, seed=seed, lsr_grid=lsr_grid,
-                     lsr_grid_size=grid_size)  # fmt: skip
-        earlier = {}
-        if append:  # refused (one line) before anything is measured
-            earlier = earlier_pieces(
-                report_dir, engines, model, recipe, items, _argv(), options.index_settings
-            )
-        log(f"plan: {len(items)} collections x {len(engines)} engines")
+    items = plan(plan_.workloads, plan_.sizes, n_queries=a.n_queries, seed=a.seed,
+                 lsr_grid=a.lsr_grid, lsr_grid_size=plan_.grid_size)  # fmt: skip
+    earlier = {}
+    if a.append:  # refused (one line) before anything is measured
+        earlier = earlier_pieces(
+            a.report_dir, engines, model, recipe, items, _argv(), options.index_settings
+        )
+    options.log(f"plan: {len(items)} collections x {len(engines)} engines")
+    write = _writer(a, plan_.names, earlier, recipe, options)
+    for item, runs in run_suite(items, engines, model, options, argv=_argv(),
+                                n_queries=a.n_queries, seed=a.seed, write=write,
+                                pruning_size=pruning_size):  # fmt: skip
+        for name, run in runs.items():
+            click.echo(f"{name} {item.label} " + summary(run))
+    options.log("phases: " + summary_line(options.phases.records))
 
-        def write(reports: dict) -> None:
-            for report in reports.values():
-                report["memory_bandwidth"] = {"bytes_per_s": options.bandwidth_bytes_s}
-                report["recipe"] = recipe
-            reports = {
-                **earlier,  # an --append run's other engines, unchanged
-                **{name: merged(earlier.get(name), r) for name, r in reports.items()},
-            }
-            if json_file:
-                write_json(reports[names[0]], json_file)
-            if report_dir:
-                from bench.peers_report import write_peers_report
 
-                write_peers_report(reports, report_dir)
+def _writer(a: SimpleNamespace, names, earlier: dict, recipe: dict, options):
+    from bench.pieces import merged
+    from sparse_mm.provenance import write_json
 
-        for item, runs in run_suite(items, engines, model, options, argv=_argv(),
-                                    n_queries=n_queries, seed=seed, write=write,
-                                    pruning_size=pruning_size):  # fmt: skip
-            for name, run in runs.items():
-                click.echo(f"{name} {item.label} " + summary(run))
-        log("phases: " + summary_line(options.phases.records))
-        return
+    def write(reports: dict) -> None:
+        for report in reports.values():
+            report["memory_bandwidth"] = {"bytes_per_s": options.bandwidth_bytes_s}
+            report["recipe"] = recipe
+        reports = {
+            **earlier,  # an --append run's other engines, unchanged
+            **{name: merged(earlier.get(name), r) for name, r in reports.items()},
+        }
+        if a.json_file:
+            write_json(reports[names[0]], a.json_file)
+        if a.report_dir:
+            from bench.peers_report import write_peers_report
+
+            write_peers_report(reports, a.report_dir)
+
+    return write
+
+
+def _run_dataset(a: SimpleNamespace, prepared, engines: dict, model, options) -> None:
+    """One dataset split on one engine."""
+    from bench.collection import dataset_workload
+    from sparse_mm.provenance import write_json
+    from bench.run import report_header, run_one
+    from bench.targets import check_targets, scale_fits
+    from sparse_mm.demo import demo_data_dir
+
     ((name, client),) = engines.items()
     report = report_header(client, model, _argv(), settings=options.index_settings)
     collection, queries = prepared
     workload = dataset_workload(
-        data_dir or demo_data_dir(), split, len(queries), model.config.heads.vocab_size
+        a.data_dir or demo_data_dir(), a.split, len(queries), model.config.heads.vocab_size
     )
     run = {"workload": workload, **run_one(client, model, collection, queries, options)}
     report["runs"].append(run)
     click.echo(summary(run))
     report["scale_fit"] = scale_fits(report["runs"])
     report["targets"] = check_targets(report["runs"])
-    if json_file:
-        write_json(report, json_file)
-    if report_dir:
+    if a.json_file:
+        write_json(report, a.json_file)
+    if a.report_dir:
         from bench.peers_report import write_peers_report
 
-        write_peers_report({name: report}, report_dir)
+        write_peers_report({name: report}, a.report_dir)
 
 
 def _argv() -> list[str]:

@@ -15,10 +15,9 @@ import copy
 import json
 from pathlib import Path
 
+from indexing.registry import engine_names
 from sparse_mm.errors import ConfigError
 from sparse_mm.provenance import is_clean
-
-ENGINES = ("opensearch", "elasticsearch")
 
 
 def piece_record(report: dict) -> dict:
@@ -131,7 +130,7 @@ def earlier_pieces(
     if not found:
         raise ConfigError(f"--append: {folder} holds no report of {', '.join(engines)}")
     for path in sorted(folder.glob("*.json")):
-        if path.stem in ENGINES and path.stem not in found:
+        if path.stem in engine_names() and path.stem not in found:
             found[path.stem] = json.loads(path.read_text(encoding="utf-8"))
     return found
 

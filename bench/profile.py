@@ -140,10 +140,13 @@ def main(argv: list[str] | None = None) -> None:
     with the synthetic world's test-caption queries."""
     import argparse
     import json
+    import os
 
     from bench.collection import synthetic_queries, synthetic_workload
     from bench.engine import measured_engine
-    from indexing.client import ConnectionOptions, connect
+    from indexing.client import ConnectionOptions
+    from indexing.engine import connect_client
+    from indexing.registry import engine_url, specs
     from sparse_mm.checkpoint import load_model
     from sparse_mm.provenance import provenance, write_json
 
@@ -152,14 +155,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--index", required=True, help="a bench index, e.g. sparse-mm-bench-1000000"
     )
-    parser.add_argument("--url", default="http://localhost:9200", help="OpenSearch URL")
+    profiled = next(s.name for s in specs() if s.query_profile)  # the bodies here are its
+    parser.add_argument("--url", default=None, help=f"{profiled}'s URL [default: the URL rule]")
     parser.add_argument("--seed", type=int, default=7, help="synthetic world seed")
     parser.add_argument("--queries", type=int, default=100, help="caption queries")
     parser.add_argument("--profile-queries", type=int, default=10, help="queries profiled")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args(argv)
     model = load_model(args.model)
-    client = connect(ConnectionOptions(url=args.url))
+    url = engine_url(args.url, os.environ, profiled)
+    client = connect_client(ConnectionOptions(url=url), engine=profiled)
     queries = synthetic_queries(model, seed=args.seed, n_queries=args.queries)
     w1, w2 = model.serving_weights()
     sample = queries.vectors[: args.profile_queries]

@@ -27,6 +27,7 @@ from bench.reference import build_reference, exact_scores, pair_scores, time_ref
 from bench.work import against_limit, postings_per_query, work_per_query
 from indexing.engine import as_engine
 from indexing.layout import IndexSettings
+from indexing.registry import engine_spec
 from indexing.search import SearchOptions, search
 from sparse_mm.retriever import MODES, top_k
 
@@ -207,7 +208,7 @@ def measure_engine(
             for p in opts.grid
         ]
     run["profile"] = _profile(run)
-    if engine == "opensearch" and opts.profile_queries:  # the profile bodies are OpenSearch's
+    if engine_spec(engine).query_profile and opts.profile_queries:  # bench.profile's bodies
         opts.log(f"[{engine} {n:,}] engine profile and variants")
         sample = queries.vectors[: opts.profile_queries]
         with opts.phases.timed("profile", **where):
@@ -229,7 +230,8 @@ def _work(run: dict, engine: str, dim: int, postings_mean: float, opts: RunOptio
     settings = opts.index_settings
     # OpenSearch's k-NN clause searches max(k, the index's ef_search); Elasticsearch's
     # num_candidates is the window
-    ef_hybrid = max(window, settings.ef_search) if engine == "opensearch" else window
+    spec = engine_spec(engine)
+    ef_hybrid = max(window, settings.ef_search) if spec.knn_searches_ef_search else window
     work = work_per_query(
         run["n_docs"],
         dim,

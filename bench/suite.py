@@ -27,9 +27,9 @@ from bench.phases import totals
 from bench.run import RunOptions, report_header, run_size
 from bench.targets import check_targets, scale_fits
 from bench.workloads import LsrParams, lsr_collection, sparse_statistics
+from indexing.registry import engine_names as registered_engines
 
 WORKLOADS = ("model", "lsr-30k")
-ENGINE_CHOICES = ("opensearch", "elasticsearch", "both")
 GRID_DOC_TERMS = (32, 128)
 GRID_QUERY_TERMS = (8, 32)
 LSR_DEFAULTS_SOURCE = (
@@ -50,10 +50,17 @@ def parse_workloads(text: str) -> tuple[str, ...]:
     return names
 
 
+def engine_choices() -> tuple[str, ...]:
+    """--engine's values: every registered engine (indexing.registry), or "both" for all."""
+    return (*registered_engines(), "both")
+
+
 def engine_names(choice: str) -> tuple[str, ...]:
-    if choice not in ENGINE_CHOICES:
-        raise ValueError(f"--engine: expected one of {', '.join(ENGINE_CHOICES)}, got {choice!r}")
-    return ("opensearch", "elasticsearch") if choice == "both" else (choice,)
+    if choice not in engine_choices():
+        raise ValueError(
+            f"--engine: expected one of {', '.join(engine_choices())}, got {choice!r}"
+        )
+    return registered_engines() if choice == "both" else (choice,)
 
 
 @dataclass(frozen=True)

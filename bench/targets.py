@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 
 from bench.metrics import fit_linear
+from indexing.registry import ENGINES
 from sparse_mm.retriever import MODES
 
 ISSUE_N = 1_000_000  # the issue asks for the targets at 1M documents
 ISSUE_WORKLOAD = "lsr-30k"
-ENGINE_ORDER = ("opensearch", "elasticsearch")
+ENGINE_ORDER = tuple(ENGINES)  # the registry's order (indexing.registry)
 
 
 def workload_key(run: dict) -> str:

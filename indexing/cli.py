@@ -1,18 +1,18 @@
-"""The engine commands: `sparse-mm ingest`, `query`, `opensearch start|stop|status` and
-`elasticsearch start|stop|status` (assembled by sparse_mm.cli)."""
+"""The engine commands `sparse-mm ingest` and `query`; with indexing.node_cli's per-engine
+`start|stop|status` groups, the commands this package gives the root command (`commands`)."""
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click
 
 from indexing.bulk import BulkOptions
-from indexing.engine_options import connect_engine, connection_options
+from indexing.engine_options import connect_engine, engine_options
 from indexing.layout import DEFAULT_PROFILE, PROFILES
 from indexing.query_terms import DEFAULT_WINDOW
+from indexing.registry import spec_for_library
 from sparse_mm.cli_support import (
     CommandGroup,
     check_writable,
@@ -25,65 +25,31 @@ from sparse_mm.cli_support import (
 )
 from sparse_mm.errors import SparseMMError
 
-_LABELS = {"opensearchpy": "OpenSearch", "elasticsearch": "Elasticsearch"}
-# Where each engine is looked for when --url is not given.
-DEFAULT_URLS = {
-    "opensearch": ("OPENSEARCH_URL", "http://localhost:9200"),
-    "elasticsearch": ("ELASTICSEARCH_URL", "http://localhost:9201"),
-}
-
 
 def engine_refusal(exc: Exception) -> str | None:
     """One line for an engine refusal that reached the command unhandled (e.g. a read-only
     user asked to write), or None for anything else."""
-    label = _LABELS.get(type(exc).__module__.split(".")[0])
-    if label is None:
+    spec = spec_for_library(type(exc).__module__.split(".")[0])
+    if spec is None:
         return None
     status = getattr(exc, "status_code", None)
     if status is None:  # elasticsearch-py: ApiError.meta.status
         status = getattr(getattr(exc, "meta", None), "status", None)
     if status == 401:
-        return f"{label} refused the credentials (401)"
+        return f"{spec.label} refused the credentials (401)"
     if status == 403:
-        return f"{label} denied this operation to the user (403): {exc.error}"
+        return f"{spec.label} denied this operation to the user (403): {exc.error}"
     return None
 
 
 CommandGroup.translators.append(engine_refusal)
 
 
-def engine_option(f):
-    """--engine opensearch|elasticsearch (default opensearch)."""
-    return click.option(
-        "--engine",
-        type=click.Choice(list(DEFAULT_URLS)),
-        default="opensearch",
-        show_default=True,
-        help="Which search engine serves the index.",
-    )(f)
-
-
-def engine_url(url: str | None, engine: str) -> str:
-    """--url, else the engine's variable ($OPENSEARCH_URL, $ELASTICSEARCH_URL), else its
-    local default."""
-    import os
-
-    variable, default = DEFAULT_URLS[engine]
-    return url or os.environ.get(variable) or default
-
-
 def _engine_options(f):
     """--engine, --url and --index, plus the connection's options (read by
     `connect_engine`)."""
-    f = connection_options(f)
     f = click.option("--index", default="sparse-mm", show_default=True, help="Index name.")(f)
-    f = click.option(
-        "--url",
-        default=None,
-        help="Engine URL; https:// for TLS [default: $OPENSEARCH_URL or http://localhost:9200; "
-        "with --engine elasticsearch, $ELASTICSEARCH_URL or http://localhost:9201].",
-    )(f)
-    return engine_option(f)
+    return engine_options(f)
 
 
 @click.command()
@@ -178,7 +144,7 @@ def ingest(
     model = load_model(model_dir)
     source = source_from_dataset(data_root(data_dir), split)
     check_writable(rejects, "--rejects")
-    client = connect_engine(engine_url(url, engine), engine)
+    client = connect_engine(url, engine)
     options = IngestOptions(
         index=index,
         settings=settings,
@@ -290,7 +256,7 @@ def query(
         )
         click.echo(json.dumps(request))
         return
-    client = connect_engine(engine_url(url, engine), engine)
+    client = connect_engine(url, engine)
     ef_search = None
     if mode == "dense" and not exact:  # the ef_search the index's graph was measured with
         from indexing.index import index_meta
@@ -360,128 +326,9 @@ def _valid_text(text: str) -> str:
     return cleaned
 
 
-# --------------------------------------------------------------------------------------------
-# sparse-mm opensearch start|stop|status
-# --------------------------------------------------------------------------------------------
-_HOME_HELP = (
-    "Node home and cache directory [default: $SPARSE_MM_HOME or ~/.cache/sparse-mm/opensearch]."
-)
+def commands() -> list[click.Command]:
+    """The commands of this package, for the root command (entry point `sparse_mm.commands`):
+    ingest, query and one `start|stop|status` group per registered engine."""
+    from indexing.node_cli import node_groups
 
-
-@click.group(cls=CommandGroup)
-def opensearch() -> None:
-    """Run a real local OpenSearch node (no Docker needed), assembled from Maven Central."""
-
-
-@opensearch.command("start")
-@click.option("--port", default=9200, show_default=True, help="HTTP port on 127.0.0.1.")
-@click.option("--home", type=click.Path(path_type=Path), default=None, help=_HOME_HELP)
-@click.option("--heap", default="1g", show_default=True, help="JVM heap (-Xms and -Xmx).")
-@click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for the node.")
-@click.option(
-    "--secure",
-    is_flag=True,
-    help="Run the security plugin: HTTPS with a locally made CA, basic auth, users admin and "
-    "reader (passwords generated into 0600 files; admin's from "
-    "$OPENSEARCH_INITIAL_ADMIN_PASSWORD if set).",
-)
-def opensearch_start(port: int, home: Path | None, heap: str, timeout: float, secure: bool) -> None:
-    """Assemble (once) and start a local node; reuse it if one is already running."""
-    from indexing.opensearch.node import ManagedNode
-
-    node = ManagedNode(home=home, port=port, heap=heap, secure=secure)
-    info = node.start(timeout=timeout, progress=lambda msg: click.echo(msg, err=True))
-    click.echo(info.describe())
-
-
-_PORT_HELP = "Only the node on this port [default: every node started under --home]."
-
-
-def _stop_nodes(make_node, ports: list[int]) -> None:
-    for p in ports:
-        click.echo(make_node(p).stop())
-
-
-def _show_status(make_node, ports: list[int]) -> None:
-    statuses = [make_node(p).status() for p in ports]
-    for status in statuses:
-        click.echo(status.describe())
-    if not any(s.running for s in statuses):
-        sys.exit(1)
-
-
-@opensearch.command("stop")
-@click.option("--port", type=int, default=None, help=_PORT_HELP)
-@click.option("--home", type=click.Path(path_type=Path), default=None, help=_HOME_HELP)
-def opensearch_stop(port: int | None, home: Path | None) -> None:
-    """Stop the node(s) started by `sparse-mm opensearch start`."""
-    from indexing.opensearch.node import ManagedNode, managed_ports
-
-    ports = [port] if port else managed_ports(home) or [9200]
-    _stop_nodes(lambda p: ManagedNode(home=home, port=p), ports)
-
-
-@opensearch.command("status")
-@click.option("--port", type=int, default=None, help=_PORT_HELP)
-@click.option("--home", type=click.Path(path_type=Path), default=None, help=_HOME_HELP)
-def opensearch_status(port: int | None, home: Path | None) -> None:
-    """Say whether the managed node runs, where, and where its log is. Exit 1 if none does."""
-    from indexing.opensearch.node import ManagedNode, managed_ports
-
-    ports = [port] if port else managed_ports(home) or [9200]
-    _show_status(lambda p: ManagedNode(home=home, port=p), ports)
-
-
-# --------------------------------------------------------------------------------------------
-# sparse-mm elasticsearch start|stop|status
-# --------------------------------------------------------------------------------------------
-_ES_HOME_HELP = (
-    "Node home and cache directory [default: $SPARSE_MM_ELASTICSEARCH_HOME or "
-    "~/.cache/sparse-mm/elasticsearch]."
-)
-
-
-@click.group(cls=CommandGroup)
-def elasticsearch() -> None:
-    """Run a real local Elasticsearch node (no Docker needed): the minimal distribution from
-    Maven Central, single node, security off, on 127.0.0.1."""
-
-
-@elasticsearch.command("start")
-@click.option("--port", default=9201, show_default=True, help="HTTP port on 127.0.0.1.")
-@click.option("--home", type=click.Path(path_type=Path), default=None, help=_ES_HOME_HELP)
-@click.option("--heap", default="1g", show_default=True, help="JVM heap (-Xms and -Xmx).")
-@click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for the node.")
-def elasticsearch_start(port: int, home: Path | None, heap: str, timeout: float) -> None:
-    """Download (once, checksum pinned) and start a local node; reuse it if one is already
-    running."""
-    from indexing.elasticsearch.node import ElasticsearchNode
-
-    node = ElasticsearchNode(home=home, port=port, heap=heap)
-    info = node.start(timeout=timeout, progress=lambda msg: click.echo(msg, err=True))
-    click.echo(info.describe())
-
-
-@elasticsearch.command("stop")
-@click.option("--port", type=int, default=None, help=_PORT_HELP)
-@click.option("--home", type=click.Path(path_type=Path), default=None, help=_ES_HOME_HELP)
-def elasticsearch_stop(port: int | None, home: Path | None) -> None:
-    """Stop the node(s) started by `sparse-mm elasticsearch start`."""
-    from indexing.elasticsearch.node import ElasticsearchNode, managed_ports
-
-    ports = [port] if port else managed_ports(home) or [9201]
-    _stop_nodes(lambda p: ElasticsearchNode(home=home, port=p), ports)
-
-
-@elasticsearch.command("status")
-@click.option("--port", type=int, default=None, help=_PORT_HELP)
-@click.option("--home", type=click.Path(path_type=Path), default=None, help=_ES_HOME_HELP)
-def elasticsearch_status(port: int | None, home: Path | None) -> None:
-    """Say whether the managed node runs, where, and where its log is. Exit 1 if none does."""
-    from indexing.elasticsearch.node import ElasticsearchNode, managed_ports
-
-    ports = [port] if port else managed_ports(home) or [9201]
-    _show_status(lambda p: ElasticsearchNode(home=home, port=p), ports)
-
-
-COMMANDS = (ingest, query, opensearch, elasticsearch)
+    return [ingest, query, *node_groups()]

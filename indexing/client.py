@@ -2,11 +2,12 @@
 
 Secured clusters: an `https://` URL turns TLS on, with certificate verification on unless
 `verify=False`; `ca_certs` names the CA bundle that signed the cluster's certificate. Basic
-auth takes `user` and `password` (the CLI reads them from `$OPENSEARCH_USER` and
-`$OPENSEARCH_PASSWORD` or `--password-file`, never from the command line, where other users
-could see them in the process list); `headers` adds request headers, e.g. an API key's
-`Authorization`. Credentials never appear in errors: URLs are shown without their user-info,
-and the options' repr hides the password and header values.
+auth takes `user` and `password` (the CLI reads them from the engine's own variables,
+`$OPENSEARCH_USER` and `$OPENSEARCH_PASSWORD`, `$ELASTICSEARCH_USER` and
+`$ELASTICSEARCH_PASSWORD` (indexing/registry.py's `EngineSpec`), or `--password-file`, never
+from the command line, where other users could see them in the process list); `headers` adds
+request headers, e.g. an API key's `Authorization`. Credentials never appear in errors: URLs
+are shown without their user-info, and the options' repr hides the password and header values.
 """
 
 from __future__ import annotations
@@ -18,15 +19,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sparse_mm.errors import ConfigError
 
-DEFAULT_URL = "http://localhost:9200"
 DEFAULT_TIMEOUT = 60.0  # seconds per request
 
 
 @dataclass(frozen=True)
 class ConnectionOptions:
-    """Where the engine is and how to talk to it. `url` defaults to `$OPENSEARCH_URL`."""
+    """Where the engine is and how to talk to it. `url` defaults to the default engine's by
+    the URL rule (indexing.registry.engine_url)."""
 
-    url: str = field(default_factory=lambda: os.environ.get("OPENSEARCH_URL", DEFAULT_URL))
+    url: str = field(default_factory=lambda: _default_url())
     timeout: float = DEFAULT_TIMEOUT
     max_retries: int = 3
     user: str | None = None
@@ -48,10 +49,17 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
-def read_password(password_file: Path | None) -> str | None:
-    """The password from `password_file` (first line) or `$OPENSEARCH_PASSWORD`."""
+def _default_url() -> str:
+    from indexing.registry import engine_url
+
+    return engine_url(None, os.environ)
+
+
+def read_password(password_file: Path | None, variable: str) -> str | None:
+    """The password from `password_file` (first line), else from the environment variable
+    `variable` (the engine's, e.g. `$ELASTICSEARCH_PASSWORD`)."""
     if password_file is None:
-        return os.environ.get("OPENSEARCH_PASSWORD") or None
+        return os.environ.get(variable) or None
     try:
         lines = Path(password_file).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
@@ -72,13 +80,3 @@ def parse_headers(values: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
             raise ConfigError(f"a header must look like 'Name: value', got {name.strip()!r}...")
         pairs.append((name.strip(), content.strip()))
     return tuple(pairs)
-
-
-def connect(
-    options: ConnectionOptions | None = None, *, check: bool = True, engine: str = "opensearch"
-):
-    """The official client of `engine` for `options`; with `check`, verify the engine answers
-    (one-line errors otherwise). The adapter around it: `indexing.engine.connect`."""
-    from indexing.engine import engine_class
-
-    return engine_class(engine).connect(options or ConnectionOptions(), check=check).client

@@ -1,9 +1,11 @@
 """The engine adapter: the one small interface the neutral code (ingest, search, bench) uses.
 
 Each engine has its own package under `indexing/` (mapping, query bodies, client, managed node,
-engine assets) and one `Engine` subclass that puts them behind these methods; adding a third
-engine is one new package and one line in `ENGINES`. The neutral code never imports an engine's
-client library: the adapter turns that library's errors into `sparse_mm.errors` ones.
+engine assets) and one `Engine` subclass that puts them behind these methods and carries the
+engine's `EngineSpec` (indexing/registry.py: names, variables, ports, node, image,
+capabilities); adding a third engine is one new package and one line in `ENGINES`. The
+neutral code never imports an engine's client library: the adapter turns that library's
+errors into `sparse_mm.errors` ones.
 
 Scores: every adapter's `search` returns the model's scores (indexing.query_terms), so results
 of different engines sit side by side.
@@ -11,24 +13,23 @@ of different engines sit side by side.
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-from torch import Tensor
-
+from indexing.client import ConnectionOptions
 from indexing.layout import IndexSettings
+
+# The registry (imported on first use, so that an engine's client library is needed only by
+# those who use that engine) lives in indexing.registry; these names stay importable from here.
+from indexing.registry import DEFAULT_ENGINE, ENGINES, EngineSpec, engine_class, spec_for_library
 from sparse_mm.errors import ConfigError, EngineError
 
-# name -> "module:class"; imported on first use, so that an engine's client library is needed
-# only by those who use that engine.
-ENGINES = {
-    "opensearch": "indexing.opensearch.adapter:OpenSearchEngine",
-    "elasticsearch": "indexing.elasticsearch.adapter:ElasticsearchEngine",
-}
-DEFAULT_ENGINE = "opensearch"
+if TYPE_CHECKING:
+    from torch import Tensor
+
+__all__ = ["DEFAULT_ENGINE", "ENGINES", "Engine", "EngineSpec", "engine_class"]
 
 
 @dataclass
@@ -63,19 +64,27 @@ class AssetsReport:
 class Engine(ABC):
     """One engine behind a connected client (`self.client`, the engine's official client)."""
 
-    name: ClassVar[str]  # as on the command line: "opensearch"
-    label: ClassVar[str]  # as in messages: "OpenSearch"
-    libraries: ClassVar[tuple[str, ...]]  # top-level modules of the clients it wraps
+    spec: ClassVar[EngineSpec]  # what varies by engine (indexing/registry.py)
+    name: ClassVar[str]  # spec.name, as on the command line: "opensearch"
+    label: ClassVar[str]  # spec.label, as in messages: "OpenSearch"
+    libraries: ClassVar[tuple[str, ...]]  # spec.libraries
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if "spec" in cls.__dict__:
+            cls.name, cls.label, cls.libraries = cls.spec.name, cls.spec.label, cls.spec.libraries
 
     def __init__(self, client) -> None:
         self.client = client
 
     # -------------------------------------------------------------- connection
     @classmethod
-    @abstractmethod
-    def connect(cls, options, *, check: bool = True) -> Engine:
-        """A client for `options` (indexing.client.ConnectionOptions); with `check`, verify
-        the engine answers, with one-line errors for the usual ways it does not."""
+    def connect(cls, options: ConnectionOptions, *, check: bool = True) -> Engine:
+        """A client for `options` from the spec's client module; with `check`, verify the
+        engine answers, with one-line errors for the usual ways it does not."""
+        import importlib
+
+        return cls(importlib.import_module(cls.spec.client_module).connect(options, check=check))
 
     @abstractmethod
     def version(self) -> str:
@@ -157,6 +166,12 @@ class Engine(ABC):
     def refresh(self, name: str) -> None:
         self.client.indices.refresh(index=name)
 
+    @abstractmethod
+    def wait_for_health(self, name: str, status: str = "green", seconds: float = 60.0) -> None:
+        """Wait until index `name` is `status` (the engine waits up to `seconds`; the request
+        may take 10 s more). The two official clients take a request's own timeout
+        differently."""
+
     def translog_durability(self, name: str) -> str | None:
         """`index.translog.durability`: "request" (fsync before acknowledging each request, the
         default of both engines) or "async" (fsync every 5 s); None when never set."""
@@ -235,30 +250,35 @@ class Engine(ABC):
         """What any client can send to get the hybrid results without sparse-mm."""
 
 
-def engine_class(name: str) -> type[Engine]:
-    if name not in ENGINES:
-        raise ConfigError(f"unknown engine {name!r}; expected one of {', '.join(ENGINES)}")
-    module, cls = ENGINES[name].split(":")
-    return getattr(importlib.import_module(module), cls)
-
-
 def as_engine(client) -> Engine:
     """`client` if it is an Engine, else the adapter for a bare client of a known library."""
     if isinstance(client, Engine):
         return client
-    library = type(client).__module__.split(".")[0]
-    for name in ENGINES:
-        cls = engine_class(name)
-        if library in cls.libraries:
-            return cls(client)
-    raise ConfigError(f"no engine adapter for a {type(client).__name__} client")
+    spec = spec_for_library(type(client).__module__.split(".")[0])
+    if spec is None:
+        raise ConfigError(f"no engine adapter for a {type(client).__name__} client")
+    return engine_class(spec.name)(client)
 
 
-def connect(options=None, *, engine: str = DEFAULT_ENGINE, check: bool = True) -> Engine:
-    """A connected adapter for `engine` (see Engine.connect)."""
-    from indexing.client import ConnectionOptions
+def connect(
+    options: ConnectionOptions | None = None, *, engine: str = DEFAULT_ENGINE, check: bool = True
+) -> Engine:
+    """A connected adapter for `engine` (see Engine.connect); without `options`, at the
+    engine's URL by the URL rule (indexing.registry.engine_url)."""
+    if options is None:
+        import os
 
-    return engine_class(engine).connect(options or ConnectionOptions(), check=check)
+        from indexing.registry import engine_url
+
+        options = ConnectionOptions(url=engine_url(None, os.environ, engine))
+    return engine_class(engine).connect(options, check=check)
+
+
+def connect_client(
+    options: ConnectionOptions | None = None, *, check: bool = True, engine: str = DEFAULT_ENGINE
+):
+    """The official client of `engine` for `options` (the adapter's `client`)."""
+    return connect(options, engine=engine, check=check).client
 
 
 def error_reason(body: object, fallback: str) -> str:

@@ -1,19 +1,23 @@
 """Which engine the tests and `./dev.sh` use: one explicit choice, never a silent fallback.
 
-`SPARSE_MM_ENGINE` says how to get each engine (OpenSearch, and Elasticsearch for the tests
-that run on both), the same way for both:
-- `url`: the one at `$OPENSEARCH_URL` (Elasticsearch: `$ELASTICSEARCH_URL`; it must answer);
-- `docker`: a container, started by testcontainers for the tests (a Docker daemon must answer);
+`SPARSE_MM_ENGINE` says how to get each registered engine (indexing/registry.py: OpenSearch,
+and Elasticsearch for the tests that run on both), the same way for all:
+- `url`: the one at the engine's URL variable (`$OPENSEARCH_URL`, `$ELASTICSEARCH_URL`; it
+  must answer);
+- `docker`: a container, started by testcontainers for the tests (a Docker daemon must answer)
+  or by `docker compose` for `dev.sh` (`docker compose version` must work);
 - `managed`: the managed local node (`sparse-mm opensearch start`, `sparse-mm elasticsearch
-  start`) on `$SPARSE_MM_PORT` (Elasticsearch: `$SPARSE_MM_ES_PORT`, default the OpenSearch
-  port + 1);
+  start`) on the engine's port (`indexing.registry.port_from`: `$SPARSE_MM_PORT`;
+  Elasticsearch: `$SPARSE_MM_ES_PORT`, default the OpenSearch port + 1);
 - unset (or `auto`): the engine's URL variable when it is set (an explicit URL is honoured, or
   the run fails); else an engine already answering on its port on 127.0.0.1 (a `docker compose
   up` node, a managed node started earlier); else Docker when its daemon answers; else the
   managed node.
 
-`python -m indexing.engine_choice` prints the decision (`KIND URL REASON`, tab-separated) for
-`dev.sh`; an explicit choice that cannot be honoured is one `error:` line and exit status 2.
+`python -m indexing.engine_choice [ENGINE]` prints the decision for `dev.sh`, one field per
+line (KIND, the local URL, REASON; a line per field, so that an empty field stays a field); its
+Docker probe is `docker compose` v2, since dev.sh starts the compose file. An explicit choice
+that cannot be honoured is one `error:` line and exit status 2.
 """
 
 from __future__ import annotations
@@ -28,12 +32,12 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from indexing.registry import DEFAULT_ENGINE, engine_spec, port_from
 from sparse_mm.errors import EngineError
 
 KINDS = ("url", "docker", "managed")
-DEFAULT_PORT = 9200
-# engine -> the variable naming its URL
-URL_VARIABLES = {"opensearch": "OPENSEARCH_URL", "elasticsearch": "ELASTICSEARCH_URL"}
+NO_DAEMON = "no Docker daemon answers (`docker info` fails)"
+__all__ = ["EngineChoice", "choose_engine", "choose_from_environment", "port_from"]
 
 
 @dataclass(frozen=True)
@@ -47,33 +51,17 @@ class EngineChoice:
         return f"{self.kind}{where} ({self.reason})"
 
 
-def port_from(env: Mapping[str, str], engine: str = "opensearch") -> int:
-    """The engine's local port: $SPARSE_MM_PORT for OpenSearch; $SPARSE_MM_ES_PORT, else the
-    OpenSearch port + 1, for Elasticsearch."""
-    if engine == "elasticsearch":
-        if env.get("SPARSE_MM_ES_PORT"):
-            return _port(env, "SPARSE_MM_ES_PORT")
-        return port_from(env) + 1
-    return _port(env, "SPARSE_MM_PORT") if env.get("SPARSE_MM_PORT") else DEFAULT_PORT
-
-
-def _port(env: Mapping[str, str], variable: str) -> int:
-    text = env[variable]
-    try:
-        return int(text)
-    except ValueError:
-        raise EngineError(f"{variable}={text!r} is not a port number") from None
-
-
 def choose_engine(
     env: Mapping[str, str],
     answers: Callable[[str], bool],
     docker_answers: Callable[[], bool],
-    engine: str = "opensearch",
+    engine: str = DEFAULT_ENGINE,
+    docker_missing: str = NO_DAEMON,
 ) -> EngineChoice:
-    """Decide from the environment and two probes (passed in, so the logic is testable)."""
+    """Decide from the environment and two probes (passed in, so the logic is testable);
+    `docker_missing` says what is missing when the Docker probe fails."""
     wanted = (env.get("SPARSE_MM_ENGINE") or "auto").strip().lower()
-    variable = URL_VARIABLES[engine]
+    variable = engine_spec(engine).url_variable
     url = env.get(variable) or None
     local = f"http://127.0.0.1:{port_from(env, engine)}"
     if wanted not in (*KINDS, "auto"):
@@ -89,7 +77,7 @@ def choose_engine(
     if wanted == "docker":
         if not docker_answers():
             raise EngineError(
-                "SPARSE_MM_ENGINE=docker but no Docker daemon answers (`docker info` fails); "
+                f"SPARSE_MM_ENGINE=docker but {docker_missing}; "
                 "start Docker or choose SPARSE_MM_ENGINE=managed"
             )
         return EngineChoice("docker", None, "SPARSE_MM_ENGINE=docker")
@@ -106,7 +94,7 @@ def choose_engine(
         return EngineChoice("url", local, "an engine already answers there")
     if docker_answers():
         return EngineChoice("docker", None, "nothing answers on the port; Docker's daemon does")
-    return EngineChoice("managed", local, "nothing answers on the port and no Docker daemon")
+    return EngineChoice("managed", local, f"nothing answers on the port and {docker_missing}")
 
 
 def http_answers(url: str, timeout: float = 3.0) -> bool:
@@ -142,17 +130,38 @@ def docker_daemon_answers(timeout: float = 5.0) -> bool:
     return done.returncode == 0
 
 
-def choose_from_environment(engine: str = "opensearch") -> EngineChoice:
+def compose_answers(timeout: float = 10.0) -> bool:
+    """True when `docker compose` (v2) works and reaches a daemon: dev.sh starts the compose
+    file with it (a daemon without the compose plugin answers `docker compose up -d` with
+    "unknown shorthand flag: 'd'")."""
+    docker = shutil.which("docker")
+    if docker is None or not docker_daemon_answers():
+        return False
+    try:
+        done = subprocess.run(
+            [docker, "compose", "version"], capture_output=True, timeout=timeout, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def choose_from_environment(engine: str = DEFAULT_ENGINE) -> EngineChoice:
     return choose_engine(os.environ, http_answers, docker_daemon_answers, engine)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """For dev.sh: the choice with `docker compose` as the Docker probe, one field a line."""
+    args = sys.argv[1:] if argv is None else argv
+    engine = args[0] if args else DEFAULT_ENGINE
+    missing = "no Docker daemon with `docker compose` v2 (`docker compose version` fails)"
     try:
-        choice = choose_from_environment()
+        choice = choose_engine(os.environ, http_answers, compose_answers, engine, missing)
+        local = f"http://127.0.0.1:{port_from(os.environ, engine)}"
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"{choice.kind}\t{choice.url or ''}\t{choice.reason}")
+    print(choice.kind, choice.url or local, choice.reason, sep="\n")
     return 0
 
 

@@ -39,15 +39,21 @@ Progress = Callable[[str], None]
 USER_VARIABLE = "SPARSE_MM_OPENSEARCH_USER"
 
 
+SHARED_CACHE = Path("/var/cache/sparse-mm")
+
+
 def cache_home(engine: str) -> Path:
-    """Default home of an engine's nodes: `$SPARSE_MM_HOME` (OpenSearch) or
-    `$SPARSE_MM_<ENGINE>_HOME`, else ~/.cache/sparse-mm/<engine>, or /var/cache/sparse-mm/<engine>
-    for root (whose home directory the node's user cannot enter)."""
-    variable = "SPARSE_MM_HOME" if engine == "opensearch" else f"SPARSE_MM_{engine.upper()}_HOME"
+    """Default home of an engine's nodes: the engine's home variable (`EngineSpec.home_variable`,
+    e.g. `$SPARSE_MM_HOME`), else ~/.cache/sparse-mm/<engine>; for root, whose home directory
+    the node's user cannot enter, /var/cache/sparse-mm/<user>/<engine>: still one home per
+    user, so that no two users' nodes share a registry."""
+    from indexing.registry import engine_spec
+
+    variable = engine_spec(engine).home_variable
     if os.environ.get(variable):
         return Path(os.environ[variable]).expanduser()
     if os.geteuid() == 0:
-        return Path("/var/cache/sparse-mm") / engine
+        return SHARED_CACHE / pwd.getpwuid(os.geteuid()).pw_name / engine
     return Path.home() / ".cache" / "sparse-mm" / engine
 
 
@@ -67,6 +73,7 @@ class NodeStatus:
     ca_certs: str | None = None  # secured nodes: the CA bundle clients pass as --ca-certs
     credentials: str | None = None  # secured nodes: the folder of <user>.password files
     engine: str = "OpenSearch"
+    started_by: int | None = None  # the uid that started it (`stop` without --port: its own)
 
     def describe(self) -> str:
         if not self.running:
@@ -198,6 +205,7 @@ class LocalNode(ABC):
             java=jdk.version,
             home=str(self.home),
             engine=self.label,
+            started_by=os.geteuid(),
         )
         self.finish_status(info)
         (self.node_dir / "node.json").write_text(json.dumps(asdict(info), indent=2))
@@ -322,6 +330,20 @@ class LocalNode(ABC):
 def recorded_ports(home: Path) -> list[int]:
     """Ports of the nodes recorded under `home` (running or not)."""
     return sorted(int(p.name) for p in (home / "nodes").glob("*") if (p / "node.json").exists())
+
+
+def ports_started_by(home: Path, uid: int) -> list[int]:
+    """Ports of the nodes recorded under `home` whose record says `uid` started them (a record
+    that does not say, written before records did, is nobody's)."""
+    mine = []
+    for port in recorded_ports(home):
+        try:
+            record = json.loads((home / "nodes" / str(port) / "node.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if record.get("started_by") == uid:
+            mine.append(port)
+    return mine
 
 
 def node_name(port: int) -> str:

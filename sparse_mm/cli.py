@@ -1,12 +1,16 @@
-"""The root `sparse-mm` command: assembles the commands each package owns and owns `data synth`.
+"""The root `sparse-mm` command: finds the commands each package owns and owns `data synth`.
 
-Every package keeps its own commands (`training.cli`, `indexing.cli`, `bench.cli`); every
-`SparseMMError` becomes a one-line message on stderr and a non-zero exit status
-(`sparse_mm.cli_support.CommandGroup`).
+Every package keeps its own commands (`training.cli`, `indexing.cli`, `bench.cli`) and declares
+them in pyproject.toml's entry point group `sparse_mm.commands`; the root imports none of them
+(the core never imports the packages that build on it): it loads the entry points when a
+command is looked up. Every `SparseMMError` becomes a one-line message on stderr and a non-zero
+exit status (`sparse_mm.cli_support.CommandGroup`).
 """
 
 from __future__ import annotations
 
+from importlib import import_module
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import click
@@ -14,8 +18,52 @@ import click
 from sparse_mm import __version__
 from sparse_mm.cli_support import CommandGroup
 
+GROUP = "sparse_mm.commands"
+# What pyproject.toml declares, for an install whose metadata predates the entry points (an
+# editable install not reinstalled since): the same providers, found the same way.
+_DECLARED = (
+    "sparse_mm.model_cli:COMMANDS",
+    "training.cli:COMMANDS",
+    "indexing.cli:commands",
+    "bench.cli:bench",
+)
 
-@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+
+def _provided(value) -> list[click.Command]:
+    """An entry point's object: a command, a sequence of them, or a function returning them."""
+    if callable(value) and not isinstance(value, click.Command):
+        value = value()
+    return [value] if isinstance(value, click.Command) else list(value)
+
+
+def package_commands() -> dict[str, click.Command]:
+    """name -> command, from every entry point of `GROUP` (loaded now, not at import)."""
+    found = [e.value for e in entry_points(group=GROUP)] or list(_DECLARED)
+    commands: dict[str, click.Command] = {}
+    for target in found:
+        module, _, attr = target.partition(":")
+        for command in _provided(getattr(import_module(module), attr)):
+            commands[command.name] = command
+    return commands
+
+
+class RootGroup(CommandGroup):
+    """The root group: its own commands plus the packages' (`package_commands`), found when
+    `commands` is read (by click, or by a test walking every command), not at import."""
+
+    @property
+    def commands(self) -> dict[str, click.Command]:
+        return {**package_commands(), **self._own}
+
+    @commands.setter
+    def commands(self, value: dict[str, click.Command]) -> None:  # click.Group.__init__
+        self._own = dict(value)
+
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        self._own[name or cmd.name] = cmd
+
+
+@click.group(cls=RootGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sparse-mm")
 def main() -> None:
     """Learned sparse + dense text-image retrieval, trained jointly and served by OpenSearch or
@@ -48,19 +96,6 @@ def data_synth(out: Path, images: int, seed: int) -> None:
         raise click.BadParameter("use at least 10 images", param_hint="--images")
     summary = synthesize(out, SynthParams(seed=seed, n_images=images), progress=True)
     click.echo(summary.describe())
-
-
-def _assemble() -> None:
-    from bench.cli import bench
-    from indexing.cli import COMMANDS as indexing_commands
-    from sparse_mm.model_cli import COMMANDS as model_commands
-    from training.cli import COMMANDS as training_commands
-
-    for command in (*model_commands, *training_commands, *indexing_commands, bench):
-        main.add_command(command)
-
-
-_assemble()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from indexing.engine_choice import choose_from_environment
+from indexing.registry import DEFAULT_ENGINE, engine_spec
 from sparse_mm.errors import EngineError
 from tests.engines import ENGINE_NAMES, Engine, start_engine
 
@@ -26,11 +27,11 @@ def _engine_required() -> bool:
 
 
 _RAN: list[Engine] = []  # the session's engines, once started, for the summary
-_URL_VARIABLES = {"opensearch": "OPENSEARCH_URL", "elasticsearch": "ELASTICSEARCH_URL"}
 
 
 def _explicit_choice(name: str) -> bool:
-    return bool(os.environ.get("SPARSE_MM_ENGINE") or os.environ.get(_URL_VARIABLES[name]))
+    variable = engine_spec(name).url_variable
+    return bool(os.environ.get("SPARSE_MM_ENGINE") or os.environ.get(variable))
 
 
 def pytest_report_header(config) -> list[str]:
@@ -65,21 +66,24 @@ def _session_engine(name: str) -> Iterator[Engine]:
         manager.__exit__(None, None, None)
 
 
-@pytest.fixture(scope="session")
-def opensearch_engine() -> Iterator[Engine]:
-    yield from _session_engine("opensearch")
+def _session_fixture(name: str):
+    def fixture() -> Iterator[Engine]:
+        yield from _session_engine(name)
+
+    fixture.__doc__ = f"The session's {name} engine, started if it has to be."
+    return pytest.fixture(scope="session", name=f"{name}_engine")(fixture)
+
+
+# `<engine>_engine` for every registered engine (opensearch_engine, elasticsearch_engine, ...)
+for _name in ENGINE_NAMES:
+    globals()[f"_{_name}_engine"] = _session_fixture(_name)
 
 
 @pytest.fixture(scope="session")
-def elasticsearch_engine() -> Iterator[Engine]:
-    yield from _session_engine("elasticsearch")
-
-
-@pytest.fixture(scope="session")
-def engine(opensearch_engine: Engine) -> Engine:
-    """OpenSearch, for the tests of what only OpenSearch has (a test module shared by both
-    engines imports tests.engines.each_engine instead)."""
-    return opensearch_engine
+def engine(request) -> Engine:
+    """The default engine (OpenSearch), for the tests of what only it has (a test module shared
+    by every engine imports tests.engines.each_engine instead)."""
+    return request.getfixturevalue(f"{DEFAULT_ENGINE}_engine")
 
 
 @pytest.fixture

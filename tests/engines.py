@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +19,12 @@ import pytest
 import yaml
 
 from indexing.client import ConnectionOptions
-from indexing.engine import connect, engine_class
-from indexing.engine_choice import EngineChoice, choose_from_environment, port_from
+from indexing.engine import connect
+from indexing.engine_choice import EngineChoice, choose_from_environment
+from indexing.registry import DEFAULT_ENGINE, engine_names, engine_spec, port_from
 
 COMPOSE_FILE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
-ENGINE_NAMES = ("opensearch", "elasticsearch")
+ENGINE_NAMES = engine_names()  # the registry's (indexing/registry.py)
 
 
 @dataclass
@@ -32,17 +34,17 @@ class Engine:
     reason: str  # why this engine (from the choice)
     version: str
     client: object  # the engine's official client
-    name: str = "opensearch"  # as on the command line (--engine)
+    name: str = DEFAULT_ENGINE  # as on the command line (--engine)
 
     @property
     def label(self) -> str:
-        return engine_class(self.name).label
+        return engine_spec(self.name).label
 
     def describe(self) -> str:
         return f"{self.label} {self.version}, {self.kind} at {self.url} ({self.reason})"
 
 
-def compose_image(path: Path = COMPOSE_FILE, service: str = "opensearch") -> str:
+def compose_image(path: Path = COMPOSE_FILE, service: str = DEFAULT_ENGINE) -> str:
     return yaml.safe_load(path.read_text())["services"][service]["image"]
 
 
@@ -52,24 +54,19 @@ def _engine(choice: EngineChoice, url: str, name: str) -> Engine:
 
 
 def container_settings(name: str) -> tuple[str, dict[str, str]]:
-    """The image of engine `name` (docker-compose.yml's) and the environment its container
-    gets beyond the testcontainers module's own (which turns security off for both)."""
-    if name == "elasticsearch":
-        return compose_image(service="elasticsearch"), {"ES_JAVA_OPTS": "-Xms1g -Xmx1g"}
-    return compose_image(), {}
+    """The image of engine `name` (its image variable, else docker-compose.yml's) and the
+    environment its container gets beyond the testcontainers module's own (which turns
+    security off for both)."""
+    spec = engine_spec(name)
+    image = os.environ.get(spec.image_variable) or compose_image(service=spec.compose_service)
+    return image, dict(spec.container_env)
 
 
 def container_for(name: str):
     """The testcontainers container of engine `name` (constructing it needs a Docker daemon)."""
+    spec = engine_spec(name)
     image, env = container_settings(name)
-    if name == "elasticsearch":
-        from testcontainers.community.elasticsearch import ElasticSearchContainer
-
-        container = ElasticSearchContainer(image)
-    else:
-        from testcontainers.community.opensearch import OpenSearchContainer
-
-        container = OpenSearchContainer(image, security_enabled=False)
+    container = spec.container_class()(image, **dict(spec.container_kwargs))
     for key, value in env.items():
         container.with_env(key, value)
     return container
@@ -85,19 +82,11 @@ def _from_testcontainers(choice: EngineChoice, name: str) -> Iterator[Engine]:
 def managed_node(name: str, port: int, **options):
     """The managed local node of engine `name` on `port` (`options`: the node class's own,
     e.g. heap, settings)."""
-    if name == "elasticsearch":
-        from indexing.elasticsearch.node import ElasticsearchNode
-
-        return ElasticsearchNode(port=port, **options)
-    from indexing.opensearch.node import ManagedNode
-
-    return ManagedNode(port=port, **options)
+    return engine_spec(name).node_class()(port=port, **options)
 
 
 @contextlib.contextmanager
 def _from_managed_node(choice: EngineChoice, name: str) -> Iterator[Engine]:
-    import os
-
     node = managed_node(name, port_from(os.environ, name))
     status = node.start()
     try:
@@ -108,7 +97,9 @@ def _from_managed_node(choice: EngineChoice, name: str) -> Iterator[Engine]:
 
 
 @contextlib.contextmanager
-def start_engine(choice: EngineChoice | None = None, name: str = "opensearch") -> Iterator[Engine]:
+def start_engine(
+    choice: EngineChoice | None = None, name: str = DEFAULT_ENGINE
+) -> Iterator[Engine]:
     """Yield the chosen engine `name`, started if it has to be; raise (EngineError and others)
     when the choice cannot be honoured."""
     choice = choice or choose_from_environment(name)
@@ -134,7 +125,7 @@ def each_engine(request) -> Engine:
 def send_template_request(engine: Engine, index: str, request: dict) -> list[dict]:
     """What a client without sparse-mm gets from `--template-request`'s output: OpenSearch's
     stored template; Elasticsearch's two requests, the first's ids put into the second."""
-    if engine.name == "opensearch":
+    if engine_spec(engine.name).stored_template:
         features = [t["feature"] for t in request["params"]["terms"]]
         assert features and all("." not in f for f in features)
         return engine.client.search_template(index=index, body=request)["hits"]["hits"]

@@ -26,11 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from indexing.bulk import BulkOptions
-from indexing.client import ConnectionOptions, connect
+from indexing.client import ConnectionOptions
 from indexing.documents import DocumentBuilder
+from indexing.engine import as_engine, connect_client
 from indexing.ingest import IngestOptions, IngestSource, ingest
 from indexing.local_node import LocalNode
-from indexing.opensearch.node import ManagedNode
+from indexing.registry import DEFAULT_ENGINE
 from sparse_mm.errors import EngineError
 
 
@@ -72,12 +73,18 @@ class CrashReport:
     verification: Verification
 
 
+def _client(url: str, engine: str, *, timeout: float):
+    """No transport-level retries: bulk_index owns the retry policy, and must bound it."""
+    options = ConnectionOptions(url=url, timeout=timeout, max_retries=0)
+    return connect_client(options, engine=engine)
+
+
 def crash_scenario(
     node: LocalNode,
     model,
     source: IngestSource,
     *,
-    engine: str = "opensearch",
+    engine: str = DEFAULT_ENGINE,
     index: str = "crash",
     kill_at: float = 0.3,
     sample: int = 200,
@@ -86,8 +93,7 @@ def crash_scenario(
     """Run the scenario on `node`, a managed node of `engine` (started here if needed; left
     running)."""
     node.start(progress=log)
-    # No transport-level retries: bulk_index owns the retry policy, and must bound it.
-    client = connect(ConnectionOptions(url=node.url, timeout=10.0, max_retries=0), engine=engine)
+    client = _client(node.url, engine, timeout=10.0)
     client.indices.delete(index=index, ignore_unavailable=True)
     # Checkpoints (flushes) often enough that some come before the kill: the ingest loads
     # with async translog durability and reports documents written only after one.
@@ -119,13 +125,7 @@ def crash_scenario(
 
     began = time.monotonic()
     node.start(progress=log)
-    # the engine waits up to 60 s, so the request may take 70 (elasticsearch-py takes a
-    # request's own timeout through .options(); opensearch-py as an argument)
-    health = {"index": index, "wait_for_status": "green", "timeout": "60s"}
-    if engine == "elasticsearch":
-        client.options(request_timeout=70).cluster.health(**health)
-    else:
-        client.cluster.health(**health, request_timeout=70)
+    as_engine(client).wait_for_health(index, "green", seconds=60.0)
     restart = time.monotonic() - began
     client.indices.refresh(index=index)
     survived = client.count(index=index)["count"]
@@ -271,6 +271,7 @@ def synthetic_source(out: Path, images: int, seed: int = 5) -> IngestSource:
 
 def main(argv: list[str] | None = None) -> None:
     from indexing.opensearch.node import OPENSEARCH_VERSION
+    from indexing.registry import engine_spec
     from sparse_mm.checkpoint import load_model
     from sparse_mm.demo import demo_model_dir
     from sparse_mm.provenance import data_record, engine_record, provenance, write_json
@@ -288,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
     began = time.monotonic()
     source = synthetic_source(data, args.images)
     print(f"corpus of {args.images:,} images in {data} ({time.monotonic() - began:.0f}s)")
-    node = ManagedNode(port=args.port, heap=args.heap)
+    node = engine_spec(DEFAULT_ENGINE).node_class()(port=args.port, heap=args.heap)
     try:
         report = crash_scenario(
             node, load_model(demo_model_dir()), source, kill_at=args.kill_at, log=print
@@ -298,7 +299,7 @@ def main(argv: list[str] | None = None) -> None:
     figures = asdict(report)
     print(json.dumps(figures, indent=2))
     if args.json:
-        engine = {"name": "opensearch", "version": OPENSEARCH_VERSION, "heap": args.heap}
+        engine = {"name": DEFAULT_ENGINE, "version": node.version, "heap": args.heap}
         record = provenance(
             argv,
             prog="python -m tools.crash",

@@ -64,7 +64,7 @@ def _client_loop(job: _Job) -> list[Sample]:
     """One client: its own connection, queries from its own offset, until the deadline and,
     past it, until its `keep_answers` are collected (however slow the engine; an error past the
     deadline ends it). Samples sent after the deadline are left out of the summary."""
-    from indexing.client import connect
+    from indexing.engine import connect_client as connect
     from indexing.search import SearchOptions, search
 
     client = connect(job.connection)
@@ -219,8 +219,11 @@ def markdown(report: dict) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from indexing.registry import DEFAULT_ENGINE, engine_spec, engine_url
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default=os.environ.get("OPENSEARCH_URL", "http://localhost:9200"))
+    spec = engine_spec(DEFAULT_ENGINE)
+    parser.add_argument("--url", default=engine_url(None, os.environ, spec.name))
     parser.add_argument("--model", type=Path, help="model directory [default: the demo model]")
     parser.add_argument("--images", type=int, default=100_000, help="documents in the index")
     parser.add_argument("--seed", type=int, default=7, help="synthetic world seed")
@@ -250,14 +253,17 @@ def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, tuple[str, ...]]
     return args, modes
 
 
+
 def _connection(url: str):
     from indexing.client import ConnectionOptions, read_password
+    from indexing.registry import DEFAULT_ENGINE, engine_spec
 
+    spec = engine_spec(DEFAULT_ENGINE)
     return ConnectionOptions(
         url=url,
-        user=os.environ.get("OPENSEARCH_USER"),
-        password=read_password(None),
-        ca_certs=os.environ.get("OPENSEARCH_CA_CERTS"),
+        user=os.environ.get(spec.user_variable),
+        password=read_password(None, spec.password_variable),
+        ca_certs=os.environ.get(spec.ca_variable),
     )
 
 
@@ -327,7 +333,7 @@ def _report(argv, args, modes, client, model, prepared: _Prepared, samples, bega
 
 
 def main(argv: list[str] | None = None) -> None:
-    from indexing.client import connect
+    from indexing.engine import connect_client as connect
     from sparse_mm.atomic import write_text_atomic
     from sparse_mm.checkpoint import load_model
     from sparse_mm.demo import demo_model_dir

@@ -15,7 +15,33 @@ from collections.abc import Mapping, Sequence
 from indexing.engine import AssetsReport, Engine, EngineHit, EngineResult, error_reason
 from indexing.layout import DENSE_FIELD, IndexSettings
 from indexing.query_terms import DENSE_EF_SEARCH, model_score
+from indexing.registry import EngineSpec
 from sparse_mm.errors import ConfigError, EngineError
+
+SPEC = EngineSpec(
+    name="elasticsearch",
+    label="Elasticsearch",
+    libraries=("elasticsearch",),
+    client_module="indexing.elasticsearch.client",
+    default_port=9201,
+    port_variable="SPARSE_MM_ES_PORT",
+    url_variable="ELASTICSEARCH_URL",
+    user_variable="ELASTICSEARCH_USER",
+    password_variable="ELASTICSEARCH_PASSWORD",
+    ca_variable="ELASTICSEARCH_CA_CERTS",
+    home_variable="SPARSE_MM_ELASTICSEARCH_HOME",
+    node="indexing.elasticsearch.node:ElasticsearchNode",
+    node_summary="Run a real local Elasticsearch node (no Docker needed): the minimal "
+    "distribution from Maven Central, single node, security off, on 127.0.0.1.",
+    image_variable="SPARSE_MM_ELASTICSEARCH_IMAGE",
+    compose_service="elasticsearch",
+    container="testcontainers.community.elasticsearch:ElasticSearchContainer",
+    stored_template=False,
+    one_request_hybrid=False,
+    query_profile=False,
+    knn_searches_ef_search=False,
+    container_env=(("ES_JAVA_OPTS", "-Xms1g -Xmx1g"),),
+)
 
 ASSETS_VERSION = 1
 _PRIORITY = 500
@@ -23,15 +49,7 @@ NO_SEARCH_TEMPLATE = "none (hybrid takes two requests: see `sparse-mm query --te
 
 
 class ElasticsearchEngine(Engine):
-    name = "elasticsearch"
-    label = "Elasticsearch"
-    libraries = ("elasticsearch",)
-
-    @classmethod
-    def connect(cls, options, *, check: bool = True) -> ElasticsearchEngine:
-        from indexing.elasticsearch.client import connect
-
-        return cls(connect(options, check=check))
+    spec = SPEC
 
     def version(self) -> str:
         """From the node's info (the minimal distribution has no `GET /`)."""
@@ -56,6 +74,12 @@ class ElasticsearchEngine(Engine):
         return ElasticsearchEngine(self.client.options(max_retries=0))
 
     # -------------------------------------------------------------- indices
+    def wait_for_health(self, name: str, status: str = "green", seconds: float = 60.0) -> None:
+        """elasticsearch-py: the request's timeout through .options()."""
+        self.client.options(request_timeout=seconds + 10).cluster.health(
+            index=name, wait_for_status=status, timeout=f"{seconds:g}s"
+        )
+
     def index_body(self, dense_dim: int, settings: IndexSettings, meta: dict | None) -> dict:
         from indexing.elasticsearch.mapping import index_body
 

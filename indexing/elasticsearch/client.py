@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from indexing.client import ConnectionOptions
+from indexing.elasticsearch.adapter import SPEC
 from sparse_mm.errors import ConfigError, EngineError
 
 
@@ -80,7 +81,7 @@ def check_answers(client, options: ConnectionOptions) -> None:
         who = f"user {options.user!r}" if options.user else "no credentials"
         raise EngineError(
             f"Elasticsearch at {where} refused the credentials (401, {who}): set "
-            "OPENSEARCH_USER and OPENSEARCH_PASSWORD (or --password-file)"
+            f"{SPEC.user_variable} and {SPEC.password_variable} (or --password-file)"
         ) from None
     except es.AuthorizationException:
         raise EngineError(

@@ -2,7 +2,7 @@
 machines without Docker.
 
 Layout under the home directory (default `$SPARSE_MM_ELASTICSEARCH_HOME`, else
-`~/.cache/sparse-mm/elasticsearch`, or `/var/cache/sparse-mm/elasticsearch` for root):
+`~/.cache/sparse-mm/elasticsearch`, or `/var/cache/sparse-mm/<user>/elasticsearch` for root):
 
     artifacts/                      the pinned zip (resolved like OpenSearch's: Maven when it is
                                     on the PATH, else HTTPS; SHA-256 checked either way)

@@ -12,19 +12,45 @@ from collections.abc import Mapping, Sequence
 from indexing.engine import AssetsReport, Engine, EngineHit, EngineResult, error_reason
 from indexing.layout import IndexSettings
 from indexing.query_terms import DENSE_EF_SEARCH, model_score
+from indexing.registry import EngineSpec
 from sparse_mm.errors import ConfigError, EngineError
+
+SPEC = EngineSpec(
+    name="opensearch",
+    label="OpenSearch",
+    libraries=("opensearchpy",),
+    client_module="indexing.opensearch.client",
+    default_port=9200,
+    port_variable="SPARSE_MM_PORT",
+    url_variable="OPENSEARCH_URL",
+    user_variable="OPENSEARCH_USER",
+    password_variable="OPENSEARCH_PASSWORD",
+    ca_variable="OPENSEARCH_CA_CERTS",
+    home_variable="SPARSE_MM_HOME",
+    node="indexing.opensearch.node:ManagedNode",
+    node_summary="Run a real local OpenSearch node (no Docker needed), assembled from Maven "
+    "Central.",
+    image_variable="SPARSE_MM_OPENSEARCH_IMAGE",
+    compose_service="opensearch",
+    container="testcontainers.community.opensearch:OpenSearchContainer",
+    stored_template=True,
+    one_request_hybrid=True,
+    query_profile=True,
+    knn_searches_ef_search=True,
+    container_kwargs=(("security_enabled", False),),
+    node_flags=(
+        (
+            "secure",
+            "Run the security plugin: HTTPS with a locally made CA, basic auth, users admin and "
+            "reader (passwords generated into 0600 files; admin's from "
+            "$OPENSEARCH_INITIAL_ADMIN_PASSWORD if set).",
+        ),
+    ),
+)
 
 
 class OpenSearchEngine(Engine):
-    name = "opensearch"
-    label = "OpenSearch"
-    libraries = ("opensearchpy",)
-
-    @classmethod
-    def connect(cls, options, *, check: bool = True) -> OpenSearchEngine:
-        from indexing.opensearch.client import connect
-
-        return cls(connect(options, check=check))
+    spec = SPEC
 
     def version(self) -> str:
         return self.client.info()["version"]["number"]
@@ -54,6 +80,15 @@ class OpenSearchEngine(Engine):
         return OpenSearchEngine(quiet)
 
     # -------------------------------------------------------------- indices
+    def wait_for_health(self, name: str, status: str = "green", seconds: float = 60.0) -> None:
+        """opensearch-py: the request's timeout is an argument (`timeout` is the engine's)."""
+        self.client.cluster.health(
+            index=name,
+            wait_for_status=status,
+            timeout=f"{seconds:g}s",
+            request_timeout=seconds + 10,
+        )
+
     def index_body(self, dense_dim: int, settings: IndexSettings, meta: dict | None) -> dict:
         from indexing.opensearch.mapping import index_body
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from indexing.client import ConnectionOptions
+from indexing.opensearch.adapter import SPEC
 from sparse_mm.errors import ConfigError, EngineError
 
 
@@ -60,7 +61,7 @@ def connect(options: ConnectionOptions, *, check: bool = True):
             who = f"user {options.user!r}" if options.user else "no credentials"
             raise EngineError(
                 f"OpenSearch at {where} refused the credentials (401, {who}): set "
-                "OPENSEARCH_USER and OPENSEARCH_PASSWORD (or --password-file)"
+                f"{SPEC.user_variable} and {SPEC.password_variable} (or --password-file)"
             ) from None
         except AuthorizationException:
             raise EngineError(

@@ -1,7 +1,7 @@
 """A real OpenSearch node on 127.0.0.1, assembled from Maven Central, for machines without Docker.
 
 Layout under the home directory (default `$SPARSE_MM_HOME`, else `~/.cache/sparse-mm/opensearch`,
-or `/var/cache/sparse-mm/opensearch` for root, whose home the node's user cannot enter):
+or `/var/cache/sparse-mm/<user>/opensearch` for root, whose home the node's user cannot enter):
 
     artifacts/                      resolved files (the core distribution, the k-NN plugin and
                                     the jars of core modules the core zip lacks)

@@ -9,8 +9,9 @@ import socket
 import pytest
 
 from indexing.bulk import BulkOptions, bulk_index
-from indexing.client import ConnectionOptions, connect
+from indexing.client import ConnectionOptions
 from indexing.engine import as_engine
+from indexing.engine import connect_client as connect
 from indexing.layout import IndexSettings
 from sparse_mm.errors import EngineError
 from tests.engines import (

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from indexing.bulk import BulkOptions
-from indexing.client import ConnectionOptions, connect
+from indexing.client import ConnectionOptions
+from indexing.engine import connect_client as connect
 from indexing.engine import engine_class
 from indexing.ingest import IngestOptions, ingest
 from indexing.layout import IndexSettings

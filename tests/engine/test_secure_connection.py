@@ -20,6 +20,7 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
+from indexing.registry import engine_spec, specs
 from sparse_mm.cli import main
 from tests.engine.proxy import Answer, forwarding_proxy
 from tests.engines import each_engine  # noqa: F401  (every test here runs on both engines)
@@ -94,6 +95,18 @@ def _query(engine, url, name, model, *extra):
             "--model", model.path, "--json", *extra]  # fmt: skip
 
 
+def _credentials(engine, user: str, password: str) -> dict[str, str]:
+    """The environment that gives `engine` these credentials: its own variables
+    (OPENSEARCH_USER..., ELASTICSEARCH_USER...), with the other engines' set to a wrong user,
+    which must be ignored."""
+    env = {}
+    for spec in specs():
+        mine = spec.name == engine.name
+        env[spec.user_variable] = user if mine else "someone-else"
+        env[spec.password_variable] = password if mine else "not-the-password"
+    return env
+
+
 def _no_secret(text):
     for secret in (*PASSWORDS.values(), API_KEY):
         assert secret not in text
@@ -101,7 +114,7 @@ def _no_secret(text):
 
 def test_verification_is_on_by_default(engine, secured, indexed, trained_model):
     url, _ = secured
-    env = {"OPENSEARCH_USER": "reader", "OPENSEARCH_PASSWORD": PASSWORDS["reader"]}
+    env = _credentials(engine, "reader", PASSWORDS["reader"])
     result, output = run(_query(engine, url, indexed, trained_model), env)
     assert result.exit_code != 0
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
@@ -112,7 +125,7 @@ def test_verification_is_on_by_default(engine, secured, indexed, trained_model):
 
 def test_reader_queries_with_the_ca_bundle(engine, secured, indexed, trained_model):
     url, ca = secured
-    env = {"OPENSEARCH_USER": "reader", "OPENSEARCH_PASSWORD": PASSWORDS["reader"]}
+    env = _credentials(engine, "reader", PASSWORDS["reader"])
     result, output = run(_query(engine, url, indexed, trained_model, "--ca-certs", ca), env)
     assert result.exit_code == 0, output
     assert '"hits"' in result.stdout and '"score"' in result.stdout
@@ -124,7 +137,8 @@ def test_password_file_and_api_key(engine, secured, indexed, trained_model, tmp_
     secret = tmp_path / "password"
     secret.write_text(PASSWORDS["reader"] + "\n")
     args = _query(engine, url, indexed, trained_model, "--ca-certs", ca, "--password-file", secret)
-    result, output = run([*args, "--user", "reader"], {"OPENSEARCH_PASSWORD": "wrong"})
+    wrong = {engine_spec(engine.name).password_variable: "wrong"}
+    result, output = run([*args, "--user", "reader"], wrong)
     assert result.exit_code == 0, output  # the file wins over the environment
     keyed = _query(engine, url, indexed, trained_model, "--ca-certs", ca)
     result, output = run([*keyed, "--header", f"Authorization: ApiKey {API_KEY}"], {})
@@ -138,12 +152,13 @@ def test_wrong_credentials_one_line_and_never_echoed(
     url, ca = secured
     wrong = "not-" + PASSWORDS["reader"]
     caplog.set_level(logging.DEBUG)
-    env = {"OPENSEARCH_USER": "reader", "OPENSEARCH_PASSWORD": wrong}
+    env = _credentials(engine, "reader", wrong)
+    spec = engine_spec(engine.name)
     result, output = run(_query(engine, url, indexed, trained_model, "--ca-certs", ca), env)
     assert result.exit_code != 0
     assert result.stderr.strip() == (
         f"error: {engine.label} at {url} refused the credentials (401, user 'reader'): set "
-        "OPENSEARCH_USER and OPENSEARCH_PASSWORD (or --password-file)"
+        f"{spec.user_variable} and {spec.password_variable} (or --password-file)"
     )
     for text in (output, caplog.text):
         assert wrong not in text
@@ -156,7 +171,7 @@ def test_wrong_credentials_one_line_and_never_echoed(
 
 def test_reader_cannot_ingest(secured, engine, corpus, trained_model, index_name):
     url, ca = secured
-    env = {"OPENSEARCH_USER": "reader", "OPENSEARCH_PASSWORD": PASSWORDS["reader"]}
+    env = _credentials(engine, "reader", PASSWORDS["reader"])
     args = ["ingest", "--engine", engine.name, "--url", url, "--ca-certs", ca,
             "--index", index_name, "--model", trained_model.path, "--data", corpus]  # fmt: skip
     result, output = run(args, env)
@@ -165,7 +180,7 @@ def test_reader_cannot_ingest(secured, engine, corpus, trained_model, index_name
     assert "403" in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not engine.client.indices.exists(index=index_name)
     _no_secret(output)
-    writer = {"OPENSEARCH_USER": "writer", "OPENSEARCH_PASSWORD": PASSWORDS["writer"]}
+    writer = _credentials(engine, "writer", PASSWORDS["writer"])
     result, output = run([*args, "--split", "val"], writer)
     assert result.exit_code == 0, output
     engine.client.indices.refresh(index=index_name)

@@ -16,7 +16,8 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
-from indexing.client import ConnectionOptions, connect
+from indexing.client import ConnectionOptions
+from indexing.engine import connect_client as connect
 from indexing.opensearch.node import ManagedNode
 from sparse_mm.cli import main
 from sparse_mm.errors import EngineError

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from indexing.client import ConnectionOptions, connect
+from indexing.client import ConnectionOptions
+from indexing.engine import connect_client as connect
 from indexing.ingest import IngestOptions, ingest
 from indexing.layout import IndexSettings
 from indexing.search import SearchOptions, encode_query, search

@@ -64,7 +64,8 @@ def run_examples(
 
 def main(argv: list[str] | None = None) -> None:
     from bench.engine import measured_engine
-    from indexing.client import ConnectionOptions, connect
+    from indexing.client import ConnectionOptions
+    from indexing.engine import connect_client as connect
     from sparse_mm.checkpoint import load_model
     from sparse_mm.demo import demo_data_dir, demo_model_dir
 
