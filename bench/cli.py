@@ -240,10 +240,10 @@ def _writer(a: SimpleNamespace, names, earlier: dict, recipe: dict, options):
 def _run_dataset(a: SimpleNamespace, prepared, engines: dict, model, options) -> None:
     """One dataset split on one engine."""
     from bench.collection import dataset_workload
-    from sparse_mm.provenance import write_json
     from bench.run import report_header, run_one
     from bench.targets import check_targets, scale_fits
     from sparse_mm.demo import demo_data_dir
+    from sparse_mm.provenance import write_json
 
     ((name, client),) = engines.items()
     report = report_header(client, model, _argv(), settings=options.index_settings)

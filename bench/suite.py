@@ -57,9 +57,7 @@ def engine_choices() -> tuple[str, ...]:
 
 def engine_names(choice: str) -> tuple[str, ...]:
     if choice not in engine_choices():
-        raise ValueError(
-            f"--engine: expected one of {', '.join(engine_choices())}, got {choice!r}"
-        )
+        raise ValueError(f"--engine: expected one of {', '.join(engine_choices())}, got {choice!r}")
     return registered_engines() if choice == "both" else (choice,)
 
 

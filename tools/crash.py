@@ -270,7 +270,6 @@ def synthetic_source(out: Path, images: int, seed: int = 5) -> IngestSource:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from indexing.opensearch.node import OPENSEARCH_VERSION
     from indexing.registry import engine_spec
     from sparse_mm.checkpoint import load_model
     from sparse_mm.demo import demo_model_dir

@@ -253,7 +253,6 @@ def _parse(argv: list[str] | None) -> tuple[argparse.Namespace, tuple[str, ...]]
     return args, modes
 
 
-
 def _connection(url: str):
     from indexing.client import ConnectionOptions, read_password
     from indexing.registry import DEFAULT_ENGINE, engine_spec

@@ -77,9 +77,10 @@ def test_the_docker_branch_honours_the_port_variable(tmp_path):
     port = _free_port()
     done = _engine_up(tmp_path, SPARSE_MM_PORT=str(port))
     assert done.returncode == 0, done.stderr
-    assert f"docker compose up -d --wait opensearch SPARSE_MM_PORT={port}" in (
-        tmp_path / "calls.log"
-    ).read_text()
+    assert (
+        f"docker compose up -d --wait opensearch SPARSE_MM_PORT={port}"
+        in (tmp_path / "calls.log").read_text()
+    )
     assert done.stdout.strip() == f"URL=http://127.0.0.1:{port} KIND=docker"
     service = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["opensearch"]
     assert service["ports"] == ["127.0.0.1:${SPARSE_MM_PORT:-9200}:9200"]
