@@ -134,7 +134,9 @@ def train(
     if overwrite and not resume:
         remove_run(out)
     dataset = load_dataset(data_dir, backbone, include_restval=config.include_restval)
-    trainer = Trainer(dataset, config, out, device=resolve_device(device))
+    device = resolve_device(device, announce=False)
+    trainer = Trainer(dataset, config, out, device=device)  # refuses bad sizes in one line
+    click.echo(f"device: {device}", err=True)
     click.echo(
         f"training on {len(dataset.splits['train'].image_ids)} images "
         f"(splits {'+'.join(dataset.train_splits)}), precision {trainer.precision}",
