@@ -258,6 +258,7 @@ def query(
     """
     from indexing.render import render_json, render_table
     from indexing.search import SearchOptions, encode_query, search, vectors_from_embedding
+    from sparse_mm.encoders import describe_unknown
 
     if (text is None) == (caption_id is None):
         raise click.UsageError("give either TEXT or --caption-id")
@@ -278,6 +279,7 @@ def query(
         from sparse_mm.encoders import load_query_encoder
 
         vectors = encode_query(model, load_query_encoder(model), text)
+    unknown = describe_unknown(list(vectors.unknown_words))
     if template_request:
         from indexing.engine import engine_class
         from indexing.query_terms import prune_terms
@@ -289,6 +291,8 @@ def query(
             index, list(vectors.dense), terms, k=k, window=window, w1=w1, w2=w2
         )
         click.echo(json.dumps(request))
+        if unknown:
+            click.echo(unknown, err=True)
         return
     client = connect_engine(engine_url(url, engine), engine)
     ef_search = None
@@ -308,6 +312,8 @@ def query(
     response = search(client, index, vectors, options, *model.serving_weights())
     if response.pruning and response.pruning.describe():
         click.echo(response.pruning.describe(), err=True)
+    if unknown:
+        click.echo(unknown, err=True)
     click.echo(render_json(response) if as_json else render_table(response))
 
 

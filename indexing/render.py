@@ -50,6 +50,8 @@ def render_json(response: SearchResponse) -> str:
             "took_ms": response.took_ms,
             "client_ms": round(response.client_ms, 3),
             "round_trips": response.round_trips,
+            "unknown_words": [w.word for w in response.unknown_words],
+            "word_pieces": {w.word: list(w.pieces) for w in response.unknown_words if w.pieces},
             "hits": hits,
         },
         indent=2,

@@ -6,6 +6,11 @@ A model's `config.json` describes its encoder under `query_encoder`, by type:
 - "blip": a BLIP text tower loaded with `transformers` (optional extra `sparse-mm[blip]`):
   {"type": "blip", "name": <checkpoint directory or hub name>, "max_length": 35};
 - "none" (or no description): the model has no text encoder.
+
+An encoder may also say which words of a text its vocabulary lacks (`unknown_words`): the
+synthetic encoder leaves such words out of the query; BLIP's WordPiece tokenizer encodes a
+word that is not one of its tokens as several pieces (`dgo` -> `dg ##o`), or as [UNK] when no
+pieces fit. Both are reported, so that a misspelt query is never answered silently.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -31,6 +37,36 @@ class QueryEncoder(Protocol):
     def encode_texts(self, texts: list[str]) -> Tensor:
         """B texts -> (B, in_dim) float32 pre-projection embeddings."""
         ...
+
+
+@dataclass(frozen=True)
+class UnknownWord:
+    """A query word the encoder's vocabulary lacks: `pieces` is what the encoder made of it
+    instead (WordPiece pieces, or [UNK]); empty when the word was left out of the query."""
+
+    word: str
+    pieces: tuple[str, ...] = ()
+
+
+def unknown_words(encoder: QueryEncoder, text: str) -> list[UnknownWord]:
+    """The words of `text` that `encoder`'s vocabulary lacks (none for an encoder that cannot
+    tell)."""
+    find = getattr(encoder, "unknown_words", None)
+    return list(find(text)) if find is not None else []
+
+
+def describe_unknown(words: list[UnknownWord]) -> str | None:
+    """One line for stderr naming the unknown words and what became of them; None if none."""
+    if not words:
+        return None
+    ignored = [w.word for w in words if not w.pieces]
+    pieced = [f"{w.word} ({' '.join(w.pieces)})" for w in words if w.pieces]
+    parts = []
+    if ignored:
+        parts.append(f"left out of the query: {', '.join(ignored)}")
+    if pieced:
+        parts.append(f"encoded as word pieces: {', '.join(pieced)}")
+    return f"warning: words not in the model's vocabulary, {'; '.join(parts)}"
 
 
 Loader = Callable[[Path, dict], QueryEncoder]
@@ -134,6 +170,25 @@ class BlipTextEncoder:
 
     def encode_texts(self, texts: list[str]) -> Tensor:
         return blip_text_cls(self.text, self.tokenizer, list(texts), self.max_length, self.device)
+
+    def unknown_words(self, text: str) -> list[UnknownWord]:
+        """Words (of the cleaned caption) that are not whole tokens of the tokenizer's
+        vocabulary: split into `##` pieces, or [UNK]."""
+        return wordpiece_gaps(self.tokenizer, text)
+
+
+def wordpiece_gaps(tokenizer, text: str) -> list[UnknownWord]:
+    """The words of `blip_caption(text)` that `tokenizer` (BERT WordPiece) does not have as
+    one token: a piece starting with `##`, or its unknown token, means the word was split or
+    lost. Punctuation that the tokenizer splits off (`dog,` -> `dog ,`) is not a gap."""
+    unk = getattr(tokenizer, "unk_token", "[UNK]")
+    gaps, seen = [], set()
+    for word in blip_caption(text).split():
+        pieces = tuple(tokenizer.tokenize(word))
+        if word not in seen and any(p == unk or p.startswith("##") for p in pieces):
+            gaps.append(UnknownWord(word, pieces))
+            seen.add(word)
+    return gaps
 
 
 def _load_blip(model_dir: Path, desc: dict) -> BlipTextEncoder:

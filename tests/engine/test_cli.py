@@ -81,6 +81,17 @@ def test_query_with_no_known_words(engine, cli_index, trained_model):
     one_line_error(run("query", "xyzzy qwerty", *common), "no known words in query")
 
 
+def test_unknown_words_are_named_and_the_search_still_runs(engine, cli_index, trained_model):
+    common = ("--model", trained_model.path, "--index", cli_index[0], *_at(engine))
+    out = run("query", "a dgo on the beach xyzzy", *common, "--json", "-k", "3")
+    assert out.exit_code == 0, out.output
+    answer = json.loads(out.stdout)
+    assert answer["unknown_words"] == ["dgo", "xyzzy"] and len(answer["hits"]) == 3
+    assert "left out of the query: dgo, xyzzy" in out.stderr
+    table = run("query", "a dog on the beach", *common, "-k", "3")
+    assert table.exit_code == 0 and "vocabulary" not in table.stderr
+
+
 def test_a_very_long_query_is_searched(engine, cli_index, trained_model):
     common = ("--model", trained_model.path, "--index", cli_index[0], *_at(engine))
     text = "a dog on the beach " * 6000  # 114,000 characters, near the limit of one argv string

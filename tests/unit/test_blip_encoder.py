@@ -63,3 +63,15 @@ def test_loaded_through_a_model_config(blip_dir, tmp_path):
 def test_a_missing_checkpoint_is_a_model_error(tmp_path):
     with pytest.raises(ModelError, match="cannot load the BLIP checkpoint"):
         BlipTextEncoder(tmp_path / "absent")
+
+
+def test_words_that_are_not_whole_tokens_are_named_with_their_pieces(blip_dir):
+    encoder = BlipTextEncoder(blip_dir[0])
+    # the tiny vocabulary has "##s" but no "##es": "beaches" has no pieces that fit ([UNK])
+    gaps = encoder.unknown_words("A dog on the beaches! dogs xyzzy dogs")
+    assert [(g.word, g.pieces) for g in gaps] == [
+        ("beaches", ("[UNK]",)),
+        ("dogs", ("dog", "##s")),
+        ("xyzzy", ("[UNK]",)),
+    ]
+    assert encoder.unknown_words("a dog on the beach") == []

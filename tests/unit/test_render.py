@@ -41,7 +41,9 @@ def test_empty_result_says_so():
 
 def test_json_has_the_documented_keys():
     out = json.loads(render_json(_response()))
-    assert set(out) == {"mode", "took_ms", "client_ms", "round_trips", "hits"}
+    assert set(out) == {
+        "mode", "took_ms", "client_ms", "round_trips", "unknown_words", "word_pieces", "hits"
+    }  # fmt: skip
     hit = out["hits"][0]
     assert hit["filename"] == "a.jpg" and hit["captions"][1] == "another"
     assert hit["score"] == 0.7401 and hit["matches"][0]["term"] == "dog"
