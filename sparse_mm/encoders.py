@@ -117,6 +117,7 @@ _BLIP_PUNCTUATION = re.compile(r'[.!"()*#:;~]')
 def load_blip(name: str | Path, *, images: bool = False):
     """(BlipForImageTextRetrieval, tokenizer, image processor or None) from a checkpoint
     directory or a name transformers resolves; one-line errors naming the `blip` extra."""
+    name = checkpoint_source(name)  # before the slow import: a mistyped folder fails at once
     try:
         from transformers import AutoImageProcessor, AutoTokenizer, BlipForImageTextRetrieval
     except ImportError:
@@ -134,6 +135,66 @@ def load_blip(name: str | Path, *, images: bool = False):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"cannot load the BLIP checkpoint {name}: {first}") from None
     return model.eval(), tokenizer, processor
+
+
+# a model-hub name: owner/name, letters, digits, '-', '_' and '.' (not a path like ./x or x/)
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+
+
+def checkpoint_source(name: str | Path) -> str:
+    """`name` as transformers should load it: a checkpoint folder that exists, or a model-hub
+    name (owner/name) when no such folder exists and the hub answers. One line otherwise, at
+    once, instead of the hub client's retries for a mistyped folder."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path)
+    if path.exists():
+        raise ModelError(
+            f"{name} is a file; a BLIP checkpoint is a folder (config.json, the weights, the "
+            "tokenizer and image-processor files)"
+        )
+    if not _HUB_ID.fullmatch(str(name)):
+        raise ModelError(
+            f"the BLIP checkpoint folder {name} does not exist (a model-hub name looks like "
+            "owner/name)"
+        )
+    if _in_hub_cache(str(name)):
+        return str(name)
+    reason = _hub_unreachable()
+    if reason:
+        raise ModelError(
+            f"{name}: no such folder here, and the model hub is unreachable ({reason}): this "
+            "machine looks offline; give a checkpoint folder saved with save_pretrained"
+        )
+    return str(name)
+
+
+def _in_hub_cache(name: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - transformers depends on huggingface_hub
+        return False
+    return isinstance(try_to_load_from_cache(name, "config.json"), str)
+
+
+def _hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the model hub cannot be reached (offline mode, no route, no name), or None."""
+    import os
+    import socket
+    from urllib.parse import urlsplit
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return "HF_HUB_OFFLINE is set"
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # no blip extra: loading says which to install
+        return None
+    parts = urlsplit(constants.ENDPOINT)
+    try:
+        socket.create_connection((parts.hostname, parts.port or 443), timeout).close()
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
 
 
 def blip_text_cls(text_encoder, tokenizer, texts: list[str], max_length: int, device) -> Tensor:

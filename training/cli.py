@@ -176,6 +176,7 @@ def evaluate(model_dir, data_dir, split, json_file, topk, serving_weights, devic
 
     model = load_model(model_dir)
     dataset = load_dataset(data_root(data_dir), splits=[split])
+    check_width(model, dataset)
     if split not in dataset.splits:
         raise SparseMMError(f"no split {split!r} in {dataset.root}")
     device = resolve_device(device)
@@ -223,6 +224,7 @@ def tune_weights(model_dir, data_dir, split, metric, device) -> None:
 
     model = load_model(model_dir)
     dataset = load_dataset(data_dir, splits=[split])
+    check_width(model, dataset)
     if split not in dataset.splits:
         raise SparseMMError(f"no split {split!r} in {dataset.root}")
     device = resolve_device(device)
@@ -239,6 +241,17 @@ def tune_weights(model_dir, data_dir, split, metric, device) -> None:
         f"{after[metric]:.4f}, MRR@10 {after['MRR@10']:.4f}"
     )
     click.echo(f"written to {path}")
+
+
+def check_width(model, dataset) -> None:
+    """One line, not a shape error from deep inside torch, when the data's embeddings are not
+    the width the model was trained on."""
+    width, expected = int(dataset.images.emb.shape[1]), model.config.heads.in_dim
+    if width != expected:
+        raise SparseMMError(
+            f"{dataset.root}: embeddings are {width}-d but the model {model.path} takes "
+            f"{expected}-d: give data embedded by the backbone it was trained on"
+        )
 
 
 COMMANDS = (train, evaluate, tune_weights)
