@@ -14,7 +14,10 @@ from indexing.engine_options import connect_engine, connection_options
 from indexing.layout import DEFAULT_PROFILE, PROFILES
 from indexing.query_terms import DEFAULT_WINDOW
 from sparse_mm.cli_support import (
+    PORT,
     CommandGroup,
+    FiniteFloat,
+    check_width,
     check_writable,
     data_option,
     data_root,
@@ -93,7 +96,13 @@ def _engine_options(f):
 @_engine_options
 @click.option("--batch-size", default=2048, show_default=True, help="Images encoded at once.")
 @click.option("--doc-top-k", type=int, default=None, help="Keep at most this many terms per image.")
-@click.option("--doc-min-weight", default=0.0, show_default=True, help="Drop lighter terms.")
+@click.option(
+    "--doc-min-weight",
+    type=FiniteFloat(),
+    default=0.0,
+    show_default=True,
+    help="Drop lighter terms.",
+)
 @click.option("--shards", default=1, show_default=True, help="Primary shards (new index only).")
 @click.option("--replicas", default=0, show_default=True, help="Replicas (new index only).")
 @click.option(
@@ -177,6 +186,7 @@ def ingest(
     )
     model = load_model(model_dir)
     source = source_from_dataset(data_root(data_dir), split)
+    check_width(model, int(source.emb.shape[1]), source.description)
     check_writable(rejects, "--rejects")
     client = connect_engine(engine_url(url, engine), engine)
     options = IngestOptions(
@@ -223,7 +233,13 @@ def ingest(
     default=None,
     help="Keep the heaviest query terms only.",
 )
-@click.option("--query-min-weight", default=0.0, show_default=True, help="Drop lighter terms.")
+@click.option(
+    "--query-min-weight",
+    type=FiniteFloat(),
+    default=0.0,
+    show_default=True,
+    help="Drop lighter terms.",
+)
 @click.option("--caption-id", default=None, help="Query with a stored caption's embedding.")
 @data_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -369,6 +385,7 @@ def _valid_text(text: str) -> str:
 # --------------------------------------------------------------------------------------------
 # sparse-mm opensearch start|stop|status
 # --------------------------------------------------------------------------------------------
+NODE_HOME = click.Path(path_type=Path, file_okay=False)  # a folder, made when missing
 _HOME_HELP = (
     "Node home and cache directory [default: $SPARSE_MM_HOME or ~/.cache/sparse-mm/opensearch]."
 )
@@ -380,8 +397,8 @@ def opensearch() -> None:
 
 
 @opensearch.command("start")
-@click.option("--port", default=9200, show_default=True, help="HTTP port on 127.0.0.1.")
-@click.option("--home", type=click.Path(path_type=Path), default=None, help=_HOME_HELP)
+@click.option("--port", type=PORT, default=9200, show_default=True, help="HTTP port on 127.0.0.1.")
+@click.option("--home", type=NODE_HOME, default=None, help=_HOME_HELP)
 @click.option("--heap", default="1g", show_default=True, help="JVM heap (-Xms and -Xmx).")
 @click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for the node.")
 @click.option(
@@ -417,8 +434,8 @@ def _show_status(make_node, ports: list[int]) -> None:
 
 
 @opensearch.command("stop")
-@click.option("--port", type=int, default=None, help=_PORT_HELP)
-@click.option("--home", type=click.Path(path_type=Path), default=None, help=_HOME_HELP)
+@click.option("--port", type=PORT, default=None, help=_PORT_HELP)
+@click.option("--home", type=NODE_HOME, default=None, help=_HOME_HELP)
 def opensearch_stop(port: int | None, home: Path | None) -> None:
     """Stop the node(s) started by `sparse-mm opensearch start`."""
     from indexing.opensearch.node import ManagedNode, managed_ports
@@ -428,8 +445,8 @@ def opensearch_stop(port: int | None, home: Path | None) -> None:
 
 
 @opensearch.command("status")
-@click.option("--port", type=int, default=None, help=_PORT_HELP)
-@click.option("--home", type=click.Path(path_type=Path), default=None, help=_HOME_HELP)
+@click.option("--port", type=PORT, default=None, help=_PORT_HELP)
+@click.option("--home", type=NODE_HOME, default=None, help=_HOME_HELP)
 def opensearch_status(port: int | None, home: Path | None) -> None:
     """Say whether the managed node runs, where, and where its log is. Exit 1 if none does."""
     from indexing.opensearch.node import ManagedNode, managed_ports
@@ -454,8 +471,8 @@ def elasticsearch() -> None:
 
 
 @elasticsearch.command("start")
-@click.option("--port", default=9201, show_default=True, help="HTTP port on 127.0.0.1.")
-@click.option("--home", type=click.Path(path_type=Path), default=None, help=_ES_HOME_HELP)
+@click.option("--port", type=PORT, default=9201, show_default=True, help="HTTP port on 127.0.0.1.")
+@click.option("--home", type=NODE_HOME, default=None, help=_ES_HOME_HELP)
 @click.option("--heap", default="1g", show_default=True, help="JVM heap (-Xms and -Xmx).")
 @click.option("--timeout", default=180.0, show_default=True, help="Seconds to wait for the node.")
 def elasticsearch_start(port: int, home: Path | None, heap: str, timeout: float) -> None:
@@ -469,8 +486,8 @@ def elasticsearch_start(port: int, home: Path | None, heap: str, timeout: float)
 
 
 @elasticsearch.command("stop")
-@click.option("--port", type=int, default=None, help=_PORT_HELP)
-@click.option("--home", type=click.Path(path_type=Path), default=None, help=_ES_HOME_HELP)
+@click.option("--port", type=PORT, default=None, help=_PORT_HELP)
+@click.option("--home", type=NODE_HOME, default=None, help=_ES_HOME_HELP)
 def elasticsearch_stop(port: int | None, home: Path | None) -> None:
     """Stop the node(s) started by `sparse-mm elasticsearch start`."""
     from indexing.elasticsearch.node import ElasticsearchNode, managed_ports
@@ -480,8 +497,8 @@ def elasticsearch_stop(port: int | None, home: Path | None) -> None:
 
 
 @elasticsearch.command("status")
-@click.option("--port", type=int, default=None, help=_PORT_HELP)
-@click.option("--home", type=click.Path(path_type=Path), default=None, help=_ES_HOME_HELP)
+@click.option("--port", type=PORT, default=None, help=_PORT_HELP)
+@click.option("--home", type=NODE_HOME, default=None, help=_ES_HOME_HELP)
 def elasticsearch_status(port: int | None, home: Path | None) -> None:
     """Say whether the managed node runs, where, and where its log is. Exit 1 if none does."""
     from indexing.elasticsearch.node import ElasticsearchNode, managed_ports

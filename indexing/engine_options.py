@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from indexing.client import DEFAULT_TIMEOUT
+from sparse_mm.cli_support import FiniteFloat
 
 
 def _remember(ctx: click.Context, param: click.Parameter, value):
@@ -21,7 +22,7 @@ def connection_options(f):
     options = [
         click.option(
             "--timeout",
-            type=click.FloatRange(min=0, min_open=True),
+            type=FiniteFloat(min=0, min_open=True),
             default=DEFAULT_TIMEOUT,
             show_default=True,
             expose_value=False,

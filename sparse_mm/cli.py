@@ -45,6 +45,8 @@ def data_synth(out: Path, images: int, seed: int) -> None:
 
     if images < 10:
         raise click.BadParameter("use at least 10 images", param_hint="--images")
+    if out.exists() and not out.is_dir():
+        raise click.BadParameter(f"{out} is a file; give a folder to write", param_hint="--out")
     summary = synthesize(out, SynthParams(seed=seed, n_images=images), progress=True)
     click.echo(summary.describe())
 

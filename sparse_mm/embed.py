@@ -77,6 +77,8 @@ def embed_collection(
     """Embed every image and caption that `meta` lists (see the module doc); `on_loaded()`
     once the inputs are checked and the checkpoint is loaded."""
     images_dir, out = Path(images_dir), Path(out)
+    if images_dir.exists() and not images_dir.is_dir():
+        raise DataError(f"image folder {images_dir} is a file; give the folder of the images")
     if not images_dir.is_dir():
         raise DataError(f"image folder {images_dir} does not exist")
     if options.batch_size < 1:

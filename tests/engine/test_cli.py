@@ -59,7 +59,57 @@ def test_unreachable_engine(trained_model, name, label):
 
 def test_missing_index(engine, trained_model):
     result = run("query", "a dog", "--model", trained_model.path, *_at(engine), "--index", "nope-x")
-    one_line_error(result, "index 'nope-x' does not exist", "sparse-mm ingest")
+    one_line_error(
+        result, "index 'nope-x' does not exist", f"sparse-mm ingest --engine {engine.name}`"
+    )
+    dense = run("query", "a dog", "--model", trained_model.path, *_at(engine), "--index", "nope-x",
+                "--mode", "dense")  # fmt: skip
+    one_line_error(dense, "index 'nope-x' does not exist", f"--engine {engine.name}`")
+
+
+def test_https_against_a_plain_http_node_says_so(engine, trained_model):
+    tls = engine.url.replace("http://", "https://", 1)
+    result = run("query", "a dog", "--model", trained_model.path, "--engine", engine.name,
+                 "--url", tls)  # fmt: skip
+    one_line_error(result, f"{tls} speaks plain HTTP", f"use --url {engine.url}")
+    assert "--ca-certs" not in result.stderr
+
+
+def test_ctrl_c_during_ingest_says_what_is_kept(engine, corpus, trained_model, index_name,
+                                               monkeypatch):  # fmt: skip
+    """Ctrl-C (a KeyboardInterrupt in the main thread) after 30 documents were made, with
+    chunks of 10: the two chunks sent are settled and flushed, the message counts them, and
+    re-running the same ingest completes the index."""
+    import functools
+
+    import indexing.cli
+    from indexing.documents import DocumentBuilder
+
+    monkeypatch.setattr(
+        indexing.cli, "BulkOptions", functools.partial(indexing.cli.BulkOptions, chunk_size=10)
+    )
+    real_build = DocumentBuilder.build
+
+    def build_then_interrupt(self, *args, **kwargs):
+        for made, doc in enumerate(real_build(self, *args, **kwargs)):
+            if made == 25:
+                raise KeyboardInterrupt
+            yield doc
+
+    args = ("ingest", "--model", trained_model.path, "--data", corpus, "--index", index_name,
+            "--batch-size", "100", *_at(engine))  # fmt: skip
+    with monkeypatch.context() as patch:
+        patch.setattr(DocumentBuilder, "build", build_then_interrupt)
+        stopped = run(*args)
+    one_line_error(stopped, "interrupted: 20 documents of this run are written", "re-run the same")
+    assert stopped.exit_code == 130
+    engine.client.indices.refresh(index=index_name)
+    assert engine.client.count(index=index_name)["count"] == 20
+    completed = run(*args)
+    assert completed.exit_code == 0, completed.output
+    engine.client.indices.refresh(index=index_name)
+    total = engine.client.count(index=index_name)["count"]
+    assert total > 20 and f"indexed {total - 20}, updated 20" in completed.stdout
 
 
 @pytest.mark.parametrize(
