@@ -154,6 +154,8 @@ def train(
         f"best epoch {result.best_epoch} of {result.epochs_run} "
         f"({result.seconds:.0f}s); model in {result.out}"
     )
+    epoch = result.best_epoch or result.epochs_run  # no epoch selected: the last one
+    click.echo(f"validation metrics (split val) of the model, epoch {epoch}:")
     click.echo(format_metrics(result.best_metrics))
 
 
