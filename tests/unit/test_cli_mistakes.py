@@ -106,6 +106,13 @@ MISTAKES: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
         (("--out", "{tmp}/s", "--images", "5"), ("at least 10 images",)),
         (("--out", "{tmp}/s", "--images", "nan"), ("'nan' is not a valid integer",)),
     ],
+    "data example": [
+        (("--out", "{file}"), ("is not an empty folder",)),
+        (("--out", "{tmp}/e", "--images", "5"), ("5 is not in the range",)),
+    ],
+    "data world": [
+        (("objects",), ("unexpected extra argument",)),
+    ],
     **{
         f"{engine} {action}": [
             (("--port", "abc"), ("'abc' is not a valid integer",)),
