@@ -31,7 +31,8 @@ class EngineError(SparseMMError):
     exit_code = 3
 
 
-class Interrupted(SparseMMError):
-    """The user pressed Ctrl-C; the message says what was kept and how to go on."""
+class Interrupted(SparseMMError, KeyboardInterrupt):
+    """The user pressed Ctrl-C; the message says what was kept and how to go on. Still a
+    KeyboardInterrupt, so that library callers see the interrupt they expect."""
 
     exit_code = 130  # the shell's status for a command ended by SIGINT

@@ -67,6 +67,16 @@ def test_missing_index(engine, trained_model):
     one_line_error(dense, "index 'nope-x' does not exist", f"--engine {engine.name}`")
 
 
+def test_the_wrong_engine_is_named(request, trained_model):
+    opensearch = request.getfixturevalue("opensearch_engine")
+    elasticsearch = request.getfixturevalue("elasticsearch_engine")
+    model = ("--model", trained_model.path)
+    result = run("query", "a dog", *model, "--engine", "elasticsearch", "--url", opensearch.url)
+    one_line_error(result, "is not Elasticsearch", "--engine opensearch")
+    result = run("query", "a dog", *model, "--engine", "opensearch", "--url", elasticsearch.url)
+    one_line_error(result, "is it Elasticsearch?", "--engine elasticsearch")
+
+
 def test_https_against_a_plain_http_node_says_so(engine, trained_model):
     tls = engine.url.replace("http://", "https://", 1)
     result = run("query", "a dog", "--model", trained_model.path, "--engine", engine.name,
