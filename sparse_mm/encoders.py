@@ -117,6 +117,7 @@ _BLIP_PUNCTUATION = re.compile(r'[.!"()*#:;~]')
 def load_blip(name: str | Path, *, images: bool = False):
     """(BlipForImageTextRetrieval, tokenizer, image processor or None) from a checkpoint
     directory or a name transformers resolves; one-line errors naming the `blip` extra."""
+    _require_transformers()
     name = checkpoint_source(name)  # before the slow import: a mistyped folder fails at once
     try:
         from transformers import AutoImageProcessor, AutoTokenizer, BlipForImageTextRetrieval
@@ -135,6 +136,20 @@ def load_blip(name: str | Path, *, images: bool = False):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"cannot load the BLIP checkpoint {name}: {first}") from None
     return model.eval(), tokenizer, processor
+
+
+def _require_transformers() -> None:
+    """The `blip` extra's one line, without importing transformers (seconds) to find out."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("transformers") is not None
+    except (ImportError, ValueError):  # a broken or blocked install
+        found = False
+    if not found:
+        raise ModelError(
+            'BLIP needs transformers (and Pillow for images): pip install "sparse-mm[blip]"'
+        )
 
 
 # a model-hub name: owner/name, letters, digits, '-', '_' and '.' (not a path like ./x or x/)
