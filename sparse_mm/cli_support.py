@@ -56,6 +56,11 @@ class FiniteFloat(click.FloatRange):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return super().convert(number, param, ctx)
 
+    def _describe_range(self) -> str:
+        if self.min is None and self.max is None:
+            return ""  # no bounds beyond finiteness (click would print "x<=None")
+        return super()._describe_range()
+
 
 PORT = click.IntRange(1, 65535)  # a TCP port
 
