@@ -26,7 +26,8 @@ def main() -> None:
 # --------------------------------------------------------------------------------------------
 @main.group(cls=CommandGroup)
 def data() -> None:
-    """Datasets in the reference layout."""
+    """Datasets in the reference layout: a synthetic corpus, the own-images example, what
+    the demo corpus contains."""
 
 
 @data.command("synth")
