@@ -4,6 +4,10 @@ Embeddings stay on the device; a batch is a gather by index from them, so the ho
 per-item Python work. Every epoch is validated; the best epoch (validation sparse R@1) is the
 model directory `out`, the last epoch plus the optimiser state lives in `out/last` so a run can
 resume, and `out/train_log.jsonl` has one line of metrics per epoch.
+
+The pieces a run is built from live beside it: the heads' sizes and initial weights
+(`training.heads_setup`), the loss (`training.losses.build_loss`), what a run writes and reads
+back (`training.run_files`), and what it says about each epoch (`training.epoch_log`).
 """
 
 from __future__ import annotations
