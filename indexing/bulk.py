@@ -143,9 +143,10 @@ def bulk_index(
         docs = iter(documents)
 
         def written_so_far() -> None:
-            """The source failed (bad input): settle and flush what was sent, so the caller's
-            count of written documents is what the index holds. An engine error meanwhile
-            leaves the count short (never over) and the source's error is the one raised."""
+            """The source failed (bad input) or the user pressed Ctrl-C: settle and flush what
+            was sent, so the caller's count of written documents is what the index holds. An
+            engine error meanwhile leaves the count short (never over) and the source's error
+            (or the interrupt) is the one raised."""
             nonlocal pending
             with contextlib.suppress(EngineError):
                 _checkpoint(engine, index, options, in_flight, settle)
@@ -153,15 +154,19 @@ def bulk_index(
                     on_done(pending)
                     pending = 0
 
-        while chunk := _next_chunk(docs, options.chunk_size, written_so_far):
-            actions = [d if "_index" in d else _action(index, d) for d in chunk]
-            in_flight.append(pool.submit(send, actions))
-            if len(in_flight) >= options.concurrency:
-                settle(in_flight.popleft())  # the oldest: chunks settle in the source's order
-            if pending >= options.checkpoint_docs:
-                _checkpoint(engine, index, options, in_flight, settle)
-                on_done(pending)
-                pending = 0
+        try:
+            while chunk := _next_chunk(docs, options.chunk_size, written_so_far):
+                actions = [d if "_index" in d else _action(index, d) for d in chunk]
+                in_flight.append(pool.submit(send, actions))
+                if len(in_flight) >= options.concurrency:
+                    settle(in_flight.popleft())  # the oldest: chunks settle in source order
+                if pending >= options.checkpoint_docs:
+                    _checkpoint(engine, index, options, in_flight, settle)
+                    on_done(pending)
+                    pending = 0
+        except KeyboardInterrupt:  # Ctrl-C: the caller's count is then what the index holds
+            written_so_far()
+            raise
         _checkpoint(engine, index, options, in_flight, settle)
         if pending:
             on_done(pending)

@@ -15,6 +15,8 @@ from indexing.query_terms import DEFAULT_WINDOW
 from indexing.registry import spec_for_library
 from sparse_mm.cli_support import (
     CommandGroup,
+    FiniteFloat,
+    check_width,
     check_writable,
     data_option,
     data_root,
@@ -59,7 +61,13 @@ def _engine_options(f):
 @_engine_options
 @click.option("--batch-size", default=2048, show_default=True, help="Images encoded at once.")
 @click.option("--doc-top-k", type=int, default=None, help="Keep at most this many terms per image.")
-@click.option("--doc-min-weight", default=0.0, show_default=True, help="Drop lighter terms.")
+@click.option(
+    "--doc-min-weight",
+    type=FiniteFloat(),
+    default=0.0,
+    show_default=True,
+    help="Drop lighter terms.",
+)
 @click.option("--shards", default=1, show_default=True, help="Primary shards (new index only).")
 @click.option("--replicas", default=0, show_default=True, help="Replicas (new index only).")
 @click.option(
@@ -143,6 +151,7 @@ def ingest(
     )
     model = load_model(model_dir)
     source = source_from_dataset(data_root(data_dir), split)
+    check_width(model, int(source.emb.shape[1]), source.description)
     check_writable(rejects, "--rejects")
     client = connect_engine(url, engine)
     options = IngestOptions(
@@ -189,7 +198,13 @@ def ingest(
     default=None,
     help="Keep the heaviest query terms only.",
 )
-@click.option("--query-min-weight", default=0.0, show_default=True, help="Drop lighter terms.")
+@click.option(
+    "--query-min-weight",
+    type=FiniteFloat(),
+    default=0.0,
+    show_default=True,
+    help="Drop lighter terms.",
+)
 @click.option("--caption-id", default=None, help="Query with a stored caption's embedding.")
 @data_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
@@ -224,6 +239,7 @@ def query(
     """
     from indexing.render import render_json, render_table
     from indexing.search import SearchOptions, encode_query, search, vectors_from_embedding
+    from sparse_mm.encoders import describe_unknown
 
     if (text is None) == (caption_id is None):
         raise click.UsageError("give either TEXT or --caption-id")
@@ -244,6 +260,7 @@ def query(
         from sparse_mm.encoders import load_query_encoder
 
         vectors = encode_query(model, load_query_encoder(model), text)
+    unknown = describe_unknown(list(vectors.unknown_words))
     if template_request:
         from indexing.engine import engine_class
         from indexing.query_terms import prune_terms
@@ -255,6 +272,8 @@ def query(
             index, list(vectors.dense), terms, k=k, window=window, w1=w1, w2=w2
         )
         click.echo(json.dumps(request))
+        if unknown:
+            click.echo(unknown, err=True)
         return
     client = connect_engine(url, engine)
     ef_search = None
@@ -274,6 +293,8 @@ def query(
     response = search(client, index, vectors, options, *model.serving_weights())
     if response.pruning and response.pruning.describe():
         click.echo(response.pruning.describe(), err=True)
+    if unknown:
+        click.echo(unknown, err=True)
     click.echo(render_json(response) if as_json else render_table(response))
 
 

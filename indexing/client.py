@@ -36,10 +36,52 @@ class ConnectionOptions:
     verify: bool = True
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
+    def __post_init__(self) -> None:
+        check_url(self.url)
+
     @property
     def safe_url(self) -> str:
         """The URL without any user-info, for messages."""
         return redact_url(self.url)
+
+
+def check_url(url: str) -> None:
+    """A one-line ConfigError unless `url` is http(s)://host[:port][/path] with a numeric port."""
+    shown = redact_url(url)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"the engine URL {shown!r} must look like http://HOST:PORT or https://..."
+        )
+    try:
+        parts.port  # noqa: B018 - urllib checks the port when it is read
+    except ValueError:
+        port = parts.netloc.rsplit("@", 1)[-1].rpartition(":")[2]
+        raise ConfigError(
+            f"the engine URL {shown!r} has the port {port!r}: a port is a number from 1 to 65535"
+        ) from None
+
+
+def plain_http_hint(url: str, timeout: float = 2.0) -> str | None:
+    """When TLS to an https:// `url` failed: whether the server there answers plain HTTP (then
+    the URL should start with http://); the hint to print, or None."""
+    import socket
+
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        return None
+    try:
+        with socket.create_connection((parts.hostname, parts.port or 443), timeout) as sock:
+            sock.sendall(b"GET / HTTP/1.0\r\nHost: " + parts.hostname.encode() + b"\r\n\r\n")
+            answer = sock.recv(16)
+    except OSError:
+        return None
+    if not answer.startswith(b"HTTP/"):
+        return None
+    plain = urlunsplit(parts._replace(scheme="http"))
+    return (
+        f"the server at {redact_url(url)} speaks plain HTTP, not TLS: use --url {redact_url(plain)}"
+    )
 
 
 def redact_url(url: str) -> str:

@@ -77,6 +77,13 @@ class Engine(ABC):
     def __init__(self, client) -> None:
         self.client = client
 
+    def missing_index(self, index: str) -> EngineError:
+        """The one-line error for an index that does not exist, naming this engine's ingest."""
+        return EngineError(
+            f"index {index!r} does not exist on {self.label}; run "
+            f"`sparse-mm ingest --engine {self.name}` first"
+        )
+
     # -------------------------------------------------------------- connection
     @classmethod
     def connect(cls, options: ConnectionOptions, *, check: bool = True) -> Engine:

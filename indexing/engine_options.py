@@ -17,6 +17,7 @@ import click
 
 from indexing.client import DEFAULT_TIMEOUT
 from indexing.registry import DEFAULT_ENGINE, engine_names, specs
+from sparse_mm.cli_support import FiniteFloat
 
 
 class EngineName(click.Choice):
@@ -74,7 +75,7 @@ def connection_options(f):
     options = [
         click.option(
             "--timeout",
-            type=click.FloatRange(min=0, min_open=True),
+            type=FiniteFloat(min=0, min_open=True),
             default=DEFAULT_TIMEOUT,
             show_default=True,
             expose_value=False,

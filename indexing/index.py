@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from indexing.engine import as_engine
 from indexing.layout import MAPPING_VERSION, PROFILES, IndexSettings
-from sparse_mm.errors import ConfigError, DataError, EngineError
+from sparse_mm.errors import ConfigError, DataError
 
 
 def ensure_index(
@@ -55,9 +55,10 @@ def built_settings(engine, name: str, meta: dict, settings: IndexSettings) -> In
 
 def index_meta(client, name: str) -> dict:
     """The index's `_meta` (model description written at creation); error if not an index."""
-    mapping = as_engine(client).index_mapping(name)
+    engine = as_engine(client)
+    mapping = engine.index_mapping(name)
     if mapping is None:
-        raise EngineError(f"index {name!r} does not exist; run `sparse-mm ingest` first")
+        raise engine.missing_index(name)
     return {**mapping.get("_meta", {}), "_properties": mapping.get("properties", {})}
 
 

@@ -24,7 +24,7 @@ from indexing.documents import DocumentBuilder, Pruning, PruningReport
 from indexing.engine import AssetsReport, as_engine
 from indexing.index import BULK_DURABILITY, bulk_loading, ensure_index
 from indexing.layout import IndexSettings
-from sparse_mm.errors import DataError, EngineError
+from sparse_mm.errors import DataError, EngineError, Interrupted
 
 DEFAULT_INDEX = "sparse-mm"
 
@@ -165,6 +165,12 @@ def _ingest(engine, model, source, options: IngestOptions, progress: bool, on_wr
             report = bulk_index(engine, options.index, documents(), options.bulk, on_done=done)
     except DataError as exc:  # a document the model made cannot be indexed: no partial index
         raise DataError(f"{exc}; {_undo(engine, options.index, created, written)}") from exc
+    except KeyboardInterrupt:
+        raise Interrupted(
+            f"interrupted: {written} documents of this run are written to index "
+            f"{options.index!r} and kept; re-run the same ingest to complete it (documents "
+            "are replaced by id, never duplicated)"
+        ) from None
     finally:
         bar.close()
     return IngestReport(

@@ -16,13 +16,13 @@ from pathlib import Path
 import click
 
 from indexing.registry import EngineSpec, engine_names, engine_spec, port_from, port_rule
-from sparse_mm.cli_support import CommandGroup
+from sparse_mm.cli_support import CommandGroup, FiniteFloat
 
 
 def _home_option(spec: EngineSpec):
     return click.option(
         "--home",
-        type=click.Path(path_type=Path),
+        type=click.Path(path_type=Path, file_okay=False),  # a folder, made when missing
         default=None,
         help=f"Node home and cache directory [default: ${spec.home_variable}, else "
         f"~/.cache/sparse-mm/{spec.name}; for root /var/cache/sparse-mm/root/{spec.name}].",
@@ -56,7 +56,11 @@ def start_command(spec: EngineSpec) -> click.Command:
         _home_option(spec),
         click.option("--heap", default="1g", show_default=True, help="JVM heap (-Xms and -Xmx)."),
         click.option(
-            "--timeout", default=180.0, show_default=True, help="Seconds to wait for the node."
+            "--timeout",
+            type=FiniteFloat(),
+            default=180.0,
+            show_default=True,
+            help="Seconds to wait for the node.",
         ),
         *(click.option(f"--{name}", is_flag=True, help=text) for name, text in spec.node_flags),
     ]

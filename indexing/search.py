@@ -9,6 +9,7 @@ reported score.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,10 +34,12 @@ from sparse_mm.scores import quantize_feature
 
 @dataclass(frozen=True)
 class QueryVectors:
-    """A query as the model sees it: a unit dense vector (D,) and term -> weight (> 0)."""
+    """A query as the model sees it: a unit dense vector (D,) and term -> weight (> 0), and the
+    words of its text that the query encoder did not know (`sparse_mm.encoders.UnknownWord`)."""
 
     dense: Sequence[float]
     terms: Mapping[str, float]
+    unknown_words: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -80,12 +83,17 @@ class SearchResponse:
     client_ms: float
     pruning: PruneReport | None = None
     round_trips: int = 1
+    unknown_words: tuple = ()  # the query's words the encoder did not know (UnknownWord)
 
 
 def encode_query(model, encoder, text: str) -> QueryVectors:
-    """Text -> pre-projection embedding (the model's query encoder) -> dense + term weights."""
+    """Text -> pre-projection embedding (the model's query encoder) -> dense + term weights,
+    with the words the encoder did not know."""
+    from sparse_mm.encoders import unknown_words
+
     embedding = encoder.encode_texts([text])
-    return vectors_from_embedding(model, embedding)
+    vectors = vectors_from_embedding(model, embedding)
+    return dataclasses.replace(vectors, unknown_words=tuple(unknown_words(encoder, text)))
 
 
 def vectors_from_embedding(model, embedding: torch.Tensor) -> QueryVectors:
@@ -126,7 +134,15 @@ def search(client, index: str, query: QueryVectors, options: SearchOptions, w1: 
     if options.explain:
         for hit in hits:
             explain(hit, query.dense, terms, options.mode, w1, w2, engine.stored_weights)
-    return SearchResponse(options.mode, hits, result.took_ms, client_ms, report, result.round_trips)
+    return SearchResponse(
+        options.mode,
+        hits,
+        result.took_ms,
+        client_ms,
+        report,
+        result.round_trips,
+        query.unknown_words,
+    )
 
 
 def explain(

@@ -7,6 +7,7 @@ inside the commands so that `--help` stays instant.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import ClassVar
 
 import click
 
-from sparse_mm.errors import ConfigError, SparseMMError
+from sparse_mm.errors import ConfigError, DataError, SparseMMError
 
 ErrorTranslator = Callable[[Exception], "str | None"]
 
@@ -41,6 +42,38 @@ class CommandGroup(click.Group):
                 raise
             click.echo(f"error: {message}", err=True)
             ctx.exit(1)
+
+
+class FiniteFloat(click.FloatRange):
+    """A float option that refuses NaN and infinities (which pass click's range checks: every
+    comparison with NaN is false) before applying its range."""
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return super().convert(number, param, ctx)
+
+    def _describe_range(self) -> str:
+        if self.min is None and self.max is None:
+            return ""  # no bounds beyond finiteness (click would print "x<=None")
+        return super()._describe_range()
+
+
+PORT = click.IntRange(1, 65535)  # a TCP port
+
+
+def check_width(model, width: int, where) -> None:
+    """One line, not a shape error from deep inside torch, when data's embeddings (`width`
+    columns, read from `where`) are not the width the model was trained on."""
+    expected = model.config.heads.in_dim
+    if width != expected:
+        raise DataError(
+            f"{where}: embeddings are {width}-d but the model {model.path} takes {expected}-d: "
+            "give data embedded by the backbone it was trained on"
+        )
 
 
 def model_option(f):

@@ -100,6 +100,8 @@ class Dataset:
 
 def find_backbones(root: Path) -> list[str]:
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise DataError(f"{root} is a file, not a dataset folder (give the folder that holds it)")
     if not root.is_dir():
         raise DataError(f"dataset folder {root} does not exist")
     prefix = "img_embs_before_proj_"

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,10 +67,18 @@ class EmbedReport:
 
 
 def embed_collection(
-    backbone: Path, images_dir: Path, meta: Path, out: Path, options: EmbedOptions
+    backbone: Path,
+    images_dir: Path,
+    meta: Path,
+    out: Path,
+    options: EmbedOptions,
+    on_loaded: Callable[[], None] = lambda: None,
 ) -> EmbedReport:
-    """Embed every image and caption that `meta` lists (see the module doc)."""
+    """Embed every image and caption that `meta` lists (see the module doc); `on_loaded()`
+    once the inputs are checked and the checkpoint is loaded."""
     images_dir, out = Path(images_dir), Path(out)
+    if images_dir.exists() and not images_dir.is_dir():
+        raise DataError(f"image folder {images_dir} is a file; give the folder of the images")
     if not images_dir.is_dir():
         raise DataError(f"image folder {images_dir} does not exist")
     if options.batch_size < 1:
@@ -84,6 +92,7 @@ def embed_collection(
     if int(model.config.vision_config.hidden_size) != text_dim:
         raise ModelError(f"{backbone}: vision and text hidden sizes differ; the layout needs one")
     model.to(options.device)
+    on_loaded()
     _start_job(parts, backbone, meta, options)
 
     done_images = _shard_ids(parts, "img")

@@ -6,6 +6,11 @@ A model's `config.json` describes its encoder under `query_encoder`, by type:
 - "blip": a BLIP text tower loaded with `transformers` (optional extra `sparse-mm[blip]`):
   {"type": "blip", "name": <checkpoint directory or hub name>, "max_length": 35};
 - "none" (or no description): the model has no text encoder.
+
+An encoder may also say which words of a text its vocabulary lacks (`unknown_words`): the
+synthetic encoder leaves such words out of the query; BLIP's WordPiece tokenizer encodes a
+word that is not one of its tokens as several pieces (`dgo` -> `dg ##o`), or as [UNK] when no
+pieces fit. Both are reported, so that a misspelt query is never answered silently.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -31,6 +37,36 @@ class QueryEncoder(Protocol):
     def encode_texts(self, texts: list[str]) -> Tensor:
         """B texts -> (B, in_dim) float32 pre-projection embeddings."""
         ...
+
+
+@dataclass(frozen=True)
+class UnknownWord:
+    """A query word the encoder's vocabulary lacks: `pieces` is what the encoder made of it
+    instead (WordPiece pieces, or [UNK]); empty when the word was left out of the query."""
+
+    word: str
+    pieces: tuple[str, ...] = ()
+
+
+def unknown_words(encoder: QueryEncoder, text: str) -> list[UnknownWord]:
+    """The words of `text` that `encoder`'s vocabulary lacks (none for an encoder that cannot
+    tell)."""
+    find = getattr(encoder, "unknown_words", None)
+    return list(find(text)) if find is not None else []
+
+
+def describe_unknown(words: list[UnknownWord]) -> str | None:
+    """One line for stderr naming the unknown words and what became of them; None if none."""
+    if not words:
+        return None
+    ignored = [w.word for w in words if not w.pieces]
+    pieced = [f"{w.word} ({' '.join(w.pieces)})" for w in words if w.pieces]
+    parts = []
+    if ignored:
+        parts.append(f"left out of the query: {', '.join(ignored)}")
+    if pieced:
+        parts.append(f"encoded as word pieces: {', '.join(pieced)}")
+    return f"warning: words not in the model's vocabulary, {'; '.join(parts)}"
 
 
 Loader = Callable[[Path, dict], QueryEncoder]
@@ -81,6 +117,8 @@ _BLIP_PUNCTUATION = re.compile(r'[.!"()*#:;~]')
 def load_blip(name: str | Path, *, images: bool = False):
     """(BlipForImageTextRetrieval, tokenizer, image processor or None) from a checkpoint
     directory or a name transformers resolves; one-line errors naming the `blip` extra."""
+    _require_transformers()
+    name = checkpoint_source(name)  # before the slow import: a mistyped folder fails at once
     try:
         from transformers import AutoImageProcessor, AutoTokenizer, BlipForImageTextRetrieval
     except ImportError:
@@ -98,6 +136,80 @@ def load_blip(name: str | Path, *, images: bool = False):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"cannot load the BLIP checkpoint {name}: {first}") from None
     return model.eval(), tokenizer, processor
+
+
+def _require_transformers() -> None:
+    """The `blip` extra's one line, without importing transformers (seconds) to find out."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("transformers") is not None
+    except (ImportError, ValueError):  # a broken or blocked install
+        found = False
+    if not found:
+        raise ModelError(
+            'BLIP needs transformers (and Pillow for images): pip install "sparse-mm[blip]"'
+        )
+
+
+# a model-hub name: owner/name, letters, digits, '-', '_' and '.' (not a path like ./x or x/)
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+
+
+def checkpoint_source(name: str | Path) -> str:
+    """`name` as transformers should load it: a checkpoint folder that exists, or a model-hub
+    name (owner/name) when no such folder exists and the hub answers. One line otherwise, at
+    once, instead of the hub client's retries for a mistyped folder."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path)
+    if path.exists():
+        raise ModelError(
+            f"{name} is a file; a BLIP checkpoint is a folder (config.json, the weights, the "
+            "tokenizer and image-processor files)"
+        )
+    if not _HUB_ID.fullmatch(str(name)):
+        raise ModelError(
+            f"the BLIP checkpoint folder {name} does not exist (a model-hub name looks like "
+            "owner/name)"
+        )
+    if _in_hub_cache(str(name)):
+        return str(name)
+    reason = _hub_unreachable()
+    if reason:
+        raise ModelError(
+            f"{name}: no such folder here, and the model hub is unreachable ({reason}): this "
+            "machine looks offline; give a checkpoint folder saved with save_pretrained"
+        )
+    return str(name)
+
+
+def _in_hub_cache(name: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - transformers depends on huggingface_hub
+        return False
+    return isinstance(try_to_load_from_cache(name, "config.json"), str)
+
+
+def _hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the model hub cannot be reached (offline mode, no route, no name), or None."""
+    import os
+    import socket
+    from urllib.parse import urlsplit
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return "HF_HUB_OFFLINE is set"
+    try:
+        from huggingface_hub import constants
+    except ImportError:  # no blip extra: loading says which to install
+        return None
+    parts = urlsplit(constants.ENDPOINT)
+    try:
+        socket.create_connection((parts.hostname, parts.port or 443), timeout).close()
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
 
 
 def blip_text_cls(text_encoder, tokenizer, texts: list[str], max_length: int, device) -> Tensor:
@@ -134,6 +246,25 @@ class BlipTextEncoder:
 
     def encode_texts(self, texts: list[str]) -> Tensor:
         return blip_text_cls(self.text, self.tokenizer, list(texts), self.max_length, self.device)
+
+    def unknown_words(self, text: str) -> list[UnknownWord]:
+        """Words (of the cleaned caption) that are not whole tokens of the tokenizer's
+        vocabulary: split into `##` pieces, or [UNK]."""
+        return wordpiece_gaps(self.tokenizer, text)
+
+
+def wordpiece_gaps(tokenizer, text: str) -> list[UnknownWord]:
+    """The words of `blip_caption(text)` that `tokenizer` (BERT WordPiece) does not have as
+    one token: a piece starting with `##`, or its unknown token, means the word was split or
+    lost. Punctuation that the tokenizer splits off (`dog,` -> `dog ,`) is not a gap."""
+    unk = getattr(tokenizer, "unk_token", "[UNK]")
+    gaps, seen = [], set()
+    for word in blip_caption(text).split():
+        pieces = tuple(tokenizer.tokenize(word))
+        if word not in seen and any(p == unk or p.startswith("##") for p in pieces):
+            gaps.append(UnknownWord(word, pieces))
+            seen.add(word)
+    return gaps
 
 
 def _load_blip(model_dir: Path, desc: dict) -> BlipTextEncoder:

@@ -29,3 +29,10 @@ class EngineError(SparseMMError):
     """OpenSearch could not be started, reached, or did not accept a request."""
 
     exit_code = 3
+
+
+class Interrupted(SparseMMError, KeyboardInterrupt):
+    """The user pressed Ctrl-C; the message says what was kept and how to go on. Still a
+    KeyboardInterrupt, so that library callers see the interrupt they expect."""
+
+    exit_code = 130  # the shell's status for a command ended by SIGINT

@@ -69,6 +69,10 @@ def read_checkpoint(path: Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"checkpoint {path} does not exist")
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04" and not magic.startswith(b"\x80"):  # torch.save's zip, a pickle
+        raise ModelError(f"{path}: not a readable PyTorch checkpoint (no zip, no pickle)")
     try:
         with torch.serialization.safe_globals([(dict, ATTRIBUTE_DICT)]):
             ckpt = torch.load(path, map_location="cpu", weights_only=True)

@@ -96,8 +96,10 @@ def embed(backbone, images_dir, meta, out, device, batch_size, skip_bad) -> None
     from sparse_mm.embed import EmbedOptions, embed_collection
     from sparse_mm.errors import DataError
 
-    options = EmbedOptions(batch_size=batch_size, device=resolve_device(device), skip_bad=skip_bad)
-    report = embed_collection(backbone, images_dir, meta, out, options)
+    device = resolve_device(device, announce=False)
+    options = EmbedOptions(batch_size=batch_size, device=device, skip_bad=skip_bad)
+    announce = lambda: click.echo(f"device: {device}", err=True)  # noqa: E731
+    report = embed_collection(backbone, images_dir, meta, out, options, on_loaded=announce)
     for file, reason in report.bad:
         click.echo(f"{'skipped' if skip_bad else 'failed'}: {file}: {reason}", err=True)
     click.echo(report.describe())

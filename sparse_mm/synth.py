@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sparse_mm.encoders import register_query_encoder
+from sparse_mm.encoders import UnknownWord, register_query_encoder
 from sparse_mm.errors import DataError
 from sparse_mm.synth_words import FILLER, WORDPIECE_LIKE, concepts
 
@@ -342,7 +342,7 @@ def projection_r1(world: World, image_emb, text_emb, per: int) -> float:
 
 class SyntheticTextEncoder:
     """Free text -> pre-projection text embedding, through the corpus' own text-side map
-    (without sampling noise). Unknown words are ignored."""
+    (without sampling noise). Unknown words are left out (`unknown_words` names them)."""
 
     def __init__(self, words: list[str], table: torch.Tensor, offset: torch.Tensor) -> None:
         self.words = words
@@ -365,13 +365,19 @@ class SyntheticTextEncoder:
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
         rows = []
         for text in texts:
-            ids = [
-                self.word_id[w] for w in re.findall(r"[^\W\d_]+", text.lower()) if w in self.word_id
-            ]
+            ids = [self.word_id[w] for w in _words(text) if w in self.word_id]
             if not ids:
-                raise DataError(f"no known words in query {text[:80]!r}")
+                raise DataError(
+                    f"no known words in query {text[:80]!r}; `sparse-mm data world` lists "
+                    "the demo corpus' words"
+                )
             rows.append(self.table[ids].sum(dim=0) + self.offset)
         return torch.stack(rows)
+
+    def unknown_words(self, text: str) -> list[UnknownWord]:
+        """The words of `text` this encoder does not know: they are left out of the query."""
+        unknown = [w for w in _words(text) if w not in self.word_id]
+        return [UnknownWord(w) for w in dict.fromkeys(unknown)]
 
     def save(self, model_dir: Path) -> dict:
         from safetensors.torch import save_file
@@ -393,6 +399,11 @@ class SyntheticTextEncoder:
         with safe_open(str(path), framework="pt") as f:
             words = json.loads(f.metadata()["words"])
             return cls(words, f.get_tensor("table"), f.get_tensor("offset"))
+
+
+def _words(text: str) -> list[str]:
+    """The words the synthetic encoder reads: runs of letters, lower case."""
+    return re.findall(r"[^\W\d_]+", text.lower())
 
 
 register_query_encoder("synthetic", SyntheticTextEncoder.load)

@@ -115,3 +115,32 @@ def concepts() -> list[tuple[str, str, list[str]]]:
             seen.add(name)
             out.append((kind.strip(), name, synonyms))
     return out
+
+
+KIND_TITLES = {
+    "object": "objects",
+    "scene": "places",
+    "attribute": "attributes",
+    "action": "actions",
+}
+
+
+def describe_world(width: int = 100) -> str:
+    """What the demo (synthetic) corpus' captions can mention, read from `_CONCEPTS` and
+    `FILLER`: its objects, places, attributes and actions (synonyms after '/'), and the
+    other words a query may use. Any other word is not in the demo model's vocabulary."""
+    import textwrap
+
+    found = concepts()
+    words = sum(1 + len(synonyms) for _, _, synonyms in found) + len(FILLER)
+    lines = [
+        f"The demo corpus: {len(found)} concepts, {words} words. Its captions mention these; a "
+        "query's other words are not in the demo model's vocabulary (synonyms after '/')."
+    ]
+    for kind, title in KIND_TITLES.items():
+        names = ["/".join([name, *synonyms]) for k, name, synonyms in found if k == kind]
+        lines.append(f"{title} ({len(names)}): {', '.join(names)}")
+    lines.append(f"other words ({len(FILLER)}): {', '.join(FILLER)}")
+    return "\n".join(
+        textwrap.fill(line, width=max(40, width), subsequent_indent="  ") for line in lines
+    )

@@ -7,6 +7,9 @@ from pathlib import Path
 import click
 
 from sparse_mm.cli_support import (
+    FiniteFloat,
+    check_width,
+    check_writable,
     data_option,
     data_root,
     device_option,
@@ -41,7 +44,7 @@ from sparse_mm.errors import SparseMMError
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Model directory.")
 @click.option("--epochs", type=int, default=None, help="Override the config's epochs.")
 @click.option("--batch-size", type=int, default=None, help="Override the config's batch size.")
-@click.option("--lr", type=float, default=None, help="Override the config's learning rate.")
+@click.option("--lr", type=FiniteFloat(), default=None, help="Override the config's learning rate.")
 @click.option("--seed", type=int, default=None, help="Override the config's seed.")
 @click.option("--backbone", default=None, help="Which embeddings (blip, albef...) if several.")
 @device_option
@@ -65,8 +68,12 @@ from sparse_mm.errors import SparseMMError
     "released rule) [default], over epochs within --max-flops/--max-query-terms, or over "
     "epochs after the warm-up.",
 )
-@click.option("--max-flops", type=float, default=None, help="Budget for --select ...-budget.")
-@click.option("--max-query-terms", type=float, default=None, help="Budget for --select ...-budget.")
+@click.option(
+    "--max-flops", type=FiniteFloat(), default=None, help="Budget for --select ...-budget."
+)
+@click.option(
+    "--max-query-terms", type=FiniteFloat(), default=None, help="Budget for --select ...-budget."
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last epoch.")
 @click.option("--overwrite", is_flag=True, help="Delete an existing --out first.")
 @click.option("--no-self-distill", is_flag=True, help="Ablation: contrastive losses only.")
@@ -134,7 +141,9 @@ def train(
     if overwrite and not resume:
         remove_run(out)
     dataset = load_dataset(data_dir, backbone, include_restval=config.include_restval)
-    trainer = Trainer(dataset, config, out, device=resolve_device(device))
+    device = resolve_device(device, announce=False)
+    trainer = Trainer(dataset, config, out, device=device)  # refuses bad sizes in one line
+    click.echo(f"device: {device}", err=True)
     click.echo(
         f"training on {len(dataset.splits['train'].image_ids)} images "
         f"(splits {'+'.join(dataset.train_splits)}), precision {trainer.precision}",
@@ -145,6 +154,8 @@ def train(
         f"best epoch {result.best_epoch} of {result.epochs_run} "
         f"({result.seconds:.0f}s); model in {result.out}"
     )
+    epoch = result.best_epoch or result.epochs_run  # no epoch selected: the last one
+    click.echo(f"validation metrics (split val) of the model, epoch {epoch}:")
     click.echo(format_metrics(result.best_metrics))
 
 
@@ -172,8 +183,10 @@ def evaluate(model_dir, data_dir, split, json_file, topk, serving_weights, devic
     from sparse_mm.data import load_dataset
     from training.evaluate import evaluate_split, format_metrics, run_record, write_metrics
 
+    check_writable(json_file, "--json")
     model = load_model(model_dir)
     dataset = load_dataset(data_root(data_dir), splits=[split])
+    check_width(model, int(dataset.images.emb.shape[1]), dataset.root)
     if split not in dataset.splits:
         raise SparseMMError(f"no split {split!r} in {dataset.root}")
     device = resolve_device(device)
@@ -221,6 +234,7 @@ def tune_weights(model_dir, data_dir, split, metric, device) -> None:
 
     model = load_model(model_dir)
     dataset = load_dataset(data_dir, splits=[split])
+    check_width(model, int(dataset.images.emb.shape[1]), dataset.root)
     if split not in dataset.splits:
         raise SparseMMError(f"no split {split!r} in {dataset.root}")
     device = resolve_device(device)

@@ -69,8 +69,10 @@ class TrainConfig:
     detach_teacher: bool = False  # released code: False (gradients flow through the teacher)
     released_transpose: bool = False  # True: the released code's second-direction teacher
     freeze_dense: bool = False  # ablation: keep the dense projections at their initial weights
-    dense_dim: int = 256
-    hidden_dim: int = 768
+    # the heads' sizes; None: taken from the data (the initial projection's rows, the word
+    # embeddings' columns), else the reference's 256 and the backbone's width
+    dense_dim: int | None = None
+    hidden_dim: int | None = None
     # fp16 (autocast + gradient scaler, as the reference), bf16 (autocast) or fp32; None: fp16
     # on CUDA when use_amp, else fp32. Scores and losses are always computed in float32.
     precision: str | None = None
@@ -129,12 +131,9 @@ class TrainConfig:
             value = getattr(self, name)
             _require(value is None or value > 0, name, value, "> 0")
         _require(0 <= self.warmup_ratio <= 1, "warmup_ratio", self.warmup_ratio, "within [0, 1]")
-        _require(
-            self.dense_dim >= 1 and self.hidden_dim >= 1,
-            "dense_dim/hidden_dim",
-            (self.dense_dim, self.hidden_dim),
-            ">= 1",
-        )
+        for name in ("dense_dim", "hidden_dim"):
+            value = getattr(self, name)
+            _require(value is None or value >= 1, name, value, ">= 1")
 
     def with_overrides(self, **overrides) -> TrainConfig:
         """A copy with the non-None `overrides` applied (command-line flags win)."""

@@ -123,3 +123,20 @@ class D2SLoss(nn.Module):
         kd = distill(s_sparse, teacher, released_transpose=False)
         reg = l1_regulariser(sparse_text, sparse_image, eta_text, eta_image)
         return {"kd": kd, **reg, "loss": kd + reg["reg"]}
+
+
+def build_loss(config) -> nn.Module:
+    """The loss module of a `TrainConfig`: the paper's joint loss, or the D2S baseline's."""
+    if config.method != "joint":
+        return D2SLoss()
+    return JointLoss(
+        JointLossConfig(
+            w1=config.w1,
+            w2=config.w2,
+            lam1=config.lam1,
+            lam2=config.lam2,
+            self_distill=config.self_distill,
+            detach_teacher=config.detach_teacher,
+            released_transpose=config.released_transpose,
+        )
+    )

@@ -4,6 +4,10 @@ Embeddings stay on the device; a batch is a gather by index from them, so the ho
 per-item Python work. Every epoch is validated; the best epoch (validation sparse R@1) is the
 model directory `out`, the last epoch plus the optimiser state lives in `out/last` so a run can
 resume, and `out/train_log.jsonl` has one line of metrics per epoch.
+
+The pieces a run is built from live beside it: the heads' sizes and initial weights
+(`training.heads_setup`), the loss (`training.losses.build_loss`), what a run writes and reads
+back (`training.run_files`), and what it says about each epoch (`training.epoch_log`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ import json
 import random
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,17 +23,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sparse_mm.checkpoint import SERVING, ModelConfig, load_model, save_model
+from sparse_mm.checkpoint import ModelConfig, load_model
 from sparse_mm.errors import ConfigError
-from sparse_mm.model import HeadsConfig, SparseDenseHeads
 from sparse_mm.vocab import Vocabulary
 from training.config import TrainConfig
+from training.epoch_log import epoch_line, epoch_record
 from training.evaluate import evaluate_embeddings
-from training.losses import D2SLoss, JointLoss, JointLossConfig
+from training.heads_setup import build_heads, freeze_dense, resolve_sizes
+from training.losses import build_loss
 from training.recipe import epoch_eligible, resolve_precision, run_switches, selection_budget
+from training.run_files import (
+    STATE_FILE,
+    load_state,
+    save_model_files,
+    save_state,
+    write_query_encoder,
+)
 from training.schedule import QuadraticWarmup, linear_warmup_decay
 
-STATE_FILE = "trainer_state.pt"
+__all__ = ["STATE_FILE", "TrainResult", "Trainer", "remove_run", "write_query_encoder"]
 
 
 @dataclass
@@ -56,72 +67,44 @@ class Trainer:
         log=print,
         warn=None,
     ) -> None:
-        self.dataset, self.config, self.out = dataset, config, Path(out)
+        self.dataset, self.out = dataset, Path(out)
         self.device = torch.device(device)
         self.progress, self.log = progress, log
         self.warn = warn or (lambda message: print(message, file=sys.stderr))
-        if config.include_restval != getattr(dataset, "include_restval", False):
-            raise ConfigError(
-                f"include_restval is {config.include_restval} but the dataset was loaded with "
-                f"{getattr(dataset, 'include_restval', False)}"
-            )
-        if "train" not in dataset.splits or "val" not in dataset.splits:
-            raise ConfigError(f"{dataset.root}: training needs 'train' and 'val' splits")
-        if dataset.vocab_path is None:
-            raise ConfigError(
-                f"{dataset.root}: no vocab.txt beside the embeddings; the sparse head needs the "
-                "backbone's vocabulary (BERT's 30,522 WordPiece tokens for BLIP/ALBEF)"
-            )
+        _check_dataset(dataset, config)
         _seed_everything(config.seed)
         self.vocab = Vocabulary.from_file(dataset.vocab_path)
-        heads_cfg = HeadsConfig(
-            vocab_size=len(self.vocab),
-            in_dim=dataset.images.emb.shape[1],
-            dense_dim=config.dense_dim,
-            hidden_dim=config.hidden_dim,
-        )
-        self.heads = SparseDenseHeads(heads_cfg, seed=config.seed)
-        missing = [
-            name
-            for name, value in (
-                ("init_projection.safetensors", dataset.init_projection),
-                ("word_embeddings.safetensors", dataset.word_embeddings),
-            )
-            if value is None
-        ]
-        if missing:
-            self.warn(
-                f"warning: {dataset.root} has no {' or '.join(missing)}: those layers start "
-                "from random weights (the paper initialises both from the backbone)"
-            )
-        self.heads.init_from(
-            init_projection=dataset.init_projection, word_embeddings=dataset.word_embeddings
-        )
+        self.config, note = resolve_sizes(config, dataset)
+        if note:
+            self.warn(note)
+        self.heads = build_heads(dataset, self.config, len(self.vocab), self.warn)
         self.heads.to(self.device)
-        freeze_dense = config.freeze_dense or config.method == "d2s"
-        for proj in (self.heads.text_proj, self.heads.vision_proj):
-            proj.requires_grad_(not freeze_dense)
+        freeze_dense(self.heads, self.config)
         self.temp = torch.nn.Parameter(torch.tensor(config.temp, device=self.device))
         self.temp.requires_grad_(config.method == "joint")
-        if config.method == "joint":
-            self.loss = JointLoss(
-                JointLossConfig(
-                    w1=config.w1,
-                    w2=config.w2,
-                    lam1=config.lam1,
-                    lam2=config.lam2,
-                    self_distill=config.self_distill,
-                    detach_teacher=config.detach_teacher,
-                    released_transpose=config.released_transpose,
-                )
-            )
-        else:
-            self.loss = D2SLoss()
-        train = dataset.splits["train"]
-        self.text_table = dataset.texts.emb.to(self.device)
-        self.image_table = dataset.images.emb.to(self.device)
+        self.loss = build_loss(config)
+        self._gather_pairs()
+        self._build_optimizer()
+        self.precision = resolve_precision(config, self.device)
+        self.autocast_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision)
+        # fp16 needs loss scaling (as the reference's 16-bit mixed precision); bf16 does not
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        self.epoch, self.best_r1, self.best_epoch, self.bad_epochs = 0, -1.0, 0, 0
+        self.best_metrics: dict = {}
+        self.last_metrics: dict = {}
+
+    def _gather_pairs(self) -> None:
+        """Both embedding tables on the device, and the training pairs as row indices into
+        them (a batch is a gather, no per-item Python work)."""
+        train = self.dataset.splits["train"]
+        self.text_table = self.dataset.texts.emb.to(self.device)
+        self.image_table = self.dataset.images.emb.to(self.device)
         self.pair_text = train.text_rows.to(self.device)
         self.pair_image = train.image_rows[train.text_to_image].to(self.device)
+
+    def _build_optimizer(self) -> None:
+        """AdamW over the trainable weights, the learning-rate schedule and the L1 warm-up."""
+        config = self.config
         self.steps_per_epoch = max(1, len(self.pair_text) // config.batch_size)
         total = self.steps_per_epoch * config.epochs
         warmup = int(config.warmup_ratio * total)
@@ -139,13 +122,6 @@ class Trainer:
         )
         self.eta_text = QuadraticWarmup(config.eta_text, warmup)
         self.eta_image = QuadraticWarmup(config.eta_image, warmup)
-        self.precision = resolve_precision(config, self.device)
-        self.autocast_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(self.precision)
-        # fp16 needs loss scaling (as the reference's 16-bit mixed precision); bf16 does not
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
-        self.epoch, self.best_r1, self.best_epoch, self.bad_epochs = 0, -1.0, 0, 0
-        self.best_metrics: dict = {}
-        self.last_metrics: dict = {}
 
     @property
     def amp(self) -> bool:
@@ -172,29 +148,7 @@ class Trainer:
             elif self.best_epoch:  # patience counts from the first eligible epoch
                 self.bad_epochs += 1
             self._save_last(metrics)
-            sp = metrics["sparsity"]
-            record = {
-                "epoch": self.epoch,
-                **{k: round(v, 6) for k, v in parts.items()},
-                "tau": self.temp.item(),
-                "lr": self.scheduler.get_last_lr()[0],
-                "query_terms": sp["query_terms"],
-                "doc_terms": sp["doc_terms"],
-                "flops": sp["flops"],
-                "eligible": eligible,
-                "val": metrics,
-                "best": improved,
-            }
-            with (self.out / "train_log.jsonl").open("a") as f:
-                f.write(json.dumps(record) + "\n")
-            self.log(
-                f"epoch {self.epoch}: loss {parts['loss']:.4f}, val R@1 dense "
-                f"{metrics['dense']['R@1']:.4f} sparse {r1:.4f} integrated "
-                f"{metrics['integrated']['R@1']:.4f}; terms per query {sp['query_terms']:.1f}, "
-                f"per image {sp['doc_terms']:.1f}, FLOPs {sp['flops']:.2f}"
-                + ("" if eligible else f" (not eligible: {self.config.select})")
-                + (" *" if improved else "")
-            )
+            self._log_epoch(parts, metrics, eligible=eligible, improved=improved)
             if self.config.patience and self.bad_epochs >= self.config.patience:
                 self.log(
                     f"early stop: no better validation sparse R@1 for {self.bad_epochs} epochs"
@@ -211,6 +165,15 @@ class Trainer:
         return TrainResult(
             self.out, self.best_epoch, self.epoch, self.best_metrics, time.monotonic() - began
         )
+
+    def _log_epoch(self, parts: dict, metrics: dict, *, eligible: bool, improved: bool) -> None:
+        """One line in out/train_log.jsonl and one line of progress for the epoch just run."""
+        state = {"tau": self.temp.item(), "lr": self.scheduler.get_last_lr()[0]}
+        record = epoch_record(self.epoch, parts, metrics, state, eligible, improved)
+        with (self.out / "train_log.jsonl").open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        line = epoch_line(self.epoch, parts, metrics, improved)
+        self.log(line + ("" if eligible else f" (not eligible: {self.config.select})"))
 
     def eligible(self, metrics: dict) -> bool:
         """Whether the epoch just validated (self.epoch, 1-based) may become the model."""
@@ -327,43 +290,36 @@ class Trainer:
 
     def _save(self, target: Path, metrics: dict, *, selected: bool = True) -> None:
         """Write the model files into `target` (which may hold other files: last/, the log)."""
-        (target / SERVING).unlink(missing_ok=True)  # tuned for other weights
-        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-            staging = Path(tmp) / "model"
-            config = self.model_config(metrics, selected=selected)
-            save_model(staging, self.heads, self.vocab, config)
-            write_query_encoder(self.dataset.root, staging)
-            for path in staging.iterdir():
-                path.replace(target / path.name)
+        config = self.model_config(metrics, selected=selected)
+        save_model_files(target, self.heads, self.vocab, config, self.dataset.root)
 
     def _save_last(self, metrics: dict) -> None:
         self.last_metrics = metrics
         last = self.out / "last"
         last.mkdir(exist_ok=True)
         self._save(last, metrics)
-        state = {
-            "epoch": self.epoch,
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "temp": self.temp.detach().cpu(),
-            "eta_text": self.eta_text.state_dict(),
-            "eta_image": self.eta_image.state_dict(),
-            "scaler": self.scaler.state_dict(),
-            "last_metrics": metrics,
-            "best_r1": self.best_r1,
-            "best_epoch": self.best_epoch,
-            "bad_epochs": self.bad_epochs,
-            "best_metrics": self.best_metrics,
-            "config": self.config.to_dict(),
-        }
-        torch.save(state, last / (STATE_FILE + ".tmp"))
-        (last / (STATE_FILE + ".tmp")).replace(last / STATE_FILE)
+        save_state(
+            last,
+            {
+                "epoch": self.epoch,
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "temp": self.temp.detach().cpu(),
+                "eta_text": self.eta_text.state_dict(),
+                "eta_image": self.eta_image.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "last_metrics": metrics,
+                "best_r1": self.best_r1,
+                "best_epoch": self.best_epoch,
+                "bad_epochs": self.bad_epochs,
+                "best_metrics": self.best_metrics,
+                "config": self.config.to_dict(),
+            },
+        )
 
     def _resume(self) -> None:
         last = self.out / "last"
-        if not (last / STATE_FILE).exists():
-            raise ConfigError(f"nothing to resume in {self.out} (no last/{STATE_FILE})")
-        state = torch.load(last / STATE_FILE, map_location=self.device, weights_only=False)
+        state = load_state(last, self.device)
         if state["config"] != self.config.to_dict():
             raise ConfigError(f"{self.out} was trained with other settings; resume needs the same")
         self.heads.load_state_dict(load_model(last).heads.state_dict())
@@ -382,22 +338,20 @@ class Trainer:
         self.log(f"resuming {self.out} after epoch {self.epoch}")
 
 
-def write_query_encoder(data_root: Path, model_dir: Path) -> None:
-    """Give the model the data's query encoder when it has one: the synthetic corpus' own, or
-    the one `sparse-mm embed` describes in query_encoder.json (the BLIP text tower)."""
-    described = Path(data_root) / "query_encoder.json"
-    if described.exists():
-        desc = json.loads(described.read_text())
-    elif (Path(data_root) / "synthetic.json").exists():
-        from sparse_mm.synth import SyntheticTextEncoder
-
-        desc = SyntheticTextEncoder.from_corpus(data_root).save(model_dir)
-    else:
-        return
-    config_path = model_dir / "config.json"
-    config = json.loads(config_path.read_text())
-    config["query_encoder"] = desc
-    config_path.write_text(json.dumps(config, indent=2) + "\n")
+def _check_dataset(dataset, config: TrainConfig) -> None:
+    """Refuse, in one line, data that this run cannot train on."""
+    if config.include_restval != getattr(dataset, "include_restval", False):
+        raise ConfigError(
+            f"include_restval is {config.include_restval} but the dataset was loaded with "
+            f"{getattr(dataset, 'include_restval', False)}"
+        )
+    if "train" not in dataset.splits or "val" not in dataset.splits:
+        raise ConfigError(f"{dataset.root}: training needs 'train' and 'val' splits")
+    if dataset.vocab_path is None:
+        raise ConfigError(
+            f"{dataset.root}: no vocab.txt beside the embeddings; the sparse head needs the "
+            "backbone's vocabulary (BERT's 30,522 WordPiece tokens for BLIP/ALBEF)"
+        )
 
 
 def _seed_everything(seed: int) -> None:

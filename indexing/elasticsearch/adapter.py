@@ -190,9 +190,7 @@ class ElasticsearchEngine(Engine):
         try:
             return self.client.search(index=index, body=body).body
         except NotFoundError as exc:
-            raise EngineError(
-                f"index {index!r} does not exist; run `sparse-mm ingest` first"
-            ) from exc
+            raise self.missing_index(index) from exc
         except BadRequestError as exc:
             raise EngineError(f"Elasticsearch rejected the query: {self.root_cause(exc)}") from exc
 

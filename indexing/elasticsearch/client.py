@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from indexing.client import ConnectionOptions
+from indexing.client import ConnectionOptions, plain_http_hint
 from indexing.elasticsearch.adapter import SPEC
 from sparse_mm.errors import ConfigError, EngineError
 
@@ -63,6 +63,8 @@ def check_answers(client, options: ConnectionOptions) -> None:
     try:
         client.cluster.health()
     except es.SSLError as exc:
+        if hint := plain_http_hint(options.url):
+            raise EngineError(hint) from None
         raise EngineError(
             f"TLS with {where} failed ({_first_line(exc)}): pass --ca-certs with the CA bundle "
             "that signed the cluster's certificate"

@@ -168,9 +168,7 @@ class OpenSearchEngine(Engine):
         try:
             response = self.client.search(index=index, body=body)
         except NotFoundError as exc:
-            raise EngineError(
-                f"index {index!r} does not exist; run `sparse-mm ingest` first"
-            ) from exc
+            raise self.missing_index(index) from exc
         except RequestError as exc:
             raise EngineError(f"OpenSearch rejected the query: {self.root_cause(exc)}") from exc
         hits = [

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from indexing.client import ConnectionOptions
+from indexing.client import ConnectionOptions, plain_http_hint
 from indexing.opensearch.adapter import SPEC
 from sparse_mm.errors import ConfigError, EngineError
 
@@ -47,6 +47,8 @@ def connect(options: ConnectionOptions, *, check: bool = True):
         try:
             client.info()
         except SSLError as exc:
+            if hint := plain_http_hint(options.url):
+                raise EngineError(hint) from None
             reason = _first_line(exc.info if isinstance(exc.info, str) else exc.error)
             raise EngineError(
                 f"TLS with {where} failed ({reason}): pass --ca-certs with the CA bundle that "

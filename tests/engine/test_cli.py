@@ -59,7 +59,67 @@ def test_unreachable_engine(trained_model, name, label):
 
 def test_missing_index(engine, trained_model):
     result = run("query", "a dog", "--model", trained_model.path, *_at(engine), "--index", "nope-x")
-    one_line_error(result, "index 'nope-x' does not exist", "sparse-mm ingest")
+    one_line_error(
+        result, "index 'nope-x' does not exist", f"sparse-mm ingest --engine {engine.name}`"
+    )
+    dense = run("query", "a dog", "--model", trained_model.path, *_at(engine), "--index", "nope-x",
+                "--mode", "dense")  # fmt: skip
+    one_line_error(dense, "index 'nope-x' does not exist", f"--engine {engine.name}`")
+
+
+def test_the_wrong_engine_is_named(request, trained_model):
+    opensearch = request.getfixturevalue("opensearch_engine")
+    elasticsearch = request.getfixturevalue("elasticsearch_engine")
+    model = ("--model", trained_model.path)
+    result = run("query", "a dog", *model, "--engine", "elasticsearch", "--url", opensearch.url)
+    one_line_error(result, "is not Elasticsearch", "--engine opensearch")
+    result = run("query", "a dog", *model, "--engine", "opensearch", "--url", elasticsearch.url)
+    one_line_error(result, "is it Elasticsearch?", "--engine elasticsearch")
+
+
+def test_https_against_a_plain_http_node_says_so(engine, trained_model):
+    tls = engine.url.replace("http://", "https://", 1)
+    result = run("query", "a dog", "--model", trained_model.path, "--engine", engine.name,
+                 "--url", tls)  # fmt: skip
+    one_line_error(result, f"{tls} speaks plain HTTP", f"use --url {engine.url}")
+    assert "--ca-certs" not in result.stderr
+
+
+def test_ctrl_c_during_ingest_says_what_is_kept(engine, corpus, trained_model, index_name,
+                                               monkeypatch):  # fmt: skip
+    """Ctrl-C (a KeyboardInterrupt in the main thread) after 30 documents were made, with
+    chunks of 10: the two chunks sent are settled and flushed, the message counts them, and
+    re-running the same ingest completes the index."""
+    import functools
+
+    import indexing.cli
+    from indexing.documents import DocumentBuilder
+
+    monkeypatch.setattr(
+        indexing.cli, "BulkOptions", functools.partial(indexing.cli.BulkOptions, chunk_size=10)
+    )
+    real_build = DocumentBuilder.build
+
+    def build_then_interrupt(self, *args, **kwargs):
+        for made, doc in enumerate(real_build(self, *args, **kwargs)):
+            if made == 25:
+                raise KeyboardInterrupt
+            yield doc
+
+    args = ("ingest", "--model", trained_model.path, "--data", corpus, "--index", index_name,
+            "--batch-size", "100", *_at(engine))  # fmt: skip
+    with monkeypatch.context() as patch:
+        patch.setattr(DocumentBuilder, "build", build_then_interrupt)
+        stopped = run(*args)
+    one_line_error(stopped, "interrupted: 20 documents of this run are written", "re-run the same")
+    assert stopped.exit_code == 130
+    engine.client.indices.refresh(index=index_name)
+    assert engine.client.count(index=index_name)["count"] == 20
+    completed = run(*args)
+    assert completed.exit_code == 0, completed.output
+    engine.client.indices.refresh(index=index_name)
+    total = engine.client.count(index=index_name)["count"]
+    assert total > 20 and f"indexed {total - 20}, updated 20" in completed.stdout
 
 
 @pytest.mark.parametrize(
@@ -79,6 +139,17 @@ def test_query_with_no_known_words(engine, cli_index, trained_model):
     name, _ = cli_index
     common = ("--model", trained_model.path, "--index", name, *_at(engine))
     one_line_error(run("query", "xyzzy qwerty", *common), "no known words in query")
+
+
+def test_unknown_words_are_named_and_the_search_still_runs(engine, cli_index, trained_model):
+    common = ("--model", trained_model.path, "--index", cli_index[0], *_at(engine))
+    out = run("query", "a dgo on the beach xyzzy", *common, "--json", "-k", "3")
+    assert out.exit_code == 0, out.output
+    answer = json.loads(out.stdout)
+    assert answer["unknown_words"] == ["dgo", "xyzzy"] and len(answer["hits"]) == 3
+    assert "left out of the query: dgo, xyzzy" in out.stderr
+    table = run("query", "a dog on the beach", *common, "-k", "3")
+    assert table.exit_code == 0 and "vocabulary" not in table.stderr
 
 
 def test_a_very_long_query_is_searched(engine, cli_index, trained_model):

@@ -42,6 +42,7 @@ def renamed(n: int) -> list[str]:
 
 
 def run(*args):
+    """The command's result; its JSON is on stdout (a query's unknown words warn on stderr)."""
     result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result
@@ -76,7 +77,7 @@ def test_renamed_tokens_give_the_same_hits_scores_and_terms(engine, pair, mode):
         answers = [
             json.loads(run("query", text, "--model", model.path, "--index", name,
                            "--engine", engine.name, "--url", engine.url, "--mode", mode,
-                           "--json").output)["hits"]
+                           "--json").stdout)["hits"]
             for model, name in ((original, plain_index), (odd, odd_index))
         ]  # fmt: skip
         plain, renamed_hits = answers
@@ -92,10 +93,10 @@ def test_the_template_request_handles_every_special_token(engine, pair):
     _, odd, (_, odd_index) = pair
     for text in QUERIES:
         common = ("--model", odd.path, "--index", odd_index, "--engine", engine.name)
-        request = json.loads(run("query", text, *common, "--template-request", "-k", "5").output)
+        request = json.loads(run("query", text, *common, "--template-request", "-k", "5").stdout)
         raw = send_template_request(engine, odd_index, request)
         ours = json.loads(run("query", text, *common, "--url", engine.url, "--json", "-k", "5")
-                          .output)["hits"]  # fmt: skip
+                          .stdout)["hits"]  # fmt: skip
         assert [h["_id"] for h in raw] == [h["id"] for h in ours]
         w1 = odd.config.w1
         assert [h["_score"] - w1 for h in raw] == pytest.approx(

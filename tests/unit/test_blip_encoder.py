@@ -61,5 +61,32 @@ def test_loaded_through_a_model_config(blip_dir, tmp_path):
 
 
 def test_a_missing_checkpoint_is_a_model_error(tmp_path):
-    with pytest.raises(ModelError, match="cannot load the BLIP checkpoint"):
+    with pytest.raises(ModelError, match=r"the BLIP checkpoint folder .*absent does not exist"):
         BlipTextEncoder(tmp_path / "absent")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="cannot load the BLIP checkpoint"):
+        BlipTextEncoder(tmp_path / "empty")
+
+
+def test_a_hub_name_is_tried_only_when_it_looks_like_one(monkeypatch):
+    from sparse_mm import encoders
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError, match="nope-blip does not exist"):
+        encoders.checkpoint_source("nope-blip")
+    with pytest.raises(ModelError, match=r"model hub is unreachable \(HF_HUB_OFFLINE is set\)"):
+        encoders.checkpoint_source("someone/nope-blip")
+    monkeypatch.setattr(encoders, "_in_hub_cache", lambda name: True)
+    assert encoders.checkpoint_source("someone/nope-blip") == "someone/nope-blip"
+
+
+def test_words_that_are_not_whole_tokens_are_named_with_their_pieces(blip_dir):
+    encoder = BlipTextEncoder(blip_dir[0])
+    # the tiny vocabulary has "##s" but no "##es": "beaches" has no pieces that fit ([UNK])
+    gaps = encoder.unknown_words("A dog on the beaches! dogs xyzzy dogs")
+    assert [(g.word, g.pieces) for g in gaps] == [
+        ("beaches", ("[UNK]",)),
+        ("dogs", ("dog", "##s")),
+        ("xyzzy", ("[UNK]",)),
+    ]
+    assert encoder.unknown_words("a dog on the beach") == []

@@ -111,3 +111,27 @@ def test_d2s_trains_only_the_sparse_head(dataset, tmp_path):
     for name in before:
         moved = not torch.equal(before[name], after[name])
         assert moved == name.startswith("sparse_head"), name
+
+
+class _RunsCode:
+    """Unpickling this calls `Path.touch(marker)`: what a crafted state file could do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        from pathlib import Path
+
+        return (Path.touch, (Path(self.marker),))
+
+
+def test_resume_refuses_a_state_file_that_would_run_code(dataset, tmp_path):
+    from sparse_mm.errors import ConfigError
+
+    out, marker = tmp_path / "crafted", tmp_path / "code-ran"
+    (out / "last").mkdir(parents=True)
+    torch.save({"epoch": 1, "optimizer": _RunsCode(marker)}, out / "last" / STATE_FILE)
+    trainer = Trainer(dataset, _config(), out, progress=False, log=lambda _: None)
+    with pytest.raises(ConfigError, match="refusing to load it"):
+        trainer.fit(resume=True)
+    assert not marker.exists()
