@@ -484,4 +484,6 @@ def elasticsearch_status(port: int | None, home: Path | None) -> None:
     _show_status(lambda p: ElasticsearchNode(home=home, port=p), ports)
 
 
-COMMANDS = (ingest, query, opensearch, elasticsearch)
+from indexing.images.cli import image  # noqa: E402
+
+COMMANDS = (ingest, query, opensearch, elasticsearch, image)

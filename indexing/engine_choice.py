@@ -3,14 +3,17 @@
 `SPARSE_MM_ENGINE` says how to get each engine (OpenSearch, and Elasticsearch for the tests
 that run on both), the same way for both:
 - `url`: the one at `$OPENSEARCH_URL` (Elasticsearch: `$ELASTICSEARCH_URL`; it must answer);
-- `docker`: a container, started by testcontainers for the tests (a Docker daemon must answer);
+- `docker`: a container, started by testcontainers for the tests, of the image
+  `$SPARSE_MM_OPENSEARCH_IMAGE` (Elasticsearch: `$SPARSE_MM_ELASTICSEARCH_IMAGE`; default the
+  official image of the pinned version): a Docker daemon must answer and the image must be
+  present or pullable (`sparse-mm image build` makes local ones);
 - `managed`: the managed local node (`sparse-mm opensearch start`, `sparse-mm elasticsearch
   start`) on `$SPARSE_MM_PORT` (Elasticsearch: `$SPARSE_MM_ES_PORT`, default the OpenSearch
   port + 1);
 - unset (or `auto`): the engine's URL variable when it is set (an explicit URL is honoured, or
   the run fails); else an engine already answering on its port on 127.0.0.1 (a `docker compose
-  up` node, a managed node started earlier); else Docker when its daemon answers; else the
-  managed node.
+  up` node, a managed node started earlier); else Docker when its daemon answers and the image
+  is present or pullable; else the managed node, the reason saying why Docker was passed over.
 
 `python -m indexing.engine_choice` prints the decision (`KIND URL REASON`, tab-separated) for
 `dev.sh`; an explicit choice that cannot be honoured is one `error:` line and exit status 2.
@@ -28,6 +31,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from indexing.images.spec import SPECS
 from sparse_mm.errors import EngineError
 
 KINDS = ("url", "docker", "managed")
@@ -41,10 +45,12 @@ class EngineChoice:
     kind: str  # one of KINDS
     url: str | None  # known up front for "url"; managed/docker engines say theirs when started
     reason: str  # why this one, for the pytest header and dev.sh
+    image: str | None = None  # the container image, for "docker"
 
     def describe(self) -> str:
         where = f" at {self.url}" if self.url else ""
-        return f"{self.kind}{where} ({self.reason})"
+        image = f" image {self.image}" if self.image else ""
+        return f"{self.kind}{where}{image} ({self.reason})"
 
 
 def port_from(env: Mapping[str, str], engine: str = "opensearch") -> int:
@@ -70,8 +76,11 @@ def choose_engine(
     answers: Callable[[str], bool],
     docker_answers: Callable[[], bool],
     engine: str = "opensearch",
+    image_problem: Callable[[str], str | None] = lambda _image: None,
 ) -> EngineChoice:
-    """Decide from the environment and two probes (passed in, so the logic is testable)."""
+    """Decide from the environment and the probes (passed in, so the logic is testable):
+    `image_problem(image)` is None when Docker can run `image` (present or pulled), else why
+    not."""
     wanted = (env.get("SPARSE_MM_ENGINE") or "auto").strip().lower()
     variable = URL_VARIABLES[engine]
     url = env.get(variable) or None
@@ -86,13 +95,22 @@ def choose_engine(
         if not answers(url):
             raise EngineError(f"SPARSE_MM_ENGINE=url but nothing answers at {url}")
         return EngineChoice("url", url, "SPARSE_MM_ENGINE=url")
+    spec = SPECS[engine]
+    image = spec.image(env)
     if wanted == "docker":
         if not docker_answers():
             raise EngineError(
                 "SPARSE_MM_ENGINE=docker but no Docker daemon answers (`docker info` fails); "
                 "start Docker or choose SPARSE_MM_ENGINE=managed"
             )
-        return EngineChoice("docker", None, "SPARSE_MM_ENGINE=docker")
+        problem = image_problem(image)
+        if problem is not None:
+            raise EngineError(
+                f"SPARSE_MM_ENGINE=docker but {problem}: build a local one (`sparse-mm image "
+                f"build --engine {engine}`, then {spec.image_variable}={spec.tag}) or set "
+                f"{spec.image_variable}"
+            )
+        return EngineChoice("docker", None, "SPARSE_MM_ENGINE=docker", image)
     if wanted == "managed":
         return EngineChoice("managed", local, "SPARSE_MM_ENGINE=managed")
     if url is not None:
@@ -104,9 +122,15 @@ def choose_engine(
         return EngineChoice("url", url, f"{variable} is set")
     if answers(local):
         return EngineChoice("url", local, "an engine already answers there")
-    if docker_answers():
-        return EngineChoice("docker", None, "nothing answers on the port; Docker's daemon does")
-    return EngineChoice("managed", local, "nothing answers on the port and no Docker daemon")
+    if not docker_answers():
+        return EngineChoice("managed", local, "nothing answers on the port and no Docker daemon")
+    problem = image_problem(image)
+    if problem is None:
+        reason = "nothing answers on the port; Docker's daemon does and has the image"
+        return EngineChoice("docker", None, reason, image)
+    return EngineChoice(
+        "managed", local, f"nothing answers on the port; Docker answers but {problem}"
+    )
 
 
 def http_answers(url: str, timeout: float = 3.0) -> bool:
@@ -142,8 +166,29 @@ def docker_daemon_answers(timeout: float = 5.0) -> bool:
     return done.returncode == 0
 
 
+def docker_image_problem(image: str, timeout: float = 120.0) -> str | None:
+    """None when the daemon has `image` or pulls it; else why not, in a few words."""
+    docker = shutil.which("docker") or "docker"
+    try:
+        present = subprocess.run(
+            [docker, "image", "inspect", image], capture_output=True, timeout=30, check=False
+        )
+        if present.returncode == 0:
+            return None
+        pulled = subprocess.run(
+            [docker, "pull", "-q", image], capture_output=True, timeout=timeout, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return f"the image {image} is not present and pulling it did not finish"
+    if pulled.returncode == 0:
+        return None
+    return f"the image {image} is not present and cannot be pulled"
+
+
 def choose_from_environment(engine: str = "opensearch") -> EngineChoice:
-    return choose_engine(os.environ, http_answers, docker_daemon_answers, engine)
+    return choose_engine(
+        os.environ, http_answers, docker_daemon_answers, engine, docker_image_problem
+    )
 
 
 def main() -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import yaml
 from indexing.client import ConnectionOptions
 from indexing.engine import connect, engine_class
 from indexing.engine_choice import EngineChoice, choose_from_environment, port_from
+from tests.containers import container_for
 
 COMPOSE_FILE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
 ENGINE_NAMES = ("opensearch", "elasticsearch")
@@ -33,46 +35,30 @@ class Engine:
     version: str
     client: object  # the engine's official client
     name: str = "opensearch"  # as on the command line (--engine)
+    image: str | None = None  # the container's image (kind "docker")
 
     @property
     def label(self) -> str:
         return engine_class(self.name).label
 
     def describe(self) -> str:
-        return f"{self.label} {self.version}, {self.kind} at {self.url} ({self.reason})"
+        image = f" image {self.image}" if self.image else ""
+        return f"{self.label} {self.version}, {self.kind} at {self.url}{image} ({self.reason})"
 
 
 def compose_image(path: Path = COMPOSE_FILE, service: str = "opensearch") -> str:
-    return yaml.safe_load(path.read_text())["services"][service]["image"]
+    """The image a service names, its variable's default when it names one
+    (`${SPARSE_MM_OPENSEARCH_IMAGE:-opensearchproject/opensearch:3.4.0}`)."""
+    image = yaml.safe_load(path.read_text())["services"][service]["image"]
+    match = re.fullmatch(r"\$\{(\w+):-([^}]+)\}", image)
+    return match.group(2) if match else image
 
 
 def _engine(choice: EngineChoice, url: str, name: str) -> Engine:
     adapter = connect(ConnectionOptions(url=url), engine=name)
-    return Engine(url, choice.kind, choice.reason, adapter.version(), adapter.client, name)
-
-
-def container_settings(name: str) -> tuple[str, dict[str, str]]:
-    """The image of engine `name` (docker-compose.yml's) and the environment its container
-    gets beyond the testcontainers module's own (which turns security off for both)."""
-    if name == "elasticsearch":
-        return compose_image(service="elasticsearch"), {"ES_JAVA_OPTS": "-Xms1g -Xmx1g"}
-    return compose_image(), {}
-
-
-def container_for(name: str):
-    """The testcontainers container of engine `name` (constructing it needs a Docker daemon)."""
-    image, env = container_settings(name)
-    if name == "elasticsearch":
-        from testcontainers.community.elasticsearch import ElasticSearchContainer
-
-        container = ElasticSearchContainer(image)
-    else:
-        from testcontainers.community.opensearch import OpenSearchContainer
-
-        container = OpenSearchContainer(image, security_enabled=False)
-    for key, value in env.items():
-        container.with_env(key, value)
-    return container
+    return Engine(
+        url, choice.kind, choice.reason, adapter.version(), adapter.client, name, choice.image
+    )
 
 
 @contextlib.contextmanager
