@@ -6,6 +6,10 @@
 #   scripts/docker-host.sh start     start dockerd in the background unless one answers already
 #                                    (log: $SPARSE_MM_DOCKERD_LOG, default /var/log/sparse-mm-dockerd.log)
 #   scripts/docker-host.sh stop      stop the dockerd that `start` started (never another one)
+#   scripts/docker-host.sh limits    print `export SPARSE_MM_MEMLOCK=... SPARSE_MM_NOFILE=...` for
+#                                    docker-compose.yml where this host's hard limits are below
+#                                    the engines' production values (nothing where they are not):
+#                                    eval "$(scripts/docker-host.sh limits)"
 # Debian ships only docker-compose v1, which rejects this project's compose files and has no
 # --wait: Compose v2 is built from its Go module at a pinned version (the Go toolchain and its
 # module proxy are enough), once, into $SPARSE_MM_COMPOSE_CACHE (default
@@ -100,9 +104,23 @@ stop_daemon() {
   rm -f "$PIDFILE"
 }
 
+# The production values docker-compose.yml asks for: memlock unlimited, nofile 65536. A process
+# without CAP_SYS_RESOURCE (root in some VMs) cannot give a container more than its own hard
+# limits, and Docker then refuses to start it ("error setting rlimit ... operation not
+# permitted"): run with the hard limits instead.
+print_limits() {
+  local memlock nofile out=()
+  memlock="$(ulimit -Hl)"
+  nofile="$(ulimit -Hn)"
+  [ "$memlock" = unlimited ] || out+=("SPARSE_MM_MEMLOCK=$((memlock * 1024))")
+  [ "$nofile" = unlimited ] || [ "$nofile" -ge 65536 ] || out+=("SPARSE_MM_NOFILE=$nofile")
+  [ "${#out[@]}" = 0 ] || echo "export ${out[*]}"
+}
+
 case "${1:-}" in
   install) install_packages; install_compose ;;
   start) start_daemon ;;
   stop) stop_daemon ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  limits) print_limits ;;
+  *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

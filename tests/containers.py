@@ -6,9 +6,11 @@ Two settings for machines without a registry or inside a VM, applied only when d
 only when the user has not set them (they are named in the pytest header):
 - the reaper (Ryuk) image is neither present nor pullable: run without it
   (TESTCONTAINERS_RYUK_DISABLED); the fixtures stop their containers themselves;
-- this process runs inside a container or VM image (/.dockerenv) and talks to a local daemon:
-  testcontainers would connect through the bridge gateway, so connect to 127.0.0.1, where
-  the ports are published (TESTCONTAINERS_HOST_OVERRIDE).
+- this process runs in a container or VM image (/.dockerenv), yet the daemon it talks to
+  (a unix socket) runs in its own network namespace (the daemon's docker0 bridge is one of
+  this namespace's interfaces): testcontainers would connect through the bridge gateway, as
+  from a container beside the daemon's; connect to the published ports on this host instead
+  (TESTCONTAINERS_CONNECTION_MODE=docker_host).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def offline_settings(
     env: Mapping[str, str],
     ryuk_problem: Callable[[], str | None],
     in_container: bool,
+    daemon_network_is_ours: bool,
 ) -> dict[str, str]:
     """The testcontainers settings this machine needs, as variable -> value (pure: the probes
     are passed in)."""
@@ -36,9 +39,10 @@ def offline_settings(
     if "TESTCONTAINERS_RYUK_DISABLED" not in env and ryuk_problem() is not None:
         settings["TESTCONTAINERS_RYUK_DISABLED"] = "true"
     host = env.get("DOCKER_HOST", "unix://")
-    overridden = "TESTCONTAINERS_HOST_OVERRIDE" in env or "TC_HOST" in env
-    if in_container and host.startswith("unix://") and not overridden:
-        settings["TESTCONTAINERS_HOST_OVERRIDE"] = "127.0.0.1"
+    chosen = ("TESTCONTAINERS_CONNECTION_MODE", "TESTCONTAINERS_HOST_OVERRIDE", "TC_HOST")
+    local = host.startswith("unix://") and daemon_network_is_ours
+    if in_container and local and not any(v in env for v in chosen):
+        settings["TESTCONTAINERS_CONNECTION_MODE"] = "docker_host"
     return settings
 
 
@@ -52,11 +56,14 @@ def apply_offline_settings() -> None:
         os.environ,
         lambda: docker_image_problem(config.ryuk_image, timeout=60),
         Path("/.dockerenv").exists(),
+        Path("/sys/class/net/docker0").exists(),
     )
     if "TESTCONTAINERS_RYUK_DISABLED" in settings:
         config.ryuk_disabled = True
-    if "TESTCONTAINERS_HOST_OVERRIDE" in settings:
-        config.tc_host_override = settings["TESTCONTAINERS_HOST_OVERRIDE"]
+    if "TESTCONTAINERS_CONNECTION_MODE" in settings:
+        from testcontainers.core.config import ConnectionMode
+
+        config.connection_mode_override = ConnectionMode.docker_host
     if "TC_MAX_TRIES" not in os.environ:  # the OpenSearch module's wait: tries of one second
         config.max_tries = max(config.max_tries, STARTUP_SECONDS)
     APPLIED.extend(f"{k}={v}" for k, v in settings.items())
