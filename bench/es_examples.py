@@ -1,4 +1,5 @@
-"""The README's Elasticsearch examples, recorded: `python -m bench.es_examples --port 9201`.
+"""The Elasticsearch examples of docs/elasticsearch.md, recorded:
+`python -m bench.es_examples --port 9201`.
 
 Restarts the managed Elasticsearch node on PORT (its start time is the recorded "ready in"),
 then runs with this checkout's code, the bundled demo model and corpus, into a fresh index:
@@ -8,7 +9,7 @@ then runs with this checkout's code, the bundled demo model and corpus, into a f
     sparse-mm query --engine elasticsearch "a dog on a beach"
 
 and writes each command with its output and the provenance record to `--json`
-(bench/results/readme_examples_elasticsearch.json for the README).
+(bench/results/readme_examples_elasticsearch.json for docs/elasticsearch.md).
 """
 
 from __future__ import annotations

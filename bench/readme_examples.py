@@ -1,8 +1,8 @@
 """The README's example outputs, recorded: `python -m bench.readme_examples --url URL`.
 
-Runs, with this checkout's code and the bundled demo model and corpus, the README's quick-start
-and template examples against the engine at URL, exactly as a shell runs them (`sparse-mm` is
-this checkout's command):
+Runs, with this checkout's code and the bundled demo model and corpus, the quick-start examples
+(README.md) and the search-template one (docs/ingest-and-query.md) against the engine at URL,
+exactly as a shell runs them (`sparse-mm` is this checkout's command):
 
     sparse-mm ingest                       (into a fresh index: an existing one is deleted
                                             first, so only with --replace if it exists)

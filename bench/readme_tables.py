@@ -1,12 +1,14 @@
-"""The README's measurement tables, rendered from the committed JSONs they come from:
-`python -m bench.readme_tables [--check README.md]`.
+"""The measurement tables of README.md and docs/*.md, rendered from the committed JSONs they
+come from: `python -m bench.readme_tables [--check [PAGE ...]]`.
 
-Each block below is printed as it must appear in README.md; `--check` exits non-zero naming
-every block the README does not contain verbatim (tests/unit/test_readme_measurements.py runs
-it), so a figure in these tables cannot drift from its JSON:
+Each block below is printed as it must appear in a page (README.md or a docs/ page); `--check`
+(by default README.md and every docs/*.md) exits non-zero naming every block that no page
+contains verbatim, and every page that holds a block's first two lines but not the whole block
+(a stale copy; tests/unit/test_readme_measurements.py runs both), so a figure in these tables
+cannot drift from its JSON, wherever it is shown:
 
-- the synthetic results table: bench/results/synthetic/{joint,d2s}.json
-  (`python -m bench.synthetic_results`);
+- the synthetic results table, and the time the corpus took to synthesise:
+  bench/results/synthetic/{joint,d2s}.json (`python -m bench.synthetic_results`);
 - the demo model's test R@1: sparse_mm/demo/model/provenance.json
   (`python -m training.demo_model --record`);
 - the speed table: bench/results/train_speed.json and encode_speed.json;
@@ -14,9 +16,11 @@ it), so a figure in these tables cannot drift from its JSON:
 - the example outputs: bench/results/readme_examples.json (`python -m bench.readme_examples`);
 - the Elasticsearch examples, each command with its output as the README shows them:
   bench/results/readme_examples_elasticsearch.json (`python -m bench.es_examples`);
-- the performance table: bench/results/peers/<engine>.json (`sparse-mm bench ... --report
-  bench/results/peers`; the command is in the JSONs), once that report is committed: until
-  then the README keeps its stale figures, marked STALE.
+- the demo world's words (docs/demo-corpus.md), one line per kind of concept:
+  sparse_mm/synth_words.py;
+- the performance table, its targets and its hybrid headline: bench/results/peers/<engine>.json
+  (`sparse-mm bench ... --report bench/results/peers`; the command is in the JSONs), once that
+  report is committed: until then the pages keep their stale figures, marked STALE.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from pathlib import Path
 from bench.provenance import REPO, RESULTS_DIR
 
 DEMO_PROVENANCE = REPO / "sparse_mm" / "demo" / "model" / "provenance.json"
+README = REPO / "README.md"
+DOCS_DIR = REPO / "docs"
 PEERS_DIR = "peers"  # bench/results/peers: the benchmark of every workload on every engine
 
 
@@ -92,6 +98,42 @@ def training_runs(results: Path = RESULTS_DIR) -> str:
             f"{t['wall_seconds'] / 60:.0f} min"
         )
     return "; ".join(parts)
+
+
+def synthesis_time(results: Path = RESULTS_DIR) -> str:
+    """How long `sparse-mm data synth` took in the recorded run of the results table."""
+    record = next(r for r in (_synthetic(results, m) for m in ("joint", "d2s")) if r)
+    n = record["data"]["recipe"]["n_images"]
+    return (
+        f"synthesising {n:,} images took {record['seconds']['data']:.1f} s (measured inside "
+        f"`python -m bench.synthetic_results` on {record['machine']['cores']} cores, so without "
+        "the command's start-up)"
+    )
+
+
+DEMO_KINDS = {"object": "objects", "scene": "places (scenes)", "attribute": "attributes",
+              "action": "actions"}  # fmt: skip
+
+
+def demo_world(kind: str) -> str:
+    """One kind of the demo world's concepts, most frequent first, each with its synonyms."""
+    from sparse_mm.synth_words import concepts
+
+    named = [(n, s) for k, n, s in concepts() if k == kind]
+    words = ", ".join(f"{n} ({', '.join(s)})" if s else n for n, s in named)
+    return f"**{DEMO_KINDS[kind]}** ({len(named)}): {words}"
+
+
+def demo_vocabulary() -> str:
+    """The demo world's words besides its concepts', and the vocabulary's size."""
+    from sparse_mm.synth_words import FILLER, WORDPIECE_LIKE, concepts
+
+    total = sum(1 + len(s) for _, _, s in concepts()) + len(FILLER) + len(WORDPIECE_LIKE)
+    return (
+        f"**filler words** ({len(FILLER)}), known to the query encoder and weighing little: "
+        f"{', '.join(FILLER)}; and {len(WORDPIECE_LIKE)} WordPiece-shaped tokens; "
+        f"{total} entries in the corpus' `vocab.txt` in all"
+    )
 
 
 def demo_r1(path: Path = DEMO_PROVENANCE) -> str:
@@ -182,12 +224,25 @@ def _ingest_rate(ingest: dict) -> str:
     return "– (index reused)" if ingest.get("reused_index") or not rate else f"{rate:,.0f}"
 
 
+def _largest_runs(reports: dict[str, dict]) -> list[tuple[str, int, list[tuple[str, dict]]]]:
+    """(workload, N, [(engine, run)]) at the report's largest N (the lsr grid's smaller N is in
+    report.md)."""
+    from bench.targets import engine_groups
+
+    groups = engine_groups(reports)
+    largest = max(r["n_docs"] for entries in groups.values() for _e, r, _ in entries)
+    out = []
+    for key, entries in groups.items():
+        n = entries[-1][1]["n_docs"]
+        if n == largest:
+            out.append((key, n, [(e, r) for e, r, _ in entries if r["n_docs"] == n]))
+    return out
+
+
 def performance_table(results: Path = RESULTS_DIR) -> str | None:
     """The headline of the committed peers report: per workload at the report's largest N, per
     system and mode, p50 and parity with exact, ingest; None while no such report is
     committed."""
-    from bench.targets import engine_groups
-
     reports = _peer_reports(results)
     if not reports:
         return None
@@ -196,13 +251,7 @@ def performance_table(results: Path = RESULTS_DIR) -> str | None:
         "| workload | N | system | mode | p50 ms | overlap@10 | top-10 identical | ingest docs/s |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    groups = engine_groups(reports)
-    largest = max(r["n_docs"] for entries in groups.values() for _e, r, _ in entries)
-    for key, entries in groups.items():
-        n = entries[-1][1]["n_docs"]
-        if n != largest:  # the lsr grid, at a smaller N: in report.md
-            continue
-        last = [(e, r) for e, r, _ in entries if r["n_docs"] == n]
+    for key, n, last in _largest_runs(reports):
         for engine, run in last:
             for mode, m in run["modes"].items():
                 rows.append(
@@ -222,6 +271,31 @@ def performance_table(results: Path = RESULTS_DIR) -> str | None:
             *rows,
         ]
     )
+
+
+def performance_headline(results: Path = RESULTS_DIR) -> str | None:
+    """The README's short form of `performance_table`: the hybrid mode only, per workload and
+    system at the largest N; None while no peers report is committed."""
+    reports = _peer_reports(results)
+    if not reports:
+        return None
+    first = next(iter(reports.values()))
+    rows = [
+        f"| hybrid, git {first['git']} | N | p50 ms | top-10 identical to exact | ingest docs/s |",
+        "|---|---|---|---|---|",
+    ]
+    for key, n, last in _largest_runs(reports):
+        for engine, run in last:
+            m = run["modes"]["hybrid"]
+            rows.append(
+                f"| {key} on {engine} | {n:,} | {m['latency_ms']['p50']:.2f} | "
+                f"{m['top10_identical']:.3f} | {_ingest_rate(run['ingest'])} |"
+            )
+        exact = last[0][1]["reference"]["torch_cpu"]["hybrid"]
+        rows.append(
+            f"| {key}, exact PyTorch (CPU) | {n:,} | {exact['latency_ms']['p50']:.2f} | 1 | – |"
+        )
+    return "\n".join(rows)
 
 
 def targets_table(results: Path = RESULTS_DIR) -> str | None:
@@ -247,15 +321,20 @@ def blocks(results: Path = RESULTS_DIR, demo: Path = DEMO_PROVENANCE) -> dict[st
     out = {
         "synthetic results table": synthetic_table(results),
         "synthetic training runs": training_runs(results),
+        "synthetic corpus time": synthesis_time(results),
         "demo model test R@1": demo_r1(demo),
         "speed table": speed_table(results),
         "speed machine": speed_machine(results),
         "node start table": node_start_table(results),
     }
+    for kind in DEMO_KINDS:
+        out[f"demo world {kind}s"] = demo_world(kind)
+    out["demo world vocabulary"] = demo_vocabulary()
     performance = performance_table(results)
     if performance is not None:  # absent until the peers report is committed
         out["performance table"] = performance
         out["performance targets"] = targets_table(results)
+        out["performance headline"] = performance_headline(results)
     for i, text in enumerate(example_outputs(results)):
         out[f"example output {i + 1}"] = text
     for i, text in enumerate(elasticsearch_examples(results)):
@@ -263,20 +342,66 @@ def blocks(results: Path = RESULTS_DIR, demo: Path = DEMO_PROVENANCE) -> dict[st
     return out
 
 
-def missing(readme: str, results: Path = RESULTS_DIR, demo: Path = DEMO_PROVENANCE) -> list[str]:
-    """Names of the blocks that `readme` does not contain verbatim."""
-    return [name for name, text in blocks(results, demo).items() if text not in readme]
+def pages() -> dict[str, str]:
+    """README.md and every docs/*.md, by path relative to the repository, with their text."""
+    paths = [README, *sorted(DOCS_DIR.glob("*.md"))]
+    return {str(p.relative_to(REPO)): p.read_text(encoding="utf-8") for p in paths}
+
+
+def _as_pages(text: str | dict[str, str]) -> dict[str, str]:
+    return {"README.md": text} if isinstance(text, str) else text
+
+
+def missing(
+    text: str | dict[str, str], results: Path = RESULTS_DIR, demo: Path = DEMO_PROVENANCE
+) -> list[str]:
+    """Names of the blocks that no page (a text, or {name: text}) contains verbatim."""
+    texts = _as_pages(text).values()
+    return [n for n, block in blocks(results, demo).items() if not any(block in t for t in texts)]
+
+
+def stale_copies(
+    text: str | dict[str, str], results: Path = RESULTS_DIR, demo: Path = DEMO_PROVENANCE
+) -> list[str]:
+    """'page: block' for every page that shows a block's first lines (three, or all but the
+    last of a shorter block) but not the whole block, outside the other blocks it holds: a copy
+    that drifted from its JSON while the right one is shown elsewhere."""
+    known = blocks(results, demo)
+    out = []
+    for page, page_text in _as_pages(text).items():
+        for name, block in known.items():
+            lines = block.splitlines()
+            head = "\n".join(lines[: min(3, len(lines) - 1)])
+            if not head or block in page_text:
+                continue
+            rest = page_text
+            for other in (b for n, b in known.items() if n != name and head in b):
+                rest = rest.replace(other, "")  # a block that quotes this one's lines
+            if head in rest:
+                out.append(f"{page}: {name}")
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", type=Path, default=None, help="README to check")
+    parser.add_argument(
+        "--check", type=Path, nargs="*", default=None,
+        help="pages to check (default: README.md and docs/*.md)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
-    if args.check:
-        absent = missing(args.check.read_text(encoding="utf-8"))
-        if absent:
-            sys.exit(f"{args.check} lacks, verbatim: {', '.join(absent)}")
-        print(f"{args.check}: every measurement block matches its JSON")
+    if args.check is not None:
+        texts = (
+            {str(p): p.read_text(encoding="utf-8") for p in args.check} if args.check else pages()
+        )
+        absent, stale = missing(texts), stale_copies(texts)
+        if absent or stale:
+            sys.exit(
+                "; ".join(
+                    ([f"no page holds, verbatim: {', '.join(absent)}"] if absent else [])
+                    + ([f"stale copies: {', '.join(stale)}"] if stale else [])
+                )
+            )
+        print(f"{', '.join(texts)}: every measurement block matches its JSON")
         return
     for name, text in blocks().items():
         print(f"<!-- {name} -->\n{text}\n")

@@ -1,11 +1,13 @@
-"""Every measurement in README.md comes from a committed JSON that says how it was made.
+"""Every measurement in README.md and docs/*.md comes from a committed JSON that says how it
+was made.
 
 - The measurement blocks (synthetic results table, demo model R@1, speed table, node start
-  times, example outputs, Elasticsearch examples) appear in README.md exactly as
-  bench.readme_tables renders them from their JSONs.
-- Every results file the READMEs link exists; every JSON under bench/results/ carries the
+  times, example outputs, Elasticsearch examples, the benchmark's tables) appear in README.md
+  or a docs/ page exactly as bench.readme_tables renders them from their JSONs, and no page
+  holds a drifted copy of one (its first lines without the rest).
+- Every results file the pages link exists; every JSON under bench/results/ carries the
   provenance record, made at a clean commit, or says why it is stale, and a stale one is
-  called STALE wherever the READMEs cite it.
+  called STALE wherever a page cites it.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import re
 import pytest
 
 from bench.provenance import REPO, REQUIRED_KEYS, RESULTS_DIR, is_clean
-from bench.readme_tables import DEMO_PROVENANCE, blocks, missing
+from bench.readme_tables import DEMO_PROVENANCE, blocks, missing, pages, stale_copies
 
 README = REPO / "README.md"
 READMES = (README, REPO / "bench" / "README.md")
+PAGES = (*READMES, *sorted((REPO / "docs").glob("*.md")))
 LINK = re.compile(r"(?:bench/results|sparse_mm/demo/model)/[\w./-]+\.(?:json|md)")
 
 
@@ -28,10 +31,35 @@ def _results_jsons():
 
 
 def test_readme_blocks_match_their_json():
-    readme = README.read_text(encoding="utf-8")
-    assert not missing(readme), (
-        "README.md differs from its JSONs; paste `python -m bench.readme_tables` output"
+    absent = missing(pages())
+    assert not absent, (
+        f"no page (README.md, docs/*.md) holds {absent} as its JSON renders it; paste "
+        "`python -m bench.readme_tables` output"
     )
+
+
+def test_no_page_holds_a_drifted_copy_of_a_block():
+    assert not stale_copies(pages()), "paste `python -m bench.readme_tables` output there"
+
+
+def test_pages_are_readme_and_every_docs_page():
+    names = set(pages())
+    assert {"README.md", "docs/benchmark.md", "docs/training.md"} <= names
+    assert names == {"README.md", *(f"docs/{p.name}" for p in (REPO / "docs").glob("*.md"))}
+
+
+def test_a_wrong_block_in_a_docs_page_fails_the_check():
+    """A block moved to docs/ is checked there: wrong in the only page holding it, it is
+    missing; wrong in one page while right in another, it is a stale copy."""
+    texts = pages()
+    name, block = "speed table", blocks()["speed table"]
+    row = block.splitlines()[-1]
+    wrong = block.replace(row, row.replace("images/s", "images/min"))
+    only_wrong = {p: text.replace(block, wrong) for p, text in texts.items()}
+    assert name in missing(only_wrong)
+    one_wrong = {**texts, "docs/copy.md": wrong}
+    assert "docs/copy.md: speed table" in stale_copies(one_wrong)
+    assert name not in missing(one_wrong)
 
 
 def test_blocks_render_every_measurement_source():
@@ -66,11 +94,11 @@ def test_demo_provenance_is_a_clean_record():
     assert record["model"]["sha256"]["model.safetensors"]
 
 
-@pytest.mark.parametrize("readme", READMES, ids=lambda p: str(p.relative_to(REPO)))
+@pytest.mark.parametrize("readme", PAGES, ids=lambda p: str(p.relative_to(REPO)))
 def test_linked_results_exist_and_stale_ones_are_marked(readme):
     text = readme.read_text(encoding="utf-8")
     links = set(LINK.findall(text))
-    assert links, f"{readme} links no results"
+    assert links or readme not in READMES, f"{readme} links no results"
     for link in links:
         path = REPO / link
         assert path.exists(), f"{readme.name} links {link}, which is not committed"
