@@ -41,9 +41,13 @@ engine_up() {
   case "$kind" in
     url) echo "using OpenSearch at $url ($reason)" >&2 ;;
     docker)
-      echo "starting OpenSearch with docker compose ($reason)" >&2
+      local image
+      image="$(python -c 'import os; from indexing.images.spec import OPENSEARCH as s; print(s.image(os.environ))')"
+      echo "starting OpenSearch ($image) with docker compose ($reason)" >&2
+      # the ulimits this daemon can grant (the production ones wherever it can)
+      eval "$(scripts/docker-host.sh limits "$image")"
       docker compose up -d --wait >&2
-      url="http://127.0.0.1:9200"
+      url="http://127.0.0.1:${SPARSE_MM_PORT:-9200}"
       ;;
     managed)
       echo "using the managed OpenSearch node ($reason)" >&2

@@ -6,10 +6,11 @@
 #   scripts/docker-host.sh start     start dockerd in the background unless one answers already
 #                                    (log: $SPARSE_MM_DOCKERD_LOG, default /var/log/sparse-mm-dockerd.log)
 #   scripts/docker-host.sh stop      stop the dockerd that `start` started (never another one)
-#   scripts/docker-host.sh limits    print `export SPARSE_MM_MEMLOCK=... SPARSE_MM_NOFILE=...` for
-#                                    docker-compose.yml where this host's hard limits are below
-#                                    the engines' production values (nothing where they are not):
-#                                    eval "$(scripts/docker-host.sh limits)"
+#   scripts/docker-host.sh limits IMAGE
+#                                    print `export SPARSE_MM_MEMLOCK=... SPARSE_MM_NOFILE=...` for
+#                                    docker-compose.yml when the daemon cannot grant the engines'
+#                                    production ulimits (tried with IMAGE); nothing when it can:
+#                                    eval "$(scripts/docker-host.sh limits IMAGE)"
 # Debian ships only docker-compose v1, which rejects this project's compose files and has no
 # --wait: Compose v2 is built from its Go module at a pinned version (the Go toolchain and its
 # module proxy are enough), once, into $SPARSE_MM_COMPOSE_CACHE (default
@@ -104,23 +105,31 @@ stop_daemon() {
   rm -f "$PIDFILE"
 }
 
-# The production values docker-compose.yml asks for: memlock unlimited, nofile 65536. A process
+# The production values docker-compose.yml asks for: memlock unlimited, nofile 65536. A daemon
 # without CAP_SYS_RESOURCE (root in some VMs) cannot give a container more than its own hard
-# limits, and Docker then refuses to start it ("error setting rlimit ... operation not
-# permitted"): run with the hard limits instead.
+# limits, and refuses to start it ("error setting rlimit ... operation not permitted"). Try
+# them with a container that only runs `true`; when refused, print this shell's hard limits
+# (the daemon's own, when it was started from here: scripts/docker-host.sh start).
 print_limits() {
-  local memlock nofile out=()
+  local image="${1:?usage: scripts/docker-host.sh limits IMAGE}" memlock nofile out=()
+  if docker run --rm --entrypoint true --ulimit memlock=-1:-1 --ulimit nofile=65536:65536 \
+    "$image" >/dev/null 2>&1; then
+    return
+  fi
+  docker run --rm --entrypoint true "$image" >/dev/null 2>&1 \
+    || die "a container of $image does not start even without ulimits"
   memlock="$(ulimit -Hl)"
   nofile="$(ulimit -Hn)"
   [ "$memlock" = unlimited ] || out+=("SPARSE_MM_MEMLOCK=$((memlock * 1024))")
   [ "$nofile" = unlimited ] || [ "$nofile" -ge 65536 ] || out+=("SPARSE_MM_NOFILE=$nofile")
-  [ "${#out[@]}" = 0 ] || echo "export ${out[*]}"
+  say "this daemon cannot grant the production ulimits: ${out[*]}"
+  echo "export ${out[*]}"
 }
 
 case "${1:-}" in
   install) install_packages; install_compose ;;
   start) start_daemon ;;
   stop) stop_daemon ;;
-  limits) print_limits ;;
+  limits) print_limits "${2:-}" ;;
   *) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
