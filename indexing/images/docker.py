@@ -90,7 +90,7 @@ def build(context: Path, tag: str, progress: Callable[[str], None]) -> None:
     for line in proc.stdout:
         line = line.rstrip()
         if line.startswith("Step ") or re.match(r"#\d+ \[", line):
-            progress(f"  {line}")
+            progress(f"  {line[:100]}")
         if line:
             tail = [*tail[-4:], line]
     if proc.wait() != 0:
