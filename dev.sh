@@ -76,6 +76,8 @@ engine_up() {
         start_managed "the compose file's image is not there and cannot be pulled"
       else
         echo "starting OpenSearch on port $port with docker compose ($reason)" >&2
+        # the ulimits this daemon can grant (the production ones wherever it can)
+        eval "$(scripts/docker-host.sh limits "$(docker compose config --images opensearch | head -n 1)")"
         SPARSE_MM_PORT="$port" docker compose up -d --wait opensearch >&2 \
           || { echo "error: docker compose could not start OpenSearch" >&2; echo "$WAY_OUT" >&2; exit 1; }
       fi

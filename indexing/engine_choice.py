@@ -5,14 +5,17 @@ and Elasticsearch for the tests that run on both), the same way for all:
 - `url`: the one at the engine's URL variable (`$OPENSEARCH_URL`, `$ELASTICSEARCH_URL`; it
   must answer);
 - `docker`: a container, started by testcontainers for the tests (a Docker daemon must answer)
-  or by `docker compose` for `dev.sh` (`docker compose version` must work);
+  or by `docker compose` for `dev.sh` (`docker compose version` must work), of the image
+  `$SPARSE_MM_OPENSEARCH_IMAGE` (Elasticsearch: `$SPARSE_MM_ELASTICSEARCH_IMAGE`; default the
+  official image of the pinned version), which must be present or pullable (`sparse-mm image
+  build` makes local ones);
 - `managed`: the managed local node (`sparse-mm opensearch start`, `sparse-mm elasticsearch
   start`) on the engine's port (`indexing.registry.port_from`: `$SPARSE_MM_PORT`;
   Elasticsearch: `$SPARSE_MM_ES_PORT`, default the OpenSearch port + 1);
 - unset (or `auto`): the engine's URL variable when it is set (an explicit URL is honoured, or
   the run fails); else an engine already answering on its port on 127.0.0.1 (a `docker compose
-  up` node, a managed node started earlier); else Docker when its daemon answers; else the
-  managed node.
+  up` node, a managed node started earlier); else Docker when its daemon answers and the image
+  is present or pullable; else the managed node, the reason saying why Docker was passed over.
 
 `python -m indexing.engine_choice [ENGINE]` prints the decision for `dev.sh`, one field per
 line (KIND, the local URL, REASON; a line per field, so that an empty field stays a field); its
@@ -32,6 +35,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from indexing.images.spec import SPECS
 from indexing.registry import DEFAULT_ENGINE, engine_spec, port_from
 from sparse_mm.errors import EngineError
 
@@ -45,10 +49,12 @@ class EngineChoice:
     kind: str  # one of KINDS
     url: str | None  # known up front for "url"; managed/docker engines say theirs when started
     reason: str  # why this one, for the pytest header and dev.sh
+    image: str | None = None  # the container image, for "docker"
 
     def describe(self) -> str:
         where = f" at {self.url}" if self.url else ""
-        return f"{self.kind}{where} ({self.reason})"
+        image = f" image {self.image}" if self.image else ""
+        return f"{self.kind}{where}{image} ({self.reason})"
 
 
 def choose_engine(
@@ -57,9 +63,11 @@ def choose_engine(
     docker_answers: Callable[[], bool],
     engine: str = DEFAULT_ENGINE,
     docker_missing: str = NO_DAEMON,
+    image_problem: Callable[[str], str | None] = lambda _image: None,
 ) -> EngineChoice:
-    """Decide from the environment and two probes (passed in, so the logic is testable);
-    `docker_missing` says what is missing when the Docker probe fails."""
+    """Decide from the environment and the probes (passed in, so the logic is testable):
+    `docker_missing` says what is missing when the Docker probe fails; `image_problem(image)` is
+    None when Docker can run `image` (present or pulled), else why not."""
     wanted = (env.get("SPARSE_MM_ENGINE") or "auto").strip().lower()
     variable = engine_spec(engine).url_variable
     url = env.get(variable) or None
@@ -74,13 +82,22 @@ def choose_engine(
         if not answers(url):
             raise EngineError(f"SPARSE_MM_ENGINE=url but nothing answers at {url}")
         return EngineChoice("url", url, "SPARSE_MM_ENGINE=url")
+    spec = SPECS[engine]
+    image = spec.image(env)
     if wanted == "docker":
         if not docker_answers():
             raise EngineError(
                 f"SPARSE_MM_ENGINE=docker but {docker_missing}; "
                 "start Docker or choose SPARSE_MM_ENGINE=managed"
             )
-        return EngineChoice("docker", None, "SPARSE_MM_ENGINE=docker")
+        problem = image_problem(image)
+        if problem is not None:
+            raise EngineError(
+                f"SPARSE_MM_ENGINE=docker but {problem}: build a local one (`sparse-mm image "
+                f"build --engine {engine}`, then {spec.image_variable}={spec.tag}) or set "
+                f"{spec.image_variable}"
+            )
+        return EngineChoice("docker", None, "SPARSE_MM_ENGINE=docker", image)
     if wanted == "managed":
         return EngineChoice("managed", local, "SPARSE_MM_ENGINE=managed")
     if url is not None:
@@ -92,9 +109,15 @@ def choose_engine(
         return EngineChoice("url", url, f"{variable} is set")
     if answers(local):
         return EngineChoice("url", local, "an engine already answers there")
-    if docker_answers():
-        return EngineChoice("docker", None, "nothing answers on the port; Docker's daemon does")
-    return EngineChoice("managed", local, f"nothing answers on the port and {docker_missing}")
+    if not docker_answers():
+        return EngineChoice("managed", local, f"nothing answers on the port and {docker_missing}")
+    problem = image_problem(image)
+    if problem is None:
+        reason = "nothing answers on the port; Docker's daemon does and has the image"
+        return EngineChoice("docker", None, reason, image)
+    return EngineChoice(
+        "managed", local, f"nothing answers on the port; Docker answers but {problem}"
+    )
 
 
 def http_answers(url: str, timeout: float = 3.0) -> bool:
@@ -146,8 +169,29 @@ def compose_answers(timeout: float = 10.0) -> bool:
     return done.returncode == 0
 
 
+def docker_image_problem(image: str, timeout: float = 120.0) -> str | None:
+    """None when the daemon has `image` or pulls it; else why not, in a few words."""
+    docker = shutil.which("docker") or "docker"
+    try:
+        present = subprocess.run(
+            [docker, "image", "inspect", image], capture_output=True, timeout=30, check=False
+        )
+        if present.returncode == 0:
+            return None
+        pulled = subprocess.run(
+            [docker, "pull", "-q", image], capture_output=True, timeout=timeout, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return f"the image {image} is not present and pulling it did not finish"
+    if pulled.returncode == 0:
+        return None
+    return f"the image {image} is not present and cannot be pulled"
+
+
 def choose_from_environment(engine: str = DEFAULT_ENGINE) -> EngineChoice:
-    return choose_engine(os.environ, http_answers, docker_daemon_answers, engine)
+    return choose_engine(
+        os.environ, http_answers, docker_daemon_answers, engine, NO_DAEMON, docker_image_problem
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,7 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     engine = args[0] if args else DEFAULT_ENGINE
     missing = "no Docker daemon with `docker compose` v2 (`docker compose version` fails)"
     try:
-        choice = choose_engine(os.environ, http_answers, compose_answers, engine, missing)
+        choice = choose_engine(
+            os.environ, http_answers, compose_answers, engine, missing, docker_image_problem
+        )
         local = f"http://127.0.0.1:{port_from(os.environ, engine)}"
     except EngineError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -19,6 +19,7 @@ import pytest
 from indexing.engine_choice import choose_from_environment
 from indexing.registry import DEFAULT_ENGINE, engine_spec
 from sparse_mm.errors import EngineError
+from tests.containers import APPLIED, apply_offline_settings
 from tests.engines import ENGINE_NAMES, Engine, start_engine
 
 
@@ -35,12 +36,18 @@ def _explicit_choice(name: str) -> bool:
 
 
 def pytest_report_header(config) -> list[str]:
-    lines = []
+    lines, docker = [], False
     for name in ENGINE_NAMES:
         try:
-            lines.append(f"{name} choice: {choose_from_environment(name).describe()}")
+            choice = choose_from_environment(name)
         except EngineError as exc:
             lines.append(f"{name} choice: none ({exc})")
+            continue
+        lines.append(f"{name} choice: {choice.describe()}")
+        docker = docker or choice.kind == "docker"
+    if docker:
+        apply_offline_settings()
+        lines.append(f"testcontainers settings: {' '.join(APPLIED)}")
     return lines
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from indexing.client import ConnectionOptions
 from indexing.engine import connect
 from indexing.engine_choice import EngineChoice, choose_from_environment
 from indexing.registry import DEFAULT_ENGINE, engine_names, engine_spec, port_from
+from tests.containers import container_for
 
 COMPOSE_FILE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
 ENGINE_NAMES = engine_names()  # the registry's (indexing/registry.py)
@@ -35,41 +37,30 @@ class Engine:
     version: str
     client: object  # the engine's official client
     name: str = DEFAULT_ENGINE  # as on the command line (--engine)
+    image: str | None = None  # the container's image (kind "docker")
 
     @property
     def label(self) -> str:
         return engine_spec(self.name).label
 
     def describe(self) -> str:
-        return f"{self.label} {self.version}, {self.kind} at {self.url} ({self.reason})"
+        image = f" image {self.image}" if self.image else ""
+        return f"{self.label} {self.version}, {self.kind} at {self.url}{image} ({self.reason})"
 
 
 def compose_image(path: Path = COMPOSE_FILE, service: str = DEFAULT_ENGINE) -> str:
-    return yaml.safe_load(path.read_text())["services"][service]["image"]
+    """The image a service names, its variable's default when it names one
+    (`${SPARSE_MM_OPENSEARCH_IMAGE:-opensearchproject/opensearch:3.4.0}`)."""
+    image = yaml.safe_load(path.read_text())["services"][service]["image"]
+    match = re.fullmatch(r"\$\{(\w+):-([^}]+)\}", image)
+    return match.group(2) if match else image
 
 
 def _engine(choice: EngineChoice, url: str, name: str) -> Engine:
     adapter = connect(ConnectionOptions(url=url), engine=name)
-    return Engine(url, choice.kind, choice.reason, adapter.version(), adapter.client, name)
-
-
-def container_settings(name: str) -> tuple[str, dict[str, str]]:
-    """The image of engine `name` (its image variable, else docker-compose.yml's) and the
-    environment its container gets beyond the testcontainers module's own (which turns
-    security off for both)."""
-    spec = engine_spec(name)
-    image = os.environ.get(spec.image_variable) or compose_image(service=spec.compose_service)
-    return image, dict(spec.container_env)
-
-
-def container_for(name: str):
-    """The testcontainers container of engine `name` (constructing it needs a Docker daemon)."""
-    spec = engine_spec(name)
-    image, env = container_settings(name)
-    container = spec.container_class()(image, **dict(spec.container_kwargs))
-    for key, value in env.items():
-        container.with_env(key, value)
-    return container
+    return Engine(
+        url, choice.kind, choice.reason, adapter.version(), adapter.client, name, choice.image
+    )
 
 
 @contextlib.contextmanager

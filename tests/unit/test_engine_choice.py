@@ -82,3 +82,31 @@ def test_demo_check_parses_the_query_table_and_finds_differences():
     assert compare(hits[:1], [("547", 0.7401), ("35", 0.7254)])  # a hit missing
     # ids may swap only between hits whose exact scores tie
     assert compare([("a", 0.5), ("b", 0.5)], [("b", 0.5), ("a", 0.5)]) == []
+
+
+def _image_problem(present):
+    return lambda image: None if image in present else f"the image {image} is not present"
+
+
+def test_auto_takes_docker_only_when_the_image_is_there_and_says_why_it_went_on():
+    official = "opensearchproject/opensearch:3.4.0"
+    choice = choose_engine({}, lambda url: False, lambda: True, "opensearch", _image_problem(()))
+    assert choice.kind == "managed"
+    assert "Docker answers but the image opensearchproject/opensearch:3.4.0" in choice.reason
+    choice = choose_engine(
+        {}, lambda u: False, lambda: True, "opensearch", _image_problem({official})
+    )
+    assert (choice.kind, choice.image) == ("docker", official)
+    local = {"SPARSE_MM_OPENSEARCH_IMAGE": "sparse-mm/opensearch:3.4.0"}
+    probe = _image_problem({"sparse-mm/opensearch:3.4.0"})
+    choice = choose_engine(local, lambda u: False, lambda: True, "opensearch", probe)
+    assert (choice.kind, choice.image) == ("docker", "sparse-mm/opensearch:3.4.0")
+    assert "image sparse-mm/opensearch:3.4.0" in choice.describe()
+
+
+def test_explicit_docker_without_its_image_is_one_error_naming_the_variable():
+    env = {"SPARSE_MM_ENGINE": "docker"}
+    with pytest.raises(EngineError, match="SPARSE_MM_ELASTICSEARCH_IMAGE") as caught:
+        choose_engine(env, lambda u: False, lambda: True, "elasticsearch", _image_problem(()))
+    assert "\n" not in str(caught.value)
+    assert "sparse-mm image build --engine elasticsearch" in str(caught.value)

@@ -7,7 +7,8 @@ import pytest
 
 from indexing.engine_choice import choose_engine, port_from
 from sparse_mm.errors import EngineError
-from tests.engines import compose_image, container_settings, managed_node
+from tests.containers import container_settings
+from tests.engines import compose_image, managed_node
 
 
 def decide(env, answering=(), docker=False):
@@ -56,10 +57,13 @@ def test_explicit_choices_apply_to_it_as_to_opensearch():
 
 
 def test_docker_and_managed_paths_build_the_elasticsearch_ones():
-    image, env = container_settings("elasticsearch")
+    image, env = container_settings("elasticsearch", {})
     assert image == compose_image(service="elasticsearch") != compose_image()
-    assert env == {"ES_JAVA_OPTS": "-Xms1g -Xmx1g"}
-    assert container_settings("opensearch") == (compose_image(), {})
+    assert env["ES_JAVA_OPTS"] == "-Xms1g -Xmx1g"
+    assert container_settings("opensearch", {})[0] == compose_image()
+    local = {"SPARSE_MM_ELASTICSEARCH_IMAGE": "sparse-mm/elasticsearch:9.5.3"}
+    assert container_settings("elasticsearch", local)[0] == "sparse-mm/elasticsearch:9.5.3"
+    assert container_settings("opensearch", local)[0] == compose_image()
     node = managed_node("elasticsearch", 9221)
     assert (node.label, node.port, node.url) == ("Elasticsearch", 9221, "http://127.0.0.1:9221")
     assert managed_node("opensearch", 9220).label == "OpenSearch"
