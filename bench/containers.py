@@ -102,6 +102,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         report = {
             **provenance(argv, prog="python -m bench.containers"),
+            # what was measured: the images of these engine versions (no model, no data)
+            "engine": {s.engine: {"version": s.version, "image": s.tag} for s in SPECS.values()},
             "build": {"cold": args.cold, "first": first, "again": again},
             "sizes_bytes": sizes,
             "start": starts,

@@ -62,8 +62,8 @@ def choose_engine(
     answers: Callable[[str], bool],
     docker_answers: Callable[[], bool],
     engine: str = DEFAULT_ENGINE,
-    docker_missing: str = NO_DAEMON,
     image_problem: Callable[[str], str | None] = lambda _image: None,
+    docker_missing: str = NO_DAEMON,
 ) -> EngineChoice:
     """Decide from the environment and the probes (passed in, so the logic is testable):
     `docker_missing` says what is missing when the Docker probe fails; `image_problem(image)` is
@@ -82,21 +82,16 @@ def choose_engine(
         if not answers(url):
             raise EngineError(f"SPARSE_MM_ENGINE=url but nothing answers at {url}")
         return EngineChoice("url", url, "SPARSE_MM_ENGINE=url")
-    spec = SPECS[engine]
-    image = spec.image(env)
+    image = docker_image(env, engine)
     if wanted == "docker":
         if not docker_answers():
             raise EngineError(
                 f"SPARSE_MM_ENGINE=docker but {docker_missing}; "
                 "start Docker or choose SPARSE_MM_ENGINE=managed"
             )
-        problem = image_problem(image)
+        problem = image_problem(image) if image else None
         if problem is not None:
-            raise EngineError(
-                f"SPARSE_MM_ENGINE=docker but {problem}: build a local one (`sparse-mm image "
-                f"build --engine {engine}`, then {spec.image_variable}={spec.tag}) or set "
-                f"{spec.image_variable}"
-            )
+            raise EngineError(f"SPARSE_MM_ENGINE=docker but {problem}: {_image_hint(engine)}")
         return EngineChoice("docker", None, "SPARSE_MM_ENGINE=docker", image)
     if wanted == "managed":
         return EngineChoice("managed", local, "SPARSE_MM_ENGINE=managed")
@@ -111,12 +106,30 @@ def choose_engine(
         return EngineChoice("url", local, "an engine already answers there")
     if not docker_answers():
         return EngineChoice("managed", local, f"nothing answers on the port and {docker_missing}")
-    problem = image_problem(image)
+    problem = image_problem(image) if image else None
     if problem is None:
         reason = "nothing answers on the port; Docker's daemon does and has the image"
         return EngineChoice("docker", None, reason, image)
     return EngineChoice(
         "managed", local, f"nothing answers on the port; Docker answers but {problem}"
+    )
+
+
+def docker_image(env: Mapping[str, str], engine: str) -> str | None:
+    """The image a container of `engine` runs: its image variable's, else the official image
+    of the pinned version (None for an engine without an image recipe)."""
+    chosen = env.get(engine_spec(engine).image_variable)
+    return chosen or (SPECS[engine].official_image if engine in SPECS else None)
+
+
+def _image_hint(engine: str) -> str:
+    variable = engine_spec(engine).image_variable
+    if engine not in SPECS:
+        return f"set {variable}"
+    tag = SPECS[engine].tag
+    return (
+        f"build a local one (`sparse-mm image build --engine {engine}`, then "
+        f"{variable}={tag}) or set {variable}"
     )
 
 
@@ -190,7 +203,7 @@ def docker_image_problem(image: str, timeout: float = 120.0) -> str | None:
 
 def choose_from_environment(engine: str = DEFAULT_ENGINE) -> EngineChoice:
     return choose_engine(
-        os.environ, http_answers, docker_daemon_answers, engine, NO_DAEMON, docker_image_problem
+        os.environ, http_answers, docker_daemon_answers, engine, docker_image_problem
     )
 
 
@@ -201,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = "no Docker daemon with `docker compose` v2 (`docker compose version` fails)"
     try:
         choice = choose_engine(
-            os.environ, http_answers, compose_answers, engine, missing, docker_image_problem
+            os.environ, http_answers, compose_answers, engine, docker_image_problem, missing
         )
         local = f"http://127.0.0.1:{port_from(os.environ, engine)}"
     except EngineError as exc:

@@ -6,7 +6,13 @@ import click
 
 from sparse_mm.cli_support import CommandGroup
 
-ENGINES = ("opensearch", "elasticsearch", "both")
+
+def _image_engines() -> tuple[str, ...]:
+    """The registered engines that have an image recipe (indexing.images.spec.SPECS)."""
+    from indexing.images.spec import SPECS
+    from indexing.registry import engine_names
+
+    return tuple(name for name in engine_names() if name in SPECS)
 
 
 @click.group(cls=CommandGroup)
@@ -17,7 +23,7 @@ def image() -> None:
 @image.command("build")
 @click.option(
     "--engine",
-    type=click.Choice(ENGINES),
+    type=click.Choice((*_image_engines(), "both")),
     default="both",
     show_default=True,
     help="Which engine's image.",

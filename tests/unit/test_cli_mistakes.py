@@ -110,6 +110,10 @@ MISTAKES: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
         (("--out", "{file}"), ("is not an empty folder",)),
         (("--out", "{tmp}/e", "--images", "5"), ("5 is not in the range",)),
     ],
+    "image build": [
+        (("--engine", "solr"), ("'solr' is not one of",)),
+        (("--base",), ("--base", "requires an argument")),
+    ],
     "data world": [
         (("objects",), ("unexpected extra argument",)),
     ],
