@@ -67,6 +67,9 @@ class EngineSpec:
     # the test container: keyword arguments of `container` beyond the image, and environment
     container_kwargs: tuple[tuple[str, object], ...] = ()
     container_env: tuple[tuple[str, str], ...] = ()
+    # the path the test container's readiness wait asks (None: the testcontainers module's own
+    # wait); Elasticsearch's minimal distribution answers 405 to `GET /`
+    container_health_path: str | None = None
 
     @property
     def port_offset(self) -> int:

@@ -19,10 +19,9 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from indexing.engine_choice import docker_image_problem
-from indexing.images.spec import SPECS
+from indexing.engine_choice import docker_image, docker_image_problem
+from indexing.registry import engine_spec
 
-HEAP = "-Xms1g -Xmx1g"
 STARTUP_SECONDS = 300  # a loaded 2-core machine starts a node in 40 s to 2 min
 APPLIED: list[str] = []  # the offline settings this session applied, for the pytest header
 
@@ -71,32 +70,25 @@ def apply_offline_settings() -> None:
 
 
 def container_settings(name: str, env: Mapping[str, str] = os.environ) -> tuple[str, dict]:
-    """The image of engine `name` and the environment its container gets beyond the
-    testcontainers module's own (which turns security off for both)."""
-    image = SPECS[name].image(env)
-    if name == "elasticsearch":
-        return image, {"ES_JAVA_OPTS": HEAP, "discovery.type": "single-node"}
-    return image, {"OPENSEARCH_JAVA_OPTS": HEAP}
+    """The image of engine `name` (indexing.engine_choice.docker_image: its image variable's,
+    else the official one) and the environment its container gets beyond the testcontainers
+    module's own (which turns security off), from the engine's registry entry."""
+    return docker_image(env, name), dict(engine_spec(name).container_env)
 
 
 def container_for(name: str):
-    """The testcontainers container of engine `name` (constructing it needs a Docker daemon).
-    Elasticsearch's waits on /_cluster/health: the minimal distribution (local images)
-    answers 405 to the `GET /` testcontainers waits on by default."""
+    """The testcontainers container of engine `name` (constructing it needs a Docker daemon),
+    as the engine's registry entry describes it: class, arguments, environment and readiness
+    path."""
     apply_offline_settings()
+    spec = engine_spec(name)
     image, env = container_settings(name)
-    if name == "elasticsearch":
-        from testcontainers.community.elasticsearch import ElasticSearchContainer
+    container = spec.container_class()(image, **dict(spec.container_kwargs))
+    if spec.container_health_path:
         from testcontainers.core.wait_strategies import HttpWaitStrategy
 
-        container = ElasticSearchContainer(image)
-        container.waiting_for(
-            HttpWaitStrategy(9200, "/_cluster/health").with_startup_timeout(STARTUP_SECONDS)
-        )
-    else:
-        from testcontainers.community.opensearch import OpenSearchContainer
-
-        container = OpenSearchContainer(image, security_enabled=False)
+        wait = HttpWaitStrategy(9200, spec.container_health_path)
+        container.waiting_for(wait.with_startup_timeout(STARTUP_SECONDS))
     for key, value in env.items():
         container.with_env(key, value)
     return container

@@ -40,7 +40,8 @@ SPEC = EngineSpec(
     one_request_hybrid=False,
     query_profile=False,
     knn_searches_ef_search=False,
-    container_env=(("ES_JAVA_OPTS", "-Xms1g -Xmx1g"),),
+    container_env=(("ES_JAVA_OPTS", "-Xms1g -Xmx1g"), ("discovery.type", "single-node")),
+    container_health_path="/_cluster/health",
 )
 
 ASSETS_VERSION = 1

@@ -38,6 +38,7 @@ SPEC = EngineSpec(
     query_profile=True,
     knn_searches_ef_search=True,
     container_kwargs=(("security_enabled", False),),
+    container_env=(("OPENSEARCH_JAVA_OPTS", "-Xms1g -Xmx1g"),),
     node_flags=(
         (
             "secure",

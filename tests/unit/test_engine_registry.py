@@ -92,3 +92,12 @@ def test_a_registered_engine_gets_a_column_of_the_variables_table(third_engine):
     table = registry.variables_table()
     assert table.splitlines()[0].endswith("| OpenSearch | Elasticsearch | FakeSearch |")
     assert "`SPARSE_MM_FAKE_PORT`, else `SPARSE_MM_PORT` + 7, else 9207" in table
+
+
+def test_the_test_container_is_the_registered_engines_own(third_engine):
+    from tests.containers import container_settings
+
+    spec = registry.engine_spec(NAME)
+    image, env = container_settings(NAME, {spec.image_variable: "fake/image:1"})
+    assert (image, env) == ("fake/image:1", dict(spec.container_env))
+    assert container_settings(NAME, {}) == (None, dict(spec.container_env))  # no image recipe
