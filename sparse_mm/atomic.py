@@ -29,7 +29,7 @@ def write_text_atomic(path: str | Path, text: str, encoding: str = "utf-8") -> P
 
 
 def sync_dir(folder: Path) -> None:
-    """fsync a folder, so that a rename inside it is on disk."""
+    """fsync a folder (so that a rename inside it is on disk) or a file (its contents)."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from sparse_mm.atomic import sync_dir
 from sparse_mm.errors import DataError, ModelError
 from sparse_mm.model import HeadsConfig, SparseDenseHeads
 from sparse_mm.vocab import Vocabulary
@@ -168,7 +169,7 @@ def _replace_dir(staging: Path, model_dir: Path) -> None:
         model_dir.rename(backup)
         staging.rename(model_dir)
         shutil.rmtree(backup, ignore_errors=True)
-    _sync(model_dir.parent)
+    sync_dir(model_dir.parent)
 
 
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2
@@ -295,14 +296,6 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _sync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _publish(folder: Path) -> None:
     """Give the staging folder the permissions of a normally created one (mkdtemp makes it
     private, some writers make files private) and sync everything in it to disk."""
@@ -311,6 +304,6 @@ def _publish(folder: Path) -> None:
     for path in folder.rglob("*"):
         if path.is_file():
             path.chmod(0o666 & ~umask)
-            _sync(path)
+            sync_dir(path)
     folder.chmod(0o777 & ~umask)
-    _sync(folder)
+    sync_dir(folder)
