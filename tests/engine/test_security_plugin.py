@@ -21,6 +21,7 @@ from indexing.engine import connect_client as connect
 from indexing.opensearch.node import ManagedNode
 from sparse_mm.cli import main
 from sparse_mm.errors import EngineError
+from tests.cli_run import URL_NOTE, error_lines
 from tests.engine.local_nodes import free_ports
 
 pytestmark = pytest.mark.engine
@@ -76,7 +77,8 @@ def _query(name, model, *extra):
 
 
 def _one_line(text):
-    return len(text.strip().splitlines()) == 1
+    """One line says what went wrong (the URL rule's note on where the engine is aside)."""
+    return len(error_lines(text)) == 1
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +153,10 @@ def test_reader_queries_but_cannot_ingest(node, indexed, corpus, trained_model, 
                 "--model", trained_model.path, "--data", corpus]  # fmt: skip
         result, output = run(args, env)
         assert result.exit_code != 0
-        assert _one_line(result.stderr)
-        assert result.stderr.startswith("error: OpenSearch denied this operation to the user (403)")
+        assert _one_line(result.stderr), result.stderr
+        note, error = result.stderr.strip().splitlines()
+        assert URL_NOTE.match(note) and node.url in note and "$OPENSEARCH_URL" in note
+        assert error.startswith("error: OpenSearch denied this operation to the user (403)")
     admin_client.indices.refresh(index=name)
     assert admin_client.count(index=name)["count"] == before  # nothing partial
     assert not admin_client.indices.exists(index="secured-new")
