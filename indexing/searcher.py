@@ -64,11 +64,19 @@ class Searcher:
         """The query's unit dense vector (D,) and term weights, from the model's query encoder
         (loaded on the first call)."""
         with self._lock:
-            if self._encoder is None:
-                from sparse_mm.encoders import load_query_encoder
+            return encode_query(self.model, self._load_encoder(), text)
 
-                self._encoder = load_query_encoder(self.model)
-            return encode_query(self.model, self._encoder, text)
+    def load_encoder(self):
+        """The model's query encoder, loaded now if it was not yet."""
+        with self._lock:
+            return self._load_encoder()
+
+    def _load_encoder(self):
+        if self._encoder is None:
+            from sparse_mm.encoders import load_query_encoder
+
+            self._encoder = load_query_encoder(self.model)
+        return self._encoder
 
     def options(self, **given) -> SearchOptions:
         """SearchOptions from `given`; in dense mode (not exact) with no ef_search given, the
