@@ -19,7 +19,7 @@ from indexing.engine import connect
 from indexing.searcher import Searcher
 from service.app import ServiceConfig, create_app
 from service.server import running
-from tests.cli_run import run
+from tests.cli_run import one_line_error, run
 from tests.engines import each_engine  # noqa: F401  (every test here runs on both engines)
 
 QUERIES = ("a dog on the beach", "a red car in the snow", "a cat on the grass")
@@ -42,7 +42,8 @@ def service(engine, cli_index, trained_model, images):
 
 def _query_json(engine, trained_model, index, text, mode, k=10) -> dict:
     result = run("query", text, "--model", trained_model.path, "--index", index,
-                 "--engine", engine.name, "--url", engine.url, "--mode", mode, "-k", k, "--json")  # fmt: skip
+                 "--engine", engine.name, "--url", engine.url, "--mode", mode, "-k", k,
+                 "--json")  # fmt: skip
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -214,3 +215,20 @@ def test_the_api_key_is_required_on_the_api_only(engine, cli_index, trained_mode
     assert "API key" in none.json()["detail"]
     assert bearer.status_code == 200 and len(bearer.json()["hits"]) == 10
     assert header.status_code == 200 and page.status_code == 200
+
+
+def test_serve_refuses_an_index_that_is_not_the_models(engine, trained_model, index_name):
+    engine.client.indices.create(index=index_name)
+    result = run("serve", "--model", trained_model.path, "--index", index_name,
+                 "--engine", engine.name, "--url", engine.url, "--port", "0")  # fmt: skip
+    one_line_error(result, f"index {index_name!r} is not a sparse-mm index")
+
+
+def test_serve_says_in_one_line_that_its_port_is_taken(engine, cli_index, trained_model):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = run("serve", "--model", trained_model.path, "--index", cli_index[0],
+                     "--engine", engine.name, "--url", engine.url, "--port", port)  # fmt: skip
+    one_line_error(result, f"cannot listen on 127.0.0.1:{port}")
