@@ -238,7 +238,8 @@ def query(
     part and the matching terms (query weight x stored weight).
     """
     from indexing.render import render_json, render_table
-    from indexing.search import SearchOptions, encode_query, search, vectors_from_embedding
+    from indexing.search import vectors_from_embedding
+    from indexing.searcher import Searcher
     from sparse_mm.encoders import describe_unknown
 
     if (text is None) == (caption_id is None):
@@ -250,6 +251,7 @@ def query(
     if text is not None:
         text = _valid_text(text)
     model = load_model(model_dir)
+    searcher = Searcher(model, index)
     if caption_id is not None:
         from sparse_mm.data import load_caption_embedding
 
@@ -257,9 +259,7 @@ def query(
             model, load_caption_embedding(data_root(data_dir), caption_id)
         )
     else:
-        from sparse_mm.encoders import load_query_encoder
-
-        vectors = encode_query(model, load_query_encoder(model), text)
+        vectors = searcher.encode(text)
     unknown = describe_unknown(list(vectors.unknown_words))
     if template_request:
         from indexing.engine import engine_class
@@ -275,22 +275,16 @@ def query(
         if unknown:
             click.echo(unknown, err=True)
         return
-    client = connect_engine(url, engine)
-    ef_search = None
-    if mode == "dense" and not exact:  # the ef_search the index's graph was measured with
-        from indexing.index import index_meta
-
-        ef_search = index_meta(client, index).get("hnsw", {}).get("ef_search")
-    options = SearchOptions(
+    searcher.connect(connect_engine(url, engine))
+    options = searcher.options(
         mode=mode,
         k=k,
         window=window,
-        ef_search=ef_search,
         exact=exact,
         query_top_k=query_top_k,
         query_min_weight=query_min_weight,
     )
-    response = search(client, index, vectors, options, *model.serving_weights())
+    response = searcher.run(vectors, options)
     if response.pruning and response.pruning.describe():
         click.echo(response.pruning.describe(), err=True)
     if unknown:

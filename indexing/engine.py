@@ -163,6 +163,16 @@ class Engine(ABC):
     def count(self, name: str) -> int:
         return int(self.client.count(index=name)["count"])
 
+    def document_fields(self, name: str, doc_id: str, fields: list[str]) -> dict | None:
+        """The stored `fields` of document `doc_id` of `name`, or None when it has none (an
+        `ids` query, which both engines' clients send the same way)."""
+        body = {"query": {"ids": {"values": [doc_id]}}, "_source": fields, "size": 1}
+        try:
+            hits = self.client.search(index=name, body=body)["hits"]["hits"]
+        except self.request_errors()[1] as exc:
+            raise self.missing_index(name) from exc
+        return dict(hits[0].get("_source") or {}) if hits else None
+
     def refresh_interval(self, name: str) -> str | None:
         found = self.client.indices.get_settings(index=name, name="index.refresh_interval")
         return next(iter(found.values()))["settings"].get("index", {}).get("refresh_interval")

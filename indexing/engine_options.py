@@ -131,10 +131,12 @@ def engine_options(f):
     return engine_option(url_option(connection_options(f)))
 
 
-def connect_engine(url: str | None, engine: str = DEFAULT_ENGINE, *, option: str = "--url"):
-    """A checked client of `engine` (its official client) for `url` (None: the URL rule, and
-    the URL used is said on stderr once the engine answered) with the command's connection
-    options."""
+def connect_engine(
+    url: str | None, engine: str = DEFAULT_ENGINE, *, option: str = "--url", check: bool = True
+):
+    """A client of `engine` (its official client) for `url` (None: the URL rule, and the URL
+    used is said on stderr once the engine answered) with the command's connection options;
+    checked unless `check` is False (a service that must start while its engine is down)."""
     from indexing.client import ConnectionOptions, parse_headers, read_password
     from indexing.engine import connect
     from indexing.registry import engine_spec, url_source
@@ -155,7 +157,7 @@ def connect_engine(url: str | None, engine: str = DEFAULT_ENGINE, *, option: str
         verify=not meta.get("sparse_mm.insecure", False),
         headers=parse_headers(tuple(meta.get("sparse_mm.headers") or ())),
     )
-    adapter = connect(options, engine=engine)
+    adapter = connect(options, engine=engine, check=check)
     if source is not None:
         click.echo(f"{spec.label} at {options.safe_url} ({source}; {option} to choose)", err=True)
     return adapter.client

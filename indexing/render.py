@@ -46,7 +46,10 @@ def render_table(response: SearchResponse, top_terms: int = 3, width: int | None
     return "\n".join(lines)
 
 
-def render_json(response: SearchResponse) -> str:
+def response_dict(response: SearchResponse) -> dict:
+    """The JSON shape of `sparse-mm query --json` (and of /api/search, which adds timings):
+    mode, engine figures, unknown words and their word pieces, and the hits with their parts,
+    matching terms, filename and captions."""
     hits = []
     for hit in response.hits:
         item = asdict(hit)
@@ -54,19 +57,19 @@ def render_json(response: SearchResponse) -> str:
         item["filename"] = source.get("filename")
         item["captions"] = source.get("captions", [])
         hits.append(item)
-    return json.dumps(
-        {
-            "mode": response.mode,
-            "took_ms": response.took_ms,
-            "client_ms": round(response.client_ms, 3),
-            "round_trips": response.round_trips,
-            "unknown_words": [w.word for w in response.unknown_words],
-            "word_pieces": {w.word: list(w.pieces) for w in response.unknown_words if w.pieces},
-            "hits": hits,
-        },
-        indent=2,
-        ensure_ascii=False,
-    )
+    return {
+        "mode": response.mode,
+        "took_ms": response.took_ms,
+        "client_ms": round(response.client_ms, 3),
+        "round_trips": response.round_trips,
+        "unknown_words": [w.word for w in response.unknown_words],
+        "word_pieces": {w.word: list(w.pieces) for w in response.unknown_words if w.pieces},
+        "hits": hits,
+    }
+
+
+def render_json(response: SearchResponse) -> str:
+    return json.dumps(response_dict(response), indent=2, ensure_ascii=False)
 
 
 def _parts(hit, mode: str) -> tuple[str, str]:

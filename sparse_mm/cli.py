@@ -26,6 +26,7 @@ _DECLARED = (
     "training.cli:COMMANDS",
     "indexing.cli:commands",
     "bench.cli:bench",
+    "service.cli:COMMANDS",
 )
 
 

@@ -61,6 +61,18 @@ MISTAKES: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
         (("a dog", "--model", "{tmp}/nope"), ("nope", "does not exist")),
         (("--caption-id", "1", "--data", "{file}", "--url", CLOSED), ("is a file",)),
     ],
+    "serve": [  # each fails before the service listens (a mistake that did not would hang)
+        (("--url", BAD_PORT), ("port 'abc'",)),
+        (("--url", "localhost:9200"), ("must look like http://HOST:PORT",)),
+        (("--engine", "solr"), ("'solr' is not one of",)),
+        (("--model", "{tmp}/nope", "--url", CLOSED), ("nope", "does not exist")),
+        (("--images", "{tmp}/nope", "--url", CLOSED), ("--images", "is not a folder")),
+        (("--images", "{file}", "--url", CLOSED), ("--images", "is not a folder")),
+        (("--api-key", "", "--url", CLOSED), ("--api-key", "is empty")),
+        (("--cors-origin", "example.com", "--url", CLOSED), ("is not an origin",)),
+        (("--port", "70000"), ("70000 is not in the range",)),
+        (("--timeout", "nan", "--url", CLOSED), ("--timeout", "not a finite")),
+    ],
     "bench": [
         (("--data", "{file}", "--url", CLOSED, "--queries", "5"), ("--data", "not a folder")),
         (("--data", "{narrow}", "--url", CLOSED, "--queries", "5"), ("768", "48")),

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("training", "indexing", "bench")
+PACKAGES = ("training", "indexing", "bench", "service")
 
 
 def _python(code: str) -> str:
@@ -33,7 +33,7 @@ def test_importing_the_root_command_imports_no_package_built_on_the_core():
 
 @pytest.mark.parametrize(
     "args", [["--help"], ["ingest", "--help"], ["bench", "--help"], ["opensearch", "--help"],
-             ["train", "--help"]],
+             ["train", "--help"], ["serve", "--help"]],
 )  # fmt: skip
 def test_help_imports_no_torch(args):
     loaded = _python(
@@ -50,11 +50,11 @@ def test_the_root_finds_every_packages_commands_through_its_entry_points():
     from sparse_mm.cli import _DECLARED, GROUP, package_commands
 
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["entry-points"]
-    assert set(declared[GROUP]) == {"model", "training", "indexing", "bench"}
+    assert set(declared[GROUP]) == {"model", "training", "indexing", "bench", "service"}
     # the fallback for an install whose metadata predates the entry points names the same
     assert sorted(_DECLARED) == sorted(declared[GROUP].values())
     names = set(package_commands())
-    assert {"import", "embed", "train", "eval", "ingest", "query", "bench"} <= names
+    assert {"import", "embed", "train", "eval", "ingest", "query", "bench", "serve"} <= names
     assert {"opensearch", "elasticsearch"} <= names
 
 
@@ -73,3 +73,11 @@ def test_connection_options_do_not_import_the_adapter_interface():
     assert "indexing.engine" not in _imports(ROOT / "indexing" / "client.py")
     for name in ("cli.py", "cli_support.py", "__init__.py"):
         assert not any(m.split(".")[0] in PACKAGES for m in _imports(ROOT / "sparse_mm" / name))
+
+
+def test_indexing_and_the_core_never_import_the_service():
+    """service/ builds on indexing (one search path, `indexing.searcher`); never the reverse."""
+    for package in ("sparse_mm", "training", "indexing"):
+        for path in (ROOT / package).rglob("*.py"):
+            found = {m.split(".")[0] for m in _imports(path)}
+            assert "service" not in found, path
