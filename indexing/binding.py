@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sparse_mm.checkpoint import WEIGHTS, sha256_file
 from sparse_mm.errors import ModelMismatchError
 
 BINDING_KEY = "binding"  # the _meta key holding model_binding(model)
@@ -30,6 +29,8 @@ def model_binding(model) -> dict:
     """What an index's `_meta` records of `model` (a LoadedModel): weights sha256, vocabulary
     checksum, serving weights, the query encoder's description (with its file's sha256 when it
     has one) and the path (informative only, never compared)."""
+    from sparse_mm.checkpoint import WEIGHTS, sha256_file  # torch: not needed for --help
+
     path = Path(model.path)
     w1, w2 = model.serving_weights()
     encoder = dict(model.config.query_encoder or {"type": "none"})

@@ -362,6 +362,7 @@ def commands() -> list[click.Command]:
     """The commands of this package, for the root command (entry point `sparse_mm.commands`):
     ingest, query and one `start|stop|status` group per registered engine."""
     from indexing.images.cli import image
+    from indexing.lifecycle_cli import delete, indices
     from indexing.node_cli import node_groups
 
-    return [ingest, query, *node_groups(), image]
+    return [ingest, query, delete, indices, *node_groups(), image]
