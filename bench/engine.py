@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from bench.collection import Collection
+from indexing.binding import BINDING_KEY, mismatch_line, model_binding
 from indexing.bulk import BulkReport, bulk_index
 from indexing.documents import DocumentBuilder
 from indexing.index import bulk_loading, ensure_index, index_meta
@@ -102,6 +103,7 @@ def prepare_index(
 
     Refuses to delete an index that a benchmark did not create."""
     settings = settings or IndexSettings()
+    binding = model_binding(model)
     marker = f"{collection.description} | model {model.path} | {settings.describe_graph()}"
     if client.indices.exists(index=name):
         meta = index_meta(client, name)
@@ -111,10 +113,13 @@ def prepare_index(
                 "choose another --index"
             )
         count = client.count(index=name)["count"]
-        if reuse and meta[BENCH_MARK] == marker and count == len(collection):
+        # a bench index is the bench's own: bound to another model it is rebuilt, never read
+        bound = mismatch_line(name, meta, binding) is None
+        if reuse and bound and meta[BENCH_MARK] == marker and count == len(collection):
             return True
         client.indices.delete(index=name)
-    meta = {"w1": model.serving_weights()[0], "w2": model.serving_weights()[1], BENCH_MARK: marker}
+    w1, w2 = model.serving_weights()
+    meta = {"w1": w1, "w2": w2, BENCH_MARK: marker, BINDING_KEY: binding}
     ensure_index(client, name, collection.dense_dim, settings, meta)
     return False
 

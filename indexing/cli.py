@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from indexing.binding import check_binding, mismatch_option
 from indexing.bulk import BulkOptions
 from indexing.engine_options import connect_engine, engine_options
 from indexing.layout import DEFAULT_PROFILE, PROFILES
@@ -110,6 +111,7 @@ def _engine_options(f):
     help="Where rejected documents and reasons are written.",
 )
 @device_option
+@mismatch_option
 def ingest(
     model_dir,
     data_dir,
@@ -129,6 +131,7 @@ def ingest(
     bulk_concurrency,
     rejects,
     device,
+    allow_model_mismatch,
 ) -> None:
     """Encode a split's images with the model and index them (dense vectors + term weights).
 
@@ -161,8 +164,11 @@ def ingest(
         pruning=Pruning(doc_top_k, doc_min_weight),
         bulk=BulkOptions(rejects_path=rejects, max_retries=retries, concurrency=bulk_concurrency),
         device=resolve_device(device, announce=False),
+        allow_model_mismatch=allow_model_mismatch,
     )
     report = run_ingest(client, model, source, options)
+    if report.warning:
+        click.echo(report.warning, err=True)
     click.echo(report.describe())
     if report.bulk.failed:  # the error stays the only line on stderr
         raise SparseMMError(f"{report.bulk.failed} documents were rejected; see {rejects}")
@@ -215,6 +221,7 @@ def ingest(
     "OpenSearch, the body of POST <index>/_search/template (the stored template); "
     "Elasticsearch (no stored templates), the two search bodies of its hybrid query.",
 )
+@mismatch_option
 def query(
     text,
     model_dir,
@@ -231,6 +238,7 @@ def query(
     data_dir,
     as_json,
     template_request,
+    allow_model_mismatch,
 ) -> None:
     """Search the index with TEXT (or --caption-id), scoring like the model.
 
@@ -275,7 +283,11 @@ def query(
         if unknown:
             click.echo(unknown, err=True)
         return
-    searcher.connect(connect_engine(url, engine))
+    client = connect_engine(url, engine)
+    mismatch = check_binding(client, index, model, allow_mismatch=allow_model_mismatch)
+    if mismatch:
+        click.echo(mismatch, err=True)
+    searcher.connect(client)
     options = searcher.options(
         mode=mode,
         k=k,
@@ -345,6 +357,7 @@ def commands() -> list[click.Command]:
     """The commands of this package, for the root command (entry point `sparse_mm.commands`):
     ingest, query and one `start|stop|status` group per registered engine."""
     from indexing.images.cli import image
+    from indexing.lifecycle_cli import delete, indices
     from indexing.node_cli import node_groups
 
-    return [ingest, query, *node_groups(), image]
+    return [ingest, query, delete, indices, *node_groups(), image]

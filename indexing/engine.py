@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from indexing.client import ConnectionOptions
+from indexing.engine_admin import EngineAdmin
 from indexing.layout import IndexSettings
 
 # The registry (imported on first use, so that an engine's client library is needed only by
@@ -61,7 +62,7 @@ class AssetsReport:
         )
 
 
-class Engine(ABC):
+class Engine(EngineAdmin, ABC):
     """One engine behind a connected client (`self.client`, the engine's official client)."""
 
     spec: ClassVar[EngineSpec]  # what varies by engine (indexing/registry.py)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from indexing.binding import BINDING_KEY, check_binding, model_binding
 from indexing.bulk import (
     KEPT,
     BulkOptions,
@@ -50,6 +51,8 @@ class IngestOptions:
     # Translog durability while loading: "async" (fsync every 5 s; documents are reported
     # written after a flush) or "request" (fsync per bulk request, the serving value).
     bulk_durability: str = BULK_DURABILITY
+    # Ingest into an index bound to another model (indexing.binding): unsafe, warned about.
+    allow_model_mismatch: bool = False
 
 
 @dataclass
@@ -61,6 +64,7 @@ class IngestReport:
     pruning: PruningReport
     assets: AssetsReport
     settings: IndexSettings = field(default_factory=IndexSettings)  # as the index was built
+    warning: str | None = None  # the binding's warning under --allow-model-mismatch
 
     def describe(self) -> str:
         verb = "created" if self.created else "updated"
@@ -125,7 +129,13 @@ def _ingest(engine, model, source, options: IngestOptions, progress: bool, on_wr
         raise DataError(
             f"{source.description}: {len(source.ids)} ids for {source.emb.shape[0]} rows"
         )
+    warning = None
+    if engine.index_exists(options.index):  # refuse another model before writing anything
+        warning = check_binding(
+            engine, options.index, model, allow_mismatch=options.allow_model_mismatch
+        )
     meta = {
+        BINDING_KEY: model_binding(model),
         "model": str(model.path),
         "w1": model.serving_weights()[0],
         "w2": model.serving_weights()[1],
@@ -174,7 +184,7 @@ def _ingest(engine, model, source, options: IngestOptions, progress: bool, on_wr
     finally:
         bar.close()
     return IngestReport(
-        options.index, created, len(source.ids), report, builder.report, assets, settings
+        options.index, created, len(source.ids), report, builder.report, assets, settings, warning
     )
 
 

@@ -36,3 +36,8 @@ class Interrupted(SparseMMError, KeyboardInterrupt):
     KeyboardInterrupt, so that library callers see the interrupt they expect."""
 
     exit_code = 130  # the shell's status for a command ended by SIGINT
+
+
+class ModelMismatchError(SparseMMError):
+    """An index is bound to another model than the one given (or records none): encoding for
+    it with this model would return wrong answers without a word."""

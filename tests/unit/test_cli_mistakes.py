@@ -73,6 +73,22 @@ MISTAKES: dict[str, list[tuple[tuple[str, ...], tuple[str, ...]]]] = {
         (("--port", "70000"), ("70000 is not in the range",)),
         (("--timeout", "nan", "--url", CLOSED), ("--timeout", "not a finite")),
     ],
+    "delete": [
+        (("--index", "x", "--url", CLOSED), ("--id ID... or --ids FILE",)),
+        (
+            ("--index", "x", "--ids", "{tmp}/none.txt", "--url", CLOSED),
+            ("none.txt", "does not exist"),
+        ),
+        (("--index", "x", "--ids", "{tmp}", "--url", CLOSED), ("is a folder",)),
+        (("--index", "x", "--id", "1", "--url", CLOSED), ("cannot reach OpenSearch at " + CLOSED,)),
+        (("--index", "x", "--id", "1", "--url", BAD_PORT), ("port 'abc'",)),
+        (("--id", "1", "--engine", "solr"), ("'solr' is not one of",)),
+    ],
+    "indices": [
+        (("--url", CLOSED), ("cannot reach OpenSearch at " + CLOSED,)),
+        (("--engine", "elasticsearch", "--url", CLOSED), ("cannot reach Elasticsearch",)),
+        (("--url", "localhost:9200"), ("must look like http://HOST:PORT",)),
+    ],
     "bench": [
         (("--data", "{file}", "--url", CLOSED, "--queries", "5"), ("--data", "not a folder")),
         (("--data", "{narrow}", "--url", CLOSED, "--queries", "5"), ("768", "48")),
