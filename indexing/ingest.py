@@ -116,6 +116,19 @@ def ingest(
         return _ingest(engine, model, source, options, progress, on_written)
 
 
+def model_meta(model) -> dict:
+    """What a new index's `_meta` (and its index template) records of `model`: the binding
+    (indexing.binding), the path, the serving weights and the vocabulary's size."""
+    w1, w2 = model.serving_weights()
+    return {
+        BINDING_KEY: model_binding(model),
+        "model": str(model.path),
+        "w1": w1,
+        "w2": w2,
+        "vocab_size": model.config.heads.vocab_size,
+    }
+
+
 def _ingest(engine, model, source, options: IngestOptions, progress: bool, on_written):
     from tqdm import tqdm
 
@@ -134,13 +147,7 @@ def _ingest(engine, model, source, options: IngestOptions, progress: bool, on_wr
         warning = check_binding(
             engine, options.index, model, allow_mismatch=options.allow_model_mismatch
         )
-    meta = {
-        BINDING_KEY: model_binding(model),
-        "model": str(model.path),
-        "w1": model.serving_weights()[0],
-        "w2": model.serving_weights()[1],
-        "vocab_size": config.heads.vocab_size,
-    }
+    meta = model_meta(model)
     dim = config.heads.dense_dim
     created, settings = ensure_index(engine, options.index, dim, options.settings, meta)
     assets = engine.install_assets(options.index, dim, settings, *model.serving_weights(), meta)

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from indexing.ingest import IngestOptions, ingest, source_from_dataset
+from indexing.ingest import IngestOptions, ingest, model_meta, source_from_dataset
 from indexing.layout import IndexSettings
 from indexing.opensearch.assets import (
     ASSETS_VERSION,
@@ -47,10 +47,9 @@ def _queries(corpus, model, n, seed):
 
 def _install_as_ingest_did(client, name, model):
     """Install the assets exactly as `ingest` did for this module's index (same meta)."""
-    cfg = model.config
-    meta = {"model": str(model.path), "w1": cfg.w1, "w2": cfg.w2}
-    meta["vocab_size"] = cfg.heads.vocab_size  # what ingest records
-    return install_assets(client, name, cfg.heads.dense_dim, IndexSettings(), cfg.w1, cfg.w2, meta)
+    w1, w2 = model.serving_weights()
+    dim = model.config.heads.dense_dim
+    return install_assets(client, name, dim, IndexSettings(), w1, w2, model_meta(model))
 
 
 def test_ingest_installs_both_assets_once(indexed, trained_model):
