@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from indexing.engine import as_engine
+from indexing.ingest import model_meta
 from indexing.layout import IndexSettings
 from sparse_mm.data import image_file, write_embeddings
 from tests.cli_run import one_line_error, run
@@ -188,7 +189,8 @@ def test_missing_model_and_data(engine, tmp_path):
 
 
 def test_dimension_mismatch_leaves_the_index_untouched(engine, corpus, trained_model, index_name):
-    as_engine(engine.client).create_index(index_name, 8, IndexSettings(), None)
+    meta = model_meta(trained_model)  # bound to the model: only the width differs
+    as_engine(engine.client).create_index(index_name, 8, IndexSettings(), meta)
     result = run(
         "ingest", "--model", trained_model.path, "--data", corpus, "--index", index_name,
         *_at(engine),

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from indexing.engine import as_engine
-from indexing.ingest import source_from_dataset
+from indexing.ingest import model_meta, source_from_dataset
 from indexing.layout import SPARSE_FIELD, IndexSettings
 from indexing.search import SearchOptions, encode_query, search, vectors_from_embedding
 from sparse_mm.data import load_dataset
@@ -155,7 +155,7 @@ def test_ingest_with_rejected_documents_exits_non_zero(
         entry["filename"] = f"not-a-number-{entry['imgid']}.jpg"
     (data / "dataset_meta.json").write_text(json.dumps(meta))
     body = as_engine(engine.client).index_body(
-        trained_model.config.heads.dense_dim, IndexSettings(), None
+        trained_model.config.heads.dense_dim, IndexSettings(), model_meta(trained_model)
     )
     body["mappings"]["properties"]["filename"] = {"type": "integer"}
     engine.client.indices.create(index=index_name, body=body)
