@@ -12,8 +12,9 @@ usage: ./dev.sh setup|test|demo
   ./dev.sh setup                create or update the virtual environment, nothing else.
   ./dev.sh test [PYTEST ARGS]   set up, then run the test suite (the session starts, or reuses,
                                 its engines and stops those it started).
-  ./dev.sh demo                 set up, start or reuse an engine, ingest the demo corpus and
-                                query it; the engine keeps running afterwards.
+  ./dev.sh demo                 set up, start or reuse an engine, ingest the demo corpus into a
+                                new index behind the alias sparse-mm and query it; the engine
+                                keeps running afterwards.
 The virtual environment lives outside the clone ($SPARSE_MM_VENV, default
 ~/.cache/sparse-mm/venv), because PyPI's torch is a multi-GB download worth reusing.
 The engine: $SPARSE_MM_ENGINE=url|docker|managed, or unset for the first that works of
@@ -91,7 +92,10 @@ demo() {
   setup
   engine_up
   trap 'echo "the demo failed; $WAY_OUT" >&2' ERR
-  sparse-mm ingest
+  # A new index behind the alias `sparse-mm`, verified, then swapped in: the demo works on any
+  # engine whatever an earlier sparse-mm left there (an index of that name built by another
+  # model or version is replaced; the previous demo index is kept for one more run).
+  sparse-mm ingest --alias sparse-mm
   sparse-mm query "a dog on a beach"
   trap - ERR
   local stop="$VENV/bin/sparse-mm opensearch stop --port $port"

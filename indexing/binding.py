@@ -63,24 +63,29 @@ def binding_differences(recorded: dict, current: dict) -> list[str]:
     return [word for key, word in COMPARED.items() if recorded.get(key) != current.get(key)]
 
 
-def mismatch_line(index: str, meta: dict, current: dict) -> str | None:
+def mismatch_line(
+    index: str, meta: dict, current: dict, alias: str | None = None
+) -> str | None:
     """None when the index whose `_meta` is `meta` is bound to the model of `current`, else
-    the one line saying why not (without the override's advice)."""
+    the one line saying why not (without the override's advice). `alias`: the name the user
+    gave, when `index` is the concrete index behind it."""
+    name = repr(index) if alias in (None, index) else f"{index!r} (behind {alias!r})"
+    again = f"`sparse-mm ingest --alias {alias or index}`"
     recorded = meta.get(BINDING_KEY)
     if not isinstance(recorded, dict) or not recorded.get("weights_sha256"):
         path = meta.get("model", "an unrecorded model")
         return (
-            f"index {index!r} was built before sparse-mm recorded its model's checksums "
+            f"index {name} was built before sparse-mm recorded its model's checksums "
             f"(path only: {path}), so model {describe(current)} cannot be checked against it; "
-            f"re-index with `sparse-mm ingest --alias NAME` (or into a new --index)"
+            f"re-index with {again} (the alias then replaces the index), or into a new --index"
         )
     differs = binding_differences(recorded, current)
     if not differs:
         return None
     return (
-        f"index {index!r} is bound to model {describe(recorded)}, not {describe(current)} "
+        f"index {name} is bound to model {describe(recorded)}, not {describe(current)} "
         f"(different {', '.join(differs)}); query and ingest it with its own model, or "
-        "re-index with `sparse-mm ingest --alias NAME`"
+        f"re-index with {again}"
     )
 
 

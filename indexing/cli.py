@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from indexing.binding import check_binding, mismatch_option
+from indexing.binding import mismatch_option
 from indexing.bulk import BulkOptions
 from indexing.engine_options import connect_engine, engine_options
 from indexing.layout import DEFAULT_PROFILE, PROFILES
@@ -110,6 +110,21 @@ def _engine_options(f):
     show_default=True,
     help="Where rejected documents and reasons are written.",
 )
+@click.option(
+    "--alias",
+    default=None,
+    help="Build a NEW index for this alias (named ALIAS-<model hash>-<n>), verify it (document "
+    "count; sample queries equal to exact in-memory search), then move the alias to it in one "
+    "atomic request: no downtime for those who query the alias. An interrupted build leaves "
+    "the alias alone; the same command resumes it.",
+)
+@click.option(
+    "--keep-old",
+    type=click.IntRange(0, 100),
+    default=None,
+    help="With --alias: how many of the alias's previous indices to keep (the newest), for a "
+    "rollback; the older ones are deleted. [default: 1]",
+)
 @device_option
 @mismatch_option
 def ingest(
@@ -130,19 +145,42 @@ def ingest(
     retries,
     bulk_concurrency,
     rejects,
+    alias,
+    keep_old,
     device,
     allow_model_mismatch,
 ) -> None:
-    """Encode a split's images with the model and index them (dense vectors + term weights).
+    """Encode a split's images with the model and index them (dense vectors + term weights,
+    and the meta file's own fields for --filter).
 
-    Re-running is idempotent: documents have the images' ids. Exits non-zero if any document
-    was rejected (they are listed with reasons in --rejects).
+    Into --index (an index or an alias): adds new images and updates those already there;
+    re-running is idempotent (documents have the images' ids). With --alias: a new index,
+    verified, then the alias moved to it (a new model without downtime). Exits non-zero if
+    any document was rejected (they are listed with reasons in --rejects).
+
+    Example: sparse-mm ingest --model runs/new-model --alias photos --keep-old 1
     """
     from indexing.documents import Pruning
     from indexing.ingest import IngestOptions, source_from_dataset
     from indexing.ingest import ingest as run_ingest
     from indexing.layout import IndexSettings
 
+    ctx = click.get_current_context()
+    if alias is None and keep_old is not None:
+        raise click.UsageError("--keep-old goes with --alias (it says which old indices stay)")
+    if alias is not None:
+        from indexing.versions import check_alias_name
+
+        check_alias_name(alias)
+        if ctx.get_parameter_source("index") == click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError(
+                "give --index (ingest into that index) or --alias (a new index behind the "
+                "alias), not both"
+            )
+        if allow_model_mismatch:
+            raise click.UsageError(
+                "--alias builds a new index for the model: --allow-model-mismatch means nothing"
+            )
     # Local inputs first: a wrong path must not be reported as an unreachable engine.
     graph = {"m": hnsw_m, "ef_construction": ef_construction}
     settings = IndexSettings(
@@ -166,6 +204,14 @@ def ingest(
         device=resolve_device(device, announce=False),
         allow_model_mismatch=allow_model_mismatch,
     )
+    if alias is not None:
+        from indexing.versions import DEFAULT_KEEP_OLD, ingest_alias
+
+        keep = DEFAULT_KEEP_OLD if keep_old is None else keep_old
+        click.echo(ingest_alias(client, model, source, options, alias, keep_old=keep).describe())
+        click.echo(f"encoded on {options.device}", err=True)
+        rejects.unlink(missing_ok=True)
+        return
     report = run_ingest(client, model, source, options)
     if report.warning:
         click.echo(report.warning, err=True)
@@ -174,6 +220,27 @@ def ingest(
         raise SparseMMError(f"{report.bulk.failed} documents were rejected; see {rejects}")
     click.echo(f"encoded on {options.device}", err=True)
     rejects.unlink(missing_ok=True)
+
+
+def filter_options(f):
+    """--filter FIELD=VALUE... and --ids FILE (indexing.filters)."""
+    f = click.option(
+        "--ids",
+        "ids_file",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Search only the documents whose ids this file lists (one per line).",
+    )(f)
+    return click.option(
+        "--filter",
+        "filters",
+        multiple=True,
+        metavar="FIELD=VALUE",
+        help="Search only the documents whose FIELD is VALUE (repeatable: different fields "
+        "must all hold, one field repeated is any of its values); FIELD>=X, >X, <=X, <X for "
+        "ranges (numbers compare as numbers, text as text). Fields: split, filename, id and "
+        "the metadata fields ingest reported.",
+    )(f)
 
 
 @click.command()
@@ -212,6 +279,7 @@ def ingest(
     help="Drop lighter terms.",
 )
 @click.option("--caption-id", default=None, help="Query with a stored caption's embedding.")
+@filter_options
 @data_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option(
@@ -235,6 +303,8 @@ def query(
     query_top_k,
     query_min_weight,
     caption_id,
+    filters,
+    ids_file,
     data_dir,
     as_json,
     template_request,
@@ -243,8 +313,13 @@ def query(
     """Search the index with TEXT (or --caption-id), scoring like the model.
 
     hybrid returns exactly w1 * cos + w2 * sparse for each hit, with its dense part, sparse
-    part and the matching terms (query weight x stored weight).
+    part and the matching terms (query weight x stored weight). With --filter or --ids, every
+    mode searches only the documents they keep, and hybrid stays exact over them.
+
+    Example: sparse-mm query "a dog on a beach" --filter split=test --filter year>=2020
     """
+    from indexing.filters import parse_filter
+    from indexing.inventory import read_ids
     from indexing.render import render_json, render_table
     from indexing.search import vectors_from_embedding
     from indexing.searcher import Searcher
@@ -258,6 +333,7 @@ def query(
         _refuse_search_only_options()
     if text is not None:
         text = _valid_text(text)
+    search_filter = parse_filter(filters, read_ids(ids_file) if ids_file else None)
     model = load_model(model_dir)
     searcher = Searcher(model, index)
     if caption_id is not None:
@@ -283,12 +359,12 @@ def query(
         if unknown:
             click.echo(unknown, err=True)
         return
-    client = connect_engine(url, engine)
-    mismatch = check_binding(client, index, model, allow_mismatch=allow_model_mismatch)
+    searcher.connect(connect_engine(url, engine))
+    mismatch = searcher.bind(allow_mismatch=allow_model_mismatch)
     if mismatch:
         click.echo(mismatch, err=True)
-    searcher.connect(client)
     options = searcher.options(
+        search_filter,
         mode=mode,
         k=k,
         window=window,
@@ -301,6 +377,8 @@ def query(
         click.echo(response.pruning.describe(), err=True)
     if unknown:
         click.echo(unknown, err=True)
+    if search_filter:
+        click.echo(f"filter: {search_filter.describe()}", err=True)
     click.echo(render_json(response) if as_json else render_table(response))
 
 
@@ -309,6 +387,8 @@ def query(
 _SEARCH_ONLY = {
     "mode": "--mode",
     "exact": "--exact",
+    "filters": "--filter",
+    "ids_file": "--ids",
     "as_json": "--json",
     "url": "--url",
     "timeout": "--timeout",

@@ -40,6 +40,7 @@ class EngineHit:
     id: str
     score: float
     source: dict = field(default_factory=dict)
+    index: str = ""  # the concrete index that answered (an alias's target)
 
 
 @dataclass
@@ -161,8 +162,10 @@ class Engine(EngineAdmin, ABC):
     def delete_index(self, name: str) -> None:
         self.client.indices.delete(index=name, ignore_unavailable=True)
 
-    def count(self, name: str) -> int:
-        return int(self.client.count(index=name)["count"])
+    def count(self, name: str, query: dict | None = None) -> int:
+        """The documents of `name` (those `query` matches, when given)."""
+        body = {"query": query} if query is not None else None
+        return int(self.client.count(index=name, body=body)["count"])
 
     def document_fields(self, name: str, doc_id: str, fields: list[str]) -> dict | None:
         """The stored `fields` of document `doc_id` of `name`, or None when it has none (an
@@ -252,6 +255,15 @@ class Engine(EngineAdmin, ABC):
         w2: float,
         meta: dict,
     ) -> AssetsReport: ...
+
+    def install_alias_template(self, alias: str, w1: float, w2: float) -> str:
+        """Make the alias's own engine-side search asset (if the engine has one) score with
+        these weights; what happened, in words."""
+        return "none (this engine stores no search template)"
+
+    @abstractmethod
+    def delete_assets(self, index: str) -> None:
+        """Remove the engine assets install_assets made for `index` (absent ones are fine)."""
 
     @abstractmethod
     def template_request(

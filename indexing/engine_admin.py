@@ -41,12 +41,35 @@ class EngineAdmin:
             return []
         return sorted(name for name, entry in found.items() if alias in entry.get("aliases", {}))
 
-    def move_alias(self, alias: str, to: str, away_from: Sequence[str] = ()) -> None:
+    def concrete_mappings(self, name: str) -> dict[str, dict]:
+        """{concrete index: its mapping} for an index or an alias ({} when neither exists)."""
+        _, not_found = self.request_errors()
+        try:
+            found = self.client.indices.get_mapping(index=name)
+        except not_found:
+            return {}
+        return {index: dict(entry["mappings"]) for index, entry in found.items()}
+
+    def move_alias(
+        self, alias: str, to: str, away_from: Sequence[str] = (), remove_index: str | None = None
+    ) -> None:
         """ONE `_aliases` request: remove `alias` from `away_from` and add it to `to`, which the
-        engine applies atomically (a reader sees the old index or the new, never none)."""
+        engine applies atomically (a reader sees the old index or the new, never none);
+        `remove_index`: an index deleted in the same request (the concrete index that had the
+        alias's name, which the alias replaces)."""
         actions = [{"remove": {"index": old, "alias": alias}} for old in away_from if old != to]
         actions.append({"add": {"index": to, "alias": alias}})
+        if remove_index is not None:
+            actions.append({"remove_index": {"index": remove_index}})
         self.client.indices.update_aliases(body={"actions": actions})
+
+    def add_properties(self, index: str, properties: dict) -> None:
+        """Add fields to `index`'s mapping (existing fields cannot change)."""
+        self.client.indices.put_mapping(index=index, body={"properties": properties})
+
+    def put_meta(self, index: str, meta: dict) -> None:
+        """Replace `index`'s mapping `_meta` with `meta` (the whole object)."""
+        self.client.indices.put_mapping(index=index, body={"_meta": meta})
 
     def delete_documents(self, index: str, ids: Sequence[str]) -> tuple[int, list[str]]:
         """Delete `ids` from `index` (an index or an alias with one index), then refresh so

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 from indexing.engine import as_engine
+from indexing.filters import OWN_FIELDS
 from indexing.layout import MAPPING_VERSION, PROFILES, IndexSettings
 from sparse_mm.errors import ConfigError, DataError
 
@@ -26,7 +27,22 @@ def ensure_index(
     if not engine.index_exists(name) and engine.create_index(name, dense_dim, settings, meta):
         return True, settings
     found = check_index(engine, name, dense_dim)  # it existed, or a concurrent creator won
-    return False, built_settings(engine, name, found, settings)
+    built = built_settings(engine, name, found, settings)
+    return False, with_fields(engine, name, found["_properties"], built)
+
+
+def with_fields(engine, name: str, properties: dict, settings: IndexSettings) -> IndexSettings:
+    """Add the metadata fields of `settings` that the existing index `name` lacks to its
+    mapping (an error, before anything is written, when one it has is of another type);
+    `settings` with all of the index's fields."""
+    from indexing.filters import filterable_fields
+    from indexing.metadata import meta_properties, new_fields
+
+    added = new_fields(properties, dict(settings.fields), name)
+    if added:
+        engine.add_properties(name, meta_properties(added))
+    have = {k: v for k, v in filterable_fields(properties).items() if k not in OWN_FIELDS}
+    return replace(settings, fields=tuple(sorted({**have, **added}.items())))
 
 
 def built_settings(engine, name: str, meta: dict, settings: IndexSettings) -> IndexSettings:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -25,19 +25,25 @@ from indexing.documents import DocumentBuilder, Pruning, PruningReport
 from indexing.engine import AssetsReport, as_engine
 from indexing.index import BULK_DURABILITY, bulk_loading, ensure_index
 from indexing.layout import IndexSettings
+from indexing.metadata import infer_fields
 from sparse_mm.errors import DataError, EngineError, Interrupted
 
 DEFAULT_INDEX = "sparse-mm"
+SAMPLE_QUERIES = 20  # captions a new versioned index is verified with (indexing.verify)
 
 
 @dataclass
 class IngestSource:
-    """What to index: ids (N,), pre-projection image embeddings (N, in_dim), metadata per row."""
+    """What to index: ids (N,), pre-projection image embeddings (N, in_dim), metadata per row
+    (`filename`, `split`, `captions` and the collection's own fields under `meta`), and sample
+    queries (Q, in_dim) that a new index is verified with (pre-projection caption embeddings;
+    None: the collection has none)."""
 
     ids: Sequence[str]
     emb: torch.Tensor
     metadata: Sequence[dict] | None = None
     description: str = ""
+    queries: torch.Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,8 @@ class IngestOptions:
     bulk_durability: str = BULK_DURABILITY
     # Ingest into an index bound to another model (indexing.binding): unsafe, warned about.
     allow_model_mismatch: bool = False
+    # more for a new index's _meta (a versioned build's record: indexing.versions)
+    extra_meta: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -65,14 +73,24 @@ class IngestReport:
     assets: AssetsReport
     settings: IndexSettings = field(default_factory=IndexSettings)  # as the index was built
     warning: str | None = None  # the binding's warning under --allow-model-mismatch
+    left_out: tuple[str, ...] = ()  # metadata fields not indexed (objects)
 
     def describe(self) -> str:
         verb = "created" if self.created else "updated"
-        return (
-            f"{verb} index {self.index!r} from {self.documents:,} images: {self.bulk.describe()}\n"
-            f"HNSW graph: {self.settings.describe_graph()}\n"
-            f"{self.pruning.describe()}\n{self.assets.describe()}"
-        )
+        lines = [
+            f"{verb} index {self.index!r} from {self.documents:,} images: {self.bulk.describe()}",
+            f"HNSW graph: {self.settings.describe_graph()}",
+            self.pruning.describe(),
+        ]
+        if self.settings.fields:
+            shown = ", ".join(f"{n} ({t})" for n, t in self.settings.fields)
+            lines.append(f"metadata fields for --filter: {shown}")
+        if self.left_out:
+            lines.append(
+                f"metadata not filterable (objects): {', '.join(self.left_out)}; "
+                "they are stored with the documents"
+            )
+        return "\n".join([*lines, self.assets.describe()])
 
 
 def source_from_dataset(
@@ -88,14 +106,19 @@ def source_from_dataset(
     captions: list[list[str]] = [[] for _ in part.image_ids]
     for caption, image in zip(part.captions, part.text_to_image.tolist(), strict=True):
         captions[image].append(caption)
+    own = part.metadata or [{} for _ in part.image_ids]
     metadata = [
-        {"filename": name, "split": split, "captions": caps}
-        for name, caps in zip(part.filenames, captions, strict=True)
+        {"filename": name, "split": split, "captions": caps, **({"meta": m} if m else {})}
+        for name, caps, m in zip(part.filenames, captions, own, strict=True)
     ]
     emb = dataset.images.emb[part.image_rows]
-    return IngestSource(
-        part.image_ids, emb, metadata, f"{root} ({split}, {len(part.image_ids)} images)"
-    )
+    queries = None
+    if dataset.texts is not None and len(part.text_rows):
+        # evenly spread over the split's captions: the same sample on every run
+        picks = torch.linspace(0, len(part.text_rows) - 1, min(SAMPLE_QUERIES, len(part.text_rows)))
+        queries = dataset.texts.emb[part.text_rows[picks.round().long().unique()]]
+    description = f"{root} ({split}, {len(part.image_ids)} images)"
+    return IngestSource(part.image_ids, emb, metadata, description, queries)
 
 
 def ingest(
@@ -106,14 +129,16 @@ def ingest(
     *,
     progress: bool = True,
     on_written: Callable[[int], None] = lambda _n: None,
+    observers: Sequence[Callable] = (),
 ):
     """Encode `source` with `model` (a LoadedModel) and index it into `client` (an engine
     adapter or a bare client); returns an IngestReport. Raises EngineError (one line) when the
     engine is or goes down. `on_written(n)`: n more documents of `source`, in its order, are
-    durable in the index (or rejected): reported only after a flush covered them."""
+    durable in the index (or rejected): reported only after a flush covered them.
+    `observers`: called with each batch as its documents hold it (DocumentBuilder)."""
     engine = as_engine(client)
     with engine_down_is_an_error(engine):
-        return _ingest(engine, model, source, options, progress, on_written)
+        return _ingest(engine, model, source, options, progress, on_written, observers)
 
 
 def model_meta(model) -> dict:
@@ -129,7 +154,7 @@ def model_meta(model) -> dict:
     }
 
 
-def _ingest(engine, model, source, options: IngestOptions, progress: bool, on_written):
+def _ingest(engine, model, source, options: IngestOptions, progress, on_written, observers):
     from tqdm import tqdm
 
     heads, config = model.heads, model.config
@@ -142,6 +167,8 @@ def _ingest(engine, model, source, options: IngestOptions, progress: bool, on_wr
         raise DataError(
             f"{source.description}: {len(source.ids)} ids for {source.emb.shape[0]} rows"
         )
+    fields, left_out = infer_fields(row.get("meta", {}) for row in source.metadata or ())
+    settings = replace(options.settings, fields=tuple(sorted(fields.items())))
     warning = None
     if engine.index_exists(options.index):  # refuse another model before writing anything
         warning = check_binding(
@@ -149,9 +176,12 @@ def _ingest(engine, model, source, options: IngestOptions, progress: bool, on_wr
         )
     meta = model_meta(model)
     dim = config.heads.dense_dim
-    created, settings = ensure_index(engine, options.index, dim, options.settings, meta)
+    created, settings = ensure_index(
+        engine, options.index, dim, settings, {**meta, **options.extra_meta}
+    )
     assets = engine.install_assets(options.index, dim, settings, *model.serving_weights(), meta)
     builder = DocumentBuilder(model.vocab.tokens, options.pruning)
+    builder.observers.extend(observers)
     bar = tqdm(
         total=len(source.ids),
         unit="doc",
@@ -191,7 +221,15 @@ def _ingest(engine, model, source, options: IngestOptions, progress: bool, on_wr
     finally:
         bar.close()
     return IngestReport(
-        options.index, created, len(source.ids), report, builder.report, assets, settings, warning
+        options.index,
+        created,
+        len(source.ids),
+        report,
+        builder.report,
+        assets,
+        settings,
+        warning,
+        tuple(left_out),
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from indexing.metadata import meta_properties
 from sparse_mm.errors import ConfigError
 
 DENSE_FIELD = "dense"
@@ -78,6 +79,9 @@ class IndexSettings:
     ef_search: int = None  # type: ignore[assignment]
     refresh_interval: str = "1s"
     check_graph: bool = True
+    # the collection's metadata fields, indexed for filtering: ((name, engine type), ...)
+    # (indexing.metadata)
+    fields: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         chosen = profile(self.profile)
@@ -143,6 +147,7 @@ def index_body(
                 "filename": {"type": "keyword"},
                 "split": {"type": "keyword"},
                 "captions": {"type": "text", "index": False},
+                **meta_properties(dict(settings.fields)),
             },
         },
     }

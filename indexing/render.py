@@ -49,13 +49,15 @@ def render_table(response: SearchResponse, top_terms: int = 3, width: int | None
 def response_dict(response: SearchResponse) -> dict:
     """The JSON shape of `sparse-mm query --json` (and of /api/search, which adds timings):
     mode, engine figures, unknown words and their word pieces, and the hits with their parts,
-    matching terms, filename and captions."""
+    matching terms, the concrete index that answered, filename, captions and the collection's
+    own metadata fields (`meta`)."""
     hits = []
     for hit in response.hits:
         item = asdict(hit)
         source = item.pop("source")
         item["filename"] = source.get("filename")
         item["captions"] = source.get("captions", [])
+        item["meta"] = source.get("meta", {})
         hits.append(item)
     return {
         "mode": response.mode,

@@ -20,6 +20,7 @@ import torch
 
 from indexing.codec import decode_term
 from indexing.engine import as_engine
+from indexing.filters import META_FIELD, ResolvedFilter
 from indexing.layout import DENSE_FIELD, SPARSE_FIELD
 from indexing.query_terms import (
     DEFAULT_MAX_CLAUSES,
@@ -55,6 +56,9 @@ class SearchOptions:
     query_min_weight: float = 0.0
     max_clauses: int = DEFAULT_MAX_CLAUSES
     explain: bool = True
+    # only the documents this keeps, in every phase (indexing.filters; resolved against the
+    # index's mapping by Searcher.options)
+    filter: ResolvedFilter | None = None
 
 
 @dataclass
@@ -73,6 +77,7 @@ class Hit:
     sparse_part: float | None = None
     matches: list[Match] = field(default_factory=list)
     source: dict = field(default_factory=dict)
+    index: str = ""  # the concrete index that answered (behind an alias: its target)
 
 
 @dataclass
@@ -119,7 +124,7 @@ def search(client, index: str, query: QueryVectors, options: SearchOptions, w1: 
         min_weight=options.query_min_weight,
         max_clauses=options.max_clauses,
     )
-    shown = ["filename", "captions"]
+    shown = ["filename", "captions", META_FIELD]
     source = [DENSE_FIELD, SPARSE_FIELD, *shown] if options.explain else shown
     began = time.perf_counter()
     result = engine.search(index, query.dense, terms, options, w1, w2, source)
@@ -130,7 +135,7 @@ def search(client, index: str, query: QueryVectors, options: SearchOptions, w1: 
                 f"document {h.id!r} scored {h.score}: its stored term weights times the "
                 "query's overflow the engine's float32 scores; re-ingest with sane weights"
             )
-    hits = [Hit(h.id, h.score, source=h.source) for h in result.hits]
+    hits = [Hit(h.id, h.score, source=h.source, index=h.index) for h in result.hits]
     if options.explain:
         for hit in hits:
             explain(hit, query.dense, terms, options.mode, w1, w2, engine.stored_weights)

@@ -31,7 +31,7 @@ from service.images import image_path
 from service.openapi import schema
 from service.params import Limits, parse_search
 from service.problems import Problem, one_line, problem_response
-from sparse_mm.errors import EngineError, SparseMMError
+from sparse_mm.errors import EngineError, ModelMismatchError, SparseMMError
 
 log = logging.getLogger("sparse_mm.serve")
 STATIC = Path(str(files("service") / "static"))
@@ -56,7 +56,7 @@ async def blocking(searcher: Searcher, fn, *args, client_status: int = 400, **kw
         raise Problem(
             503, f"{engine.label} at {engine.address()} does not answer: {reason}"
         ) from exc
-    except EngineError as exc:
+    except (EngineError, ModelMismatchError) as exc:  # the service cannot answer right now
         raise Problem(503, str(exc)) from exc
     except SparseMMError as exc:
         raise Problem(client_status, str(exc)) from exc
@@ -72,8 +72,8 @@ def create_app(searcher: Searcher, config: ServiceConfig = ServiceConfig()) -> S
             filters = search_filters(list(params.filters))
         except SparseMMError as exc:
             raise Problem(400, str(exc)) from exc
-        answer = await blocking(searcher, searcher.search, params.q, mode=params.mode,
-                                k=params.k, **filters)  # fmt: skip
+        answer = await blocking(searcher, searcher.search, params.q, filters,
+                                mode=params.mode, k=params.k)  # fmt: skip
         body = response_dict(answer.response)
         body["query"] = {"q": params.q, "mode": params.mode, "k": params.k}
         body["timings"] = answer.timings.as_dict()
@@ -129,7 +129,7 @@ def create_app(searcher: Searcher, config: ServiceConfig = ServiceConfig()) -> S
 def _health(searcher: Searcher, config: ServiceConfig) -> dict:
     engine = searcher.engine
     version = engine.version()
-    note = check_model(engine, searcher.index, searcher.model)
+    note = check_model(searcher)
     return {
         "status": "ok",
         "engine": engine.name,
@@ -138,6 +138,7 @@ def _health(searcher: Searcher, config: ServiceConfig) -> dict:
         "index": searcher.index,
         "documents": engine.count(searcher.index),
         "model": str(searcher.model.path),
+        "model_sha256": searcher.binding["weights_sha256"],
         "binding": note or "fit for the model",
         "images": str(config.images) if config.images else None,
     }

@@ -1,24 +1,22 @@
-"""The two steps of the service that the index lifecycle work (issue 24) will widen, each behind
-one function so that wiring it is one change: the index's binding to the model, and the
-search filters."""
+"""The service's two steps that the index lifecycle decides: the index's binding to the model,
+and the search filters."""
 
 from __future__ import annotations
 
-from sparse_mm.errors import ConfigError
+from indexing.filters import SearchFilter, parse_filter
 
 
-def check_model(engine, index: str, model) -> str | None:
-    """Raise a one-line SparseMMError unless `index` can serve `model`'s queries; return a note
-    worth showing, or None. Until indexing.binding lands: `index` is a sparse-mm index whose
-    vectors have the model's dense width (indexing.index.check_index)."""
-    from indexing.index import check_index
-
-    check_index(engine, index, model.config.heads.dense_dim)
+def check_model(searcher) -> str | None:
+    """Raise a one-line SparseMMError unless the searcher's index (every concrete index behind
+    an alias) is bound to its model, or, for a following searcher, to a model it can load;
+    a note worth showing, or None."""
+    before = searcher.model
+    searcher.bind()
+    if searcher.model is not before:
+        return f"the index is bound to model {searcher.model.path}, which the service now uses"
     return None
 
 
-def search_filters(specs: list[str]) -> dict:
-    """The SearchOptions fields for the request's `filter` parameters (FIELD=VALUE ...)."""
-    if specs:
-        raise ConfigError("filters are not supported by this version of sparse-mm serve")
-    return {}
+def search_filters(specs: list[str]) -> SearchFilter:
+    """The request's `filter` parameters (FIELD=VALUE, FIELD>=X ...) as a SearchFilter."""
+    return parse_filter(specs)

@@ -46,7 +46,17 @@ KEY_VARIABLE = "SPARSE_MM_API_KEY"
 )
 @click.option("--max-k", type=click.IntRange(1, 10000), default=100, show_default=True,
               help="Largest k a request may ask for.")  # fmt: skip
-def serve(model_dir, index, engine, url, images, host, port, api_key, cors_origins, max_k) -> None:
+@click.option(
+    "--follow-model/--no-follow-model",
+    default=True,
+    show_default=True,
+    help="When the index (an alias) moves to an index bound to another model (`sparse-mm "
+    "ingest --alias`), load that model from the path its binding records, checksums checked, "
+    "and answer with it; --no-follow-model answers 503 instead.",
+)
+def serve(
+    model_dir, index, engine, url, images, host, port, api_key, cors_origins, max_k, follow_model
+) -> None:
     """Serve the search API and the search page at http://HOST:PORT/ (Ctrl-C stops it).
 
     GET /api/search?q=TEXT&mode=hybrid|sparse|dense&k=10 answers the JSON of `sparse-mm
@@ -66,7 +76,8 @@ def serve(model_dir, index, engine, url, images, host, port, api_key, cors_origi
         if origin != "*" and not origin.startswith(("http://", "https://")):
             raise ConfigError(f"--cors-origin {origin!r} is not an origin like https://host:port")
     model = load_model(model_dir)
-    searcher = Searcher(model, index, connect_engine(url, engine, check=False))
+    client = connect_engine(url, engine, check=False)
+    searcher = Searcher(model, index, client, follow=follow_model)
     _check_engine(searcher)
     searcher.load_encoder()  # now, not on the first request
     config = ServiceConfig(images, api_key, tuple(cors_origins), Limits(max_k=max_k))
@@ -101,7 +112,7 @@ def _check_engine(searcher) -> None:
 
     engine = searcher.engine
     try:
-        note = check_model(engine, searcher.index, searcher.model)
+        note = check_model(searcher)
     except engine.connection_errors:
         note = f"{engine.label} at {engine.address()} does not answer yet"
     except EngineError as exc:

@@ -71,6 +71,8 @@ class Split:
     image_ids: list[str]
     filenames: list[str]
     caption_ids: list[str] = field(default_factory=list)
+    # each image's own fields of the meta file (a licence, a date, ...): `entry_fields`
+    metadata: list[dict] = field(default_factory=list)
 
     def image_emb(self, dataset: Dataset) -> torch.Tensor:
         return dataset.images.emb[self.image_rows]
@@ -279,12 +281,15 @@ def _build_splits(
             missing_images.append(imgid)
             continue
         part = acc.setdefault(
-            name, {"img": [], "txt": [], "t2i": [], "cap": [], "ids": [], "files": [], "cids": []}
-        )
+            name,
+            {"img": [], "txt": [], "t2i": [], "cap": [], "ids": [], "files": [], "cids": [],
+             "meta": []},
+        )  # fmt: skip
         position = len(part["img"])
         part["img"].append(row)
         part["ids"].append(imgid)
         part["files"].append(str(entry.get("filename", "")))
+        part["meta"].append(entry_fields(entry))
         for sentence in entry.get("sentences", []):
             sentid = str(sentence["sentid"])
             if texts is not None:
@@ -319,9 +324,21 @@ def _build_splits(
             p["ids"],
             p["files"],
             p["cids"],
+            p["meta"],
         )
         for name, p in acc.items()
     }
+
+
+# Keys of an image entry that sparse-mm reads itself (or that only link its captions); the
+# others are the collection's own metadata.
+OWN_KEYS = frozenset({"imgid", "id", "split", "filename", "sentences", "sentids"})
+
+
+def entry_fields(entry: dict) -> dict:
+    """An image entry's own metadata fields (a licence, a date, a category, ...): every key
+    sparse-mm does not read itself, without null values."""
+    return {k: v for k, v in entry.items() if k not in OWN_KEYS and v is not None}
 
 
 def _json_loads(raw: bytes):

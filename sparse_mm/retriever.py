@@ -92,6 +92,26 @@ class ExactRetriever:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def subset(self, keep: Tensor) -> ExactRetriever:
+        """The retriever of the documents `keep` (N,) bool selects, in their order (so ties
+        still go to the earlier document): exact search under a filter."""
+        keep = keep.to(torch.bool).cpu()
+        if keep.shape != (len(self.ids),):
+            raise ValueError(f"keep must be ({len(self.ids)},), got {tuple(keep.shape)}")
+        new_row = torch.cumsum(keep, 0) - 1  # old row -> new row, where kept
+        rows = self.rows.cpu()
+        kept = keep[rows]
+        terms = torch.repeat_interleave(torch.arange(self.vocab_size), self.col_ptr.cpu().diff())
+        out = ExactRetriever.__new__(ExactRetriever)
+        out.ids = [i for i, k in zip(self.ids, keep.tolist(), strict=True) if k]
+        out.w1, out.w2, out.quantize = self.w1, self.w2, self.quantize
+        out.device, out.vocab_size = self.device, self.vocab_size
+        out.dense = self.dense[keep.to(self.device)]
+        out.col_ptr = _pointers(terms[kept], self.vocab_size).to(self.device)
+        out.rows = new_row[rows[kept]].to(self.device)
+        out.values = self.values[kept.to(self.device)]
+        return out
+
     # ------------------------------------------------------------------ scoring
     def search(
         self,

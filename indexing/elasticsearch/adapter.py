@@ -9,6 +9,7 @@ bodies instead, for any client to send.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 
@@ -145,14 +146,15 @@ class ElasticsearchEngine(Engine):
         from indexing.elasticsearch import queries as q
 
         fetch = {"includes": source, "exclude_vectors": False}
+        filters = options.filter.clauses() if options.filter else None
         if options.mode == "sparse":
-            body = q.sparse_query(terms, k=options.k)
+            body = q.sparse_query(terms, k=options.k, filters=filters)
             return self._hits(index, {**body, "_source": fetch}, "sparse", w1)
         if options.mode not in ("dense", "hybrid"):
             raise ConfigError(f"unknown mode {options.mode!r}; expected hybrid, sparse or dense")
         if options.mode == "dense" and not options.exact:
             candidates = options.ef_search or DENSE_EF_SEARCH
-            body = q.dense_query(dense, k=options.k, num_candidates=candidates)
+            body = q.dense_query(dense, k=options.k, num_candidates=candidates, filters=filters)
             return self._hits(index, {**body, "_source": fetch}, "dense", w1)
         # dense exact: the exact step with w1 = 0.5 and no terms scores (1 + cos) / 2
         hybrid = options.mode == "hybrid"
@@ -161,18 +163,29 @@ class ElasticsearchEngine(Engine):
             # a query sparse-mm refuses (zero vector, bad weights) is refused before the ids
             # are fetched: build step 2's body, for no ids, first
             q.exact_query(dense, terms, [], w1=w1, w2=w2, k=options.k)
-            first = self._search(index, q.all_ids_query(self.count(index)))
+            matching = self.count(index, options.filter.query() if filters else None)
+            first = self._search(index, q.all_ids_query(matching, filters))
         else:
             window = max(options.window, options.k)
             body = q.candidates_query(
-                dense, terms, w1=w1, w2=w2, window=window, num_candidates=options.ef_search
+                dense,
+                terms,
+                w1=w1,
+                w2=w2,
+                window=window,
+                num_candidates=options.ef_search,
+                filters=filters,
             )
             first = self._search(index, body)
         ids = [str(h["_id"]) for h in first["hits"]["hits"]]
         if not ids:
             return EngineResult([], first["took"], 1)
+        # step 2 asks the index that answered step 1: an alias that moved in between (a new
+        # index swapped in) must not mix the old index's candidates with the new one's scores
+        answered = {h["_index"] for h in first["hits"]["hits"]}
+        target = answered.pop() if len(answered) == 1 else index
         body = {**q.exact_query(dense, terms, ids, w1=w1, w2=w2, k=options.k), "_source": fetch}
-        result = self._hits(index, body, options.mode, w1)
+        result = self._hits(target, body, options.mode, w1)
         result.took_ms += first["took"]
         result.round_trips = 2
         return result
@@ -180,7 +193,12 @@ class ElasticsearchEngine(Engine):
     def _hits(self, index: str, body: dict, mode: str, w1: float) -> EngineResult:
         response = self._search(index, body)
         hits = [
-            EngineHit(str(h["_id"]), model_score(h["_score"], mode, w1), h.get("_source", {}))
+            EngineHit(
+                str(h["_id"]),
+                model_score(h["_score"], mode, w1),
+                h.get("_source", {}),
+                h["_index"],
+            )
             for h in response["hits"]["hits"]
         ]
         return EngineResult(hits, response["took"], 1)
@@ -235,6 +253,12 @@ class ElasticsearchEngine(Engine):
         if state != "unchanged":
             self.client.indices.put_index_template(name=name, body=wanted)
         return AssetsReport(state, NO_SEARCH_TEMPLATE, ASSETS_VERSION)
+
+    def delete_assets(self, index: str) -> None:
+        from elasticsearch import NotFoundError
+
+        with contextlib.suppress(NotFoundError):
+            self.client.indices.delete_index_template(name=f"sparse-mm-{index}")
 
     def template_request(self, index, dense, terms, *, k, window, w1, w2) -> dict:
         from indexing.elasticsearch import queries as q

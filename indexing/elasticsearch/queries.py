@@ -35,7 +35,9 @@ from sparse_mm.errors import ConfigError, DataError
 MAX_CANDIDATES = 10_000  # the knn query's limit on num_candidates (and so on a window)
 
 
-def _knn(vector: object, k: int, num_candidates: int, boost: float = 1.0, ids=None) -> dict:
+def _knn(
+    vector: object, k: int, num_candidates: int, boost: float = 1.0, ids=None, filters=None
+) -> dict:
     clause: dict = {
         "field": DENSE_FIELD,
         "query_vector": vector,
@@ -43,9 +45,17 @@ def _knn(vector: object, k: int, num_candidates: int, boost: float = 1.0, ids=No
         "num_candidates": num_candidates,
         "boost": boost,
     }
+    # the knn query's own filter is a pre-filter: the k nearest among the filtered documents
     if ids is not None:
         clause["filter"] = [{"ids": {"values": list(ids)}}]
+    elif filters:
+        clause["filter"] = list(filters)
     return {"knn": clause}
+
+
+def _filtered(query: dict, filters: list | None) -> dict:
+    """`query` restricted to the documents `filters` keep (scores unchanged)."""
+    return {"bool": {"must": [query], "filter": filters}} if filters else query
 
 
 def sparse_clause(terms: Mapping[str, float], boost: float = 1.0) -> dict:
@@ -69,20 +79,24 @@ def _check_window(n: int, what: str) -> None:
 
 
 def dense_query(
-    vector: Sequence[float], *, k: int = 10, num_candidates: int = DENSE_EF_SEARCH
+    vector: Sequence[float],
+    *,
+    k: int = 10,
+    num_candidates: int = DENSE_EF_SEARCH,
+    filters: list | None = None,
 ) -> dict:
-    """Approximate k-NN (`num_candidates`: the default profile's ef_search unless given); a
-    hit's cosine is 2 * score - 1."""
+    """Approximate k-NN (`num_candidates`: the default profile's ef_search unless given) among
+    the documents `filters` keep; a hit's cosine is 2 * score - 1."""
     candidates = max(num_candidates, k)
     _check_window(candidates, "the number of k-NN candidates")
-    return {"size": k, "query": _knn(checked_vector(vector), k, candidates)}
+    return {"size": k, "query": _knn(checked_vector(vector), k, candidates, filters=filters)}
 
 
-def sparse_query(terms: Mapping[str, float], *, k: int = 10) -> dict:
+def sparse_query(terms: Mapping[str, float], *, k: int = 10, filters: list | None = None) -> dict:
     """Sum over shared terms of query weight x stored document weight; score is that sum."""
     if not terms:
         raise DataError("the query has no terms left to search the sparse field with")
-    return {"size": k, "query": sparse_clause(terms)}
+    return {"size": k, "query": _filtered(sparse_clause(terms), filters)}
 
 
 def _weights(w1: float, w2: float) -> None:
@@ -98,21 +112,28 @@ def candidates_query(
     w2: float,
     window: int = DEFAULT_WINDOW,
     num_candidates: int | None = None,
+    filters: list | None = None,
 ) -> dict:
-    """Step 1 of hybrid: the top `window` documents of knn + sparse, ids only."""
+    """Step 1 of hybrid: the top `window` documents of knn + sparse, ids only, among the
+    documents `filters` keep (the knn clause pre-filtered, so its window is full of them)."""
     _weights(w1, w2)
     candidates = max(num_candidates or window, window)
     _check_window(candidates, "the hybrid window")
-    should = [_knn(checked_vector(vector), window, candidates, 2 * w1)]
+    should = [_knn(checked_vector(vector), window, candidates, 2 * w1, filters=filters)]
     if terms:
         should.append(sparse_clause(terms, w2))
-    return {"size": window, "_source": False, "query": {"bool": {"should": should}}}
+    query: dict = {"should": should}
+    if filters:
+        query.update(filter=filters, minimum_should_match=1)
+    return {"size": window, "_source": False, "query": {"bool": query}}
 
 
-def all_ids_query(count: int) -> dict:
-    """Step 1 of an exact search: the ids of every document (at most MAX_CANDIDATES)."""
+def all_ids_query(count: int, filters: list | None = None) -> dict:
+    """Step 1 of an exact search: the ids of every document `filters` keep (at most
+    MAX_CANDIDATES)."""
     _check_window(count, "the number of documents an exact search scores")
-    return {"size": count, "_source": False, "sort": ["_doc"], "query": {"match_all": {}}}
+    query = {"bool": {"filter": filters}} if filters else {"match_all": {}}
+    return {"size": count, "_source": False, "sort": ["_doc"], "query": query}
 
 
 def exact_query(

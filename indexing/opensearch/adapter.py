@@ -146,12 +146,16 @@ class OpenSearchEngine(Engine):
 
         from indexing.opensearch.queries import dense_query, hybrid_query, sparse_query
 
+        filters = options.filter.clauses() if options.filter else None
         if options.mode == "dense":
-            body = dense_query(dense, k=options.k, ef_search=options.ef_search or DENSE_EF_SEARCH)
+            ef_search = options.ef_search or DENSE_EF_SEARCH
+            body = dense_query(dense, k=options.k, ef_search=ef_search, filters=filters)
             if options.exact:  # the hybrid script with w1 = 0.5 scores (1 + cos) / 2 too
-                body = hybrid_query(dense, {}, w1=0.5, w2=1.0, k=options.k, exact=True)
+                body = hybrid_query(
+                    dense, {}, w1=0.5, w2=1.0, k=options.k, exact=True, filters=filters
+                )
         elif options.mode == "sparse":
-            body = sparse_query(terms, k=options.k)
+            body = sparse_query(terms, k=options.k, filters=filters)
         elif options.mode == "hybrid":
             body = hybrid_query(
                 dense,
@@ -162,6 +166,7 @@ class OpenSearchEngine(Engine):
                 window=options.window,
                 ef_search=options.ef_search,
                 exact=options.exact,
+                filters=filters,
             )
         else:
             raise ConfigError(f"unknown mode {options.mode!r}; expected hybrid, sparse or dense")
@@ -173,7 +178,9 @@ class OpenSearchEngine(Engine):
         except RequestError as exc:
             raise EngineError(f"OpenSearch rejected the query: {self.root_cause(exc)}") from exc
         hits = [
-            EngineHit(str(h["_id"]), model_score(h["_score"], options.mode, w1), h["_source"])
+            EngineHit(
+                str(h["_id"]), model_score(h["_score"], options.mode, w1), h["_source"], h["_index"]
+            )
             for h in response["hits"]["hits"]
         ]
         return EngineResult(hits, response["took"], 1)
@@ -183,6 +190,16 @@ class OpenSearchEngine(Engine):
         from indexing.opensearch.assets import install_assets
 
         return install_assets(self.client, index, dense_dim, settings, w1, w2, meta)
+
+    def install_alias_template(self, alias: str, w1: float, w2: float) -> str:
+        from indexing.opensearch.assets import install_search_template
+
+        return install_search_template(self.client, alias, w1, w2)
+
+    def delete_assets(self, index: str) -> None:
+        from indexing.opensearch.assets import delete_assets
+
+        delete_assets(self.client, index)
 
     def template_request(self, index, dense, terms, *, k, window, w1, w2) -> dict:
         """The stored template has the model's w1 and w2 built in."""

@@ -17,6 +17,7 @@ refuses to downgrade assets written by a newer sparse-mm.
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from indexing.codec import encode_term
@@ -111,21 +112,41 @@ def install_assets(
     if state_index != "unchanged":
         client.indices.put_index_template(name=name, body=wanted)
 
-    script_id = search_template_id(index)
+    return AssetsReport(state_index, install_search_template(client, index, w1, w2), ASSETS_VERSION)
+
+
+def install_search_template(client, name: str, w1: float, w2: float) -> str:
+    """The stored hybrid template for index or alias `name` with these weights: "created",
+    "updated" or "unchanged"."""
+    from opensearchpy.exceptions import NotFoundError
+
+    script_id = search_template_id(name)
     source = hybrid_template_source(w1, w2)
     try:
         stored = client.get_script(id=script_id)["script"]["source"]
     except NotFoundError:
         stored = None
     if stored is None:
-        state_search = "created"
+        state = "created"
     elif stored == source:
-        state_search = "unchanged"
+        state = "unchanged"
     else:
-        state_search = "updated"
-    if state_search != "unchanged":
+        state = "updated"
+    if state != "unchanged":
         client.put_script(id=script_id, body={"script": {"lang": "mustache", "source": source}})
-    return AssetsReport(state_index, state_search, ASSETS_VERSION)
+    return state
+
+
+def delete_assets(client, index: str) -> None:
+    """Remove `index`'s index template and stored search template (absent ones are fine)."""
+    from opensearchpy.exceptions import NotFoundError
+
+    for remove in (
+        lambda: client.indices.delete_index_template(name=template_name(index)),
+        lambda: client.delete_script(id=search_template_id(index)),
+    ):
+        with contextlib.suppress(NotFoundError):
+            remove()
 
 
 def _put_state(current: dict | None, wanted: dict, what: str) -> str:

@@ -32,32 +32,55 @@ def sparse_clauses(terms: Mapping[str, float]) -> list[dict]:
     ]
 
 
-def _dense_script(vector: object, boost: float) -> dict:
+def _dense_script(vector: object, boost: float, filters: list | None = None) -> dict:
     script = {
         "source": "knn_score",
         "lang": "knn",
         "params": {"field": DENSE_FIELD, "query_value": vector, "space_type": "cosinesimil"},
     }
-    return {"script_score": {"query": {"match_all": {}}, "script": script, "boost": boost}}
+    scored = {"bool": {"filter": filters}} if filters else {"match_all": {}}
+    return {"script_score": {"query": scored, "script": script, "boost": boost}}
 
 
-def _knn(vector: object, k: object, ef_search: int | None, boost: float = 1.0) -> dict:
+def _knn(
+    vector: object, k: object, ef_search: int | None, boost: float = 1.0, filters=None
+) -> dict:
     clause: dict = {"vector": vector, "k": k, "boost": boost}
     if ef_search:
         clause["method_parameters"] = {"ef_search": ef_search}
+    if filters:  # the Lucene engine's filtered search: the k nearest among the filtered set
+        clause["filter"] = {"bool": {"filter": filters}}
     return {"knn": {DENSE_FIELD: clause}}
 
 
-def dense_query(vector: Sequence[float], *, k: int = 10, ef_search: int | None = None) -> dict:
-    """Approximate k-NN; a hit's cosine is 2 * score - 1."""
-    return {"size": k, "query": _knn(checked_vector(vector), k, ef_search and max(ef_search, k))}
+def _any_of(clauses: list, filters: list | None, boost: float | None = None) -> dict:
+    """bool(should: clauses), under `filters`: a filter clause makes `should` optional, so at
+    least one must match (else every filtered document would come back with score 0)."""
+    query: dict = {"should": clauses}
+    if filters:
+        query.update(filter=filters, minimum_should_match=1)
+    if boost is not None:
+        query["boost"] = boost
+    return {"bool": query}
 
 
-def sparse_query(terms: Mapping[str, float], *, k: int = 10) -> dict:
+def dense_query(
+    vector: Sequence[float],
+    *,
+    k: int = 10,
+    ef_search: int | None = None,
+    filters: list | None = None,
+) -> dict:
+    """Approximate k-NN (among the documents `filters` keep); a hit's cosine is 2 * score - 1."""
+    knn = _knn(checked_vector(vector), k, ef_search and max(ef_search, k), filters=filters)
+    return {"size": k, "query": knn}
+
+
+def sparse_query(terms: Mapping[str, float], *, k: int = 10, filters: list | None = None) -> dict:
     """Sum over shared terms of query weight x stored document weight; score is that sum."""
     if not terms:
         raise DataError("the query has no terms left to search the sparse field with")
-    return {"size": k, "query": {"bool": {"should": sparse_clauses(terms)}}}
+    return {"size": k, "query": _any_of(sparse_clauses(terms), filters)}
 
 
 def hybrid_query(
@@ -70,8 +93,10 @@ def hybrid_query(
     window: int = DEFAULT_WINDOW,
     ef_search: int | None = None,
     exact: bool = False,
+    filters: list | None = None,
 ) -> dict:
-    """The integrated score w1 * cos + w2 * sparse (engine score minus w1; see the module doc)."""
+    """The integrated score w1 * cos + w2 * sparse (engine score minus w1; see the module doc),
+    over the documents `filters` keep."""
     if w1 <= 0 or w2 <= 0:
         raise ConfigError(f"hybrid weights must be positive, got w1={w1}, w2={w2}")
     window = max(window, k)
@@ -83,6 +108,7 @@ def hybrid_query(
         k=k,
         window=None if exact else window,
         ef_search=ef_search and max(ef_search, window),
+        filters=filters,
     )
 
 
@@ -95,12 +121,15 @@ def hybrid_body(
     k: object,
     window: object | None,
     ef_search: int | None = None,
+    filters: list | None = None,
 ) -> dict:
     """The hybrid request from its parts, placed as given (values or template placeholders):
     `window` None scores every document exactly; otherwise k-NN + sparse candidates, the top
-    `window` of them rescored exactly."""
+    `window` of them rescored exactly. `filters` (query clauses) apply to every phase: the
+    k-NN clause searches among the filtered documents (pre-filtering, so the window is full of
+    them), the sparse clauses and the exact rescore match only them."""
     sparse_part = [{"bool": {"should": clauses, "boost": w2}}] if clauses else []
-    exact_scoring = {"bool": {"should": [_dense_script(vector, 2 * w1), *sparse_part]}}
+    exact_scoring = _any_of([_dense_script(vector, 2 * w1, filters), *sparse_part], filters)
     if window is None:
         return {"size": k, "query": exact_scoring}
     # Candidates: one flat disjunction, the k-NN clause beside every rank_feature clause, so
@@ -109,7 +138,7 @@ def hybrid_body(
     # Their score is the integrated one divided by w2 (the k-NN clause is boosted 2 * w1 / w2
     # instead of every clause by w2, which a template cannot do): the same order, and the
     # rescore replaces it.
-    candidates = {"bool": {"should": [_knn(vector, window, ef_search, 2 * w1 / w2), *clauses]}}
+    candidates = _any_of([_knn(vector, window, ef_search, 2 * w1 / w2, filters), *clauses], filters)
     return {
         "size": k,
         "query": candidates,

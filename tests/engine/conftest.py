@@ -32,6 +32,44 @@ def trained_model(corpus, tmp_path_factory):
     return load_model(out)
 
 
+@pytest.fixture(scope="session")
+def other_model(corpus, tmp_path_factory):
+    """A second model of the corpus (other regularisation and seed): same dimensions, other
+    weights, so an index bound to one is not the other's."""
+    out = tmp_path_factory.mktemp("engine-model-b") / "model"
+    config = TrainConfig(epochs=1, lr=2e-3, eta_text=1e-3, eta_image=3e-4, patience=0, seed=7)
+    Trainer(load_dataset(corpus), config, out, progress=False, log=lambda _m: None).fit()
+    return load_model(out)
+
+
+def bucket(image_id: str) -> int:
+    """0-999, spread evenly over the images: `bucket<500` keeps about half of them, `<50`
+    about 5%, `<1` about 0.1%."""
+    import hashlib
+
+    return int(hashlib.sha256(image_id.encode()).hexdigest()[:8], 16) % 1000
+
+
+@pytest.fixture(scope="session")
+def meta_corpus(corpus, tmp_path_factory):
+    """The corpus with metadata fields of its own in the meta file: `bucket` (long, for
+    filters of a chosen selectivity), `licence` (keyword), `year` (long), `tags` (keywords)."""
+    import json
+
+    out = tmp_path_factory.mktemp("meta-corpus")
+    for item in corpus.iterdir():
+        if item.name != "dataset_meta.json":
+            (out / item.name).symlink_to(item)
+    meta = json.loads((corpus / "dataset_meta.json").read_text())
+    for n, entry in enumerate(meta["images"]):
+        entry["bucket"] = bucket(str(entry["imgid"]))
+        entry["licence"] = ("cc-by", "cc0", "all-rights-reserved")[n % 3]
+        entry["year"] = 1990 + n % 35
+        entry["tags"] = ["even" if n % 2 == 0 else "odd", f"decade-{(1990 + n % 35) // 10}0s"]
+    (out / "dataset_meta.json").write_text(json.dumps(meta))
+    return out
+
+
 @pytest.fixture(scope="module")
 def cli_index(engine, corpus, trained_model, tmp_path_factory):
     """(index name, the ingest's result): `sparse-mm ingest` of the corpus's test split into

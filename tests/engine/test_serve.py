@@ -154,7 +154,8 @@ def test_a_stored_filename_that_leaves_the_folder_is_not_served(engine, trained_
         ({"q": "a dog", "k": "nan"}, "whole number"),
         ({"q": "a dog", "mode": "fuzzy"}, "unknown mode 'fuzzy'"),
         ({"q": "a dog", "size": "3"}, "unknown parameter 'size'"),
-        ({"q": "a dog", "filter": "split=test"}, "filters are not supported"),
+        ({"q": "a dog", "filter": "colour=red"}, "no field 'colour'"),
+        ({"q": "a dog", "filter": "split"}, "expected FIELD=VALUE"),
         ({"q": "zzzqqq xxyyzz"}, "no known words"),
     ],
 )

@@ -61,3 +61,43 @@ def test_non_finite_dense_vector_names_the_document():
     dense[1, 0] = float("nan")
     with pytest.raises(DataError, match="document 'b'"):
         list(DocumentBuilder(VOCAB).build(["a", "b"], dense, _csr([[1, 0, 0, 0, 0]] * 2)))
+
+
+def _row_by_row(rows: np.ndarray, pruning: Pruning) -> list[dict[int, float]]:
+    """Pruning one row at a time, the plain way: the heaviest `top_k` above `min_weight`,
+    among equal weights the first."""
+    out = []
+    for row in rows:
+        cols = [c for c in np.flatnonzero(row) if row[c] > pruning.min_weight]
+        cols.sort(key=lambda c: (-row[c], c))
+        out.append({c: row[c] for c in cols[: pruning.top_k]})
+    return out
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("pruning", [Pruning(top_k=3), Pruning(min_weight=0.5), Pruning(2, 0.2)])
+def test_batch_pruning_equals_pruning_row_by_row(seed, pruning):
+    rng = np.random.default_rng(seed)
+    # few distinct values, so that ties straddle the top-k cut; some empty rows
+    rows = rng.choice([0, 0, 0, 0.25, 0.5, 1.0, 2.0], size=(40, len(VOCAB))).astype(np.float32)
+    builder = DocumentBuilder(VOCAB, pruning)
+    docs = list(builder.build([str(i) for i in range(40)], _dense(40), _csr(rows.tolist())))
+    names = builder.names
+    expected = _row_by_row(rows, pruning)
+    assert [d["sparse"] for d in docs] == [
+        {names[c]: float(w) for c, w in row.items()} for row in expected
+    ]
+    kept = sum(len(r) for r in expected)
+    assert builder.report.terms_kept == kept
+    assert builder.report.terms_removed == int((rows > 0).sum()) - kept
+
+
+def test_observers_see_what_the_documents_hold():
+    seen = []
+    builder = DocumentBuilder(VOCAB, Pruning(top_k=1))
+    builder.observers.append(lambda ids, dense, terms: seen.append((list(ids), terms)))
+    docs = list(builder.build(["a", "b"], _dense(2), _csr([[0.5, 1.5, 0, 0, 0], [0, 0, 0, 0, 0]])))
+    ((ids, terms),) = seen
+    assert ids == ["a", "b"] and terms.crow.tolist() == [0, 1, 1]
+    assert terms.cols.tolist() == [1] and docs[0]["sparse"] == {"u%2Es%2E": 1.5}
+    assert terms.tensor(len(VOCAB)).to_dense()[0, 1] == 1.5

@@ -105,3 +105,32 @@ def test_without_retries_leaves_the_callers_client_alone():
     quiet = ElasticsearchEngine(client).without_retries()
     assert quiet.client is not client and quiet.client._max_retries == 0
     assert client._max_retries == 3
+
+
+class _Answer:
+    def __init__(self, body):
+        self.body = body
+
+
+class _AliasMovingClient:
+    """Answers step 1 from index `old`; records where each request went."""
+
+    def __init__(self):
+        self.asked = []
+
+    def search(self, index, body):
+        self.asked.append(index)
+        hit = {"_id": "a", "_index": "photos-old", "_score": 1.5, "_source": {}}
+        return _Answer({"took": 1, "hits": {"hits": [hit]}})
+
+
+def test_the_exact_step_asks_the_index_that_gave_the_candidates():
+    from indexing.search import SearchOptions
+
+    client = _AliasMovingClient()
+    result = ElasticsearchEngine(client).search(
+        "photos", V, {"dog": 1.0}, SearchOptions(mode="hybrid", k=1), 0.1, 0.2, []
+    )
+    # the alias may have moved to a new index in between: never mix its scores in
+    assert client.asked == ["photos", "photos-old"]
+    assert result.hits[0].index == "photos-old" and result.round_trips == 2

@@ -177,3 +177,29 @@ def test_from_encoded_save_and_load(tmp_path):
         assert torch.equal(a.indices, b.indices) and torch.equal(a.scores, b.scores)
     with pytest.raises(ModelError, match="no saved retriever"):
         ExactRetriever.load(tmp_path / "elsewhere")
+
+
+def test_a_subset_searches_exactly_the_kept_documents():
+    torch.manual_seed(3)
+    n, v = 50, 12
+    dense = torch.nn.functional.normalize(torch.randn(n, 4), dim=1)
+    sparse = torch.relu(torch.randn(n, v)) * (torch.rand(n, v) < 0.4)
+    ids = [f"d{i}" for i in range(n)]
+    full = ExactRetriever(ids, dense, sparse.to_sparse_csr(), w1=0.3, w2=0.7, quantize=True)
+    keep = torch.rand(n) < 0.3
+    part = full.subset(keep)
+    alone = ExactRetriever(
+        [i for i, k in zip(ids, keep.tolist(), strict=True) if k],
+        dense[keep],
+        sparse[keep].to_sparse_csr(),
+        w1=0.3,
+        w2=0.7,
+        quantize=True,
+    )
+    qd = torch.nn.functional.normalize(torch.randn(3, 4), dim=1)
+    qs = torch.relu(torch.randn(3, v))
+    for mode in ("dense", "sparse", "hybrid"):
+        a = part.search(qd, qs, k=5, mode=mode)
+        b = alone.search(qd, qs, k=5, mode=mode)
+        assert a.ids(part) == b.ids(alone)
+        assert torch.allclose(a.scores, b.scores)
