@@ -13,11 +13,12 @@ import json
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from bench.collection import Collection
+from bench.filtered import FIELD, FIELDS, bucket
 from indexing.binding import BINDING_KEY, mismatch_line, model_binding
 from indexing.bulk import BulkReport, bulk_index
 from indexing.documents import DocumentBuilder
@@ -81,13 +82,14 @@ def _csr_rows(sparse: torch.Tensor, start: int, stop: int) -> torch.Tensor:
 
 
 def collection_documents(model, collection: Collection, start: int, stop: int, batch: int = 2048):
+    """The documents of rows start..stop, each with its filter bucket (bench.filtered)."""
     builder = DocumentBuilder(collection.tokens or model.vocab.tokens)
     enc = collection.encoded
     for lo in range(start, stop, batch):
         hi = min(lo + batch, stop)
-        yield from builder.build(
-            collection.ids[lo:hi], enc.dense[lo:hi], _csr_rows(enc.sparse, lo, hi)
-        )
+        ids = collection.ids[lo:hi]
+        metadata = [{"meta": {FIELD: bucket(i)}} for i in ids]
+        yield from builder.build(ids, enc.dense[lo:hi], _csr_rows(enc.sparse, lo, hi), metadata)
 
 
 def prepare_index(
@@ -102,9 +104,12 @@ def prepare_index(
     reused.
 
     Refuses to delete an index that a benchmark did not create."""
-    settings = settings or IndexSettings()
+    settings = replace(settings or IndexSettings(), fields=FIELDS)
     binding = model_binding(model)
-    marker = f"{collection.description} | model {model.path} | {settings.describe_graph()}"
+    marker = (
+        f"{collection.description} | model {model.path} | {settings.describe_graph()} | "
+        f"filter field {FIELD}"
+    )
     if client.indices.exists(index=name):
         meta = index_meta(client, name)
         if BENCH_MARK not in meta:

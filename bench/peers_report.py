@@ -68,6 +68,7 @@ def markdown(reports: dict[str, dict], plots: list[str]) -> str:
     out += _targets(reports)
     out += _workloads(reports)
     out += _parity(reports)
+    out += _filtered(reports)
     out += _latency(reports)
     out += _ingest(reports)
     out += _cost(reports)
@@ -200,6 +201,47 @@ def _parity(reports: dict) -> list[str]:
         "exact R@10",
     ]
     return ["## Parity with exact search", "", *_table(header, rows)]
+
+
+def _filtered(reports: dict) -> list[str]:
+    """The filtered hybrid (bench.filtered): latency and parity with exact search over the
+    documents each filter keeps."""
+    rows = [
+        [
+            key,
+            f"{run['n_docs']:,}",
+            engine,
+            f"{label} ({x['filter']})",
+            f"{x['kept_docs']:,}",
+            x["latency_ms"]["p50"],
+            x["took_ms"]["p50"],
+            x["overlap@10"],
+            x["top10_identical"],
+            x["score_rel_err_max"],
+        ]
+        for key, entries in engine_groups(reports).items()
+        for engine, run, _ in entries
+        for label, x in (run.get("filtered") or {}).items()
+    ]
+    if not rows:
+        return []
+    header = [
+        "workload",
+        "N",
+        "engine",
+        "kept",
+        "documents kept",
+        "hybrid p50 ms",
+        "took p50",
+        "overlap@10",
+        "top-10 identical",
+        "max rel. err",
+    ]
+    intro = (
+        "The hybrid under a filter (`bucket < n` on a metadata field, every phase filtered), "
+        "against exact in-memory search over the same kept documents."
+    )
+    return ["## Filtered hybrid", "", intro, "", *_table(header, rows)]
 
 
 def _qps(q: dict) -> str:

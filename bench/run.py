@@ -14,6 +14,7 @@ import torch
 
 from bench.collection import Collection, Queries
 from bench.engine import ingest_collection, node_memory, run_queries, throughput
+from bench.filtered import SELECTIVITY, buckets, measure_filtered
 from bench.metrics import (
     K,
     aggregate_parity,
@@ -94,6 +95,7 @@ class Shared:
     reference: dict
     build_seconds: float
     postings_mean: float
+    buckets: torch.Tensor  # each document's filter bucket (bench.filtered)
 
 
 def measure_reference(collection: Collection, queries: Queries, opts: RunOptions, w1, w2):
@@ -119,7 +121,8 @@ def measure_reference(collection: Collection, queries: Queries, opts: RunOptions
             reference["torch_cuda"]["device_name"] = torch.cuda.get_device_name(device)
             del gpu
     postings = postings_per_query(collection.encoded.sparse, queries.sparse)
-    return Shared(retriever, exact, reference, build_s, float(postings.mean()))
+    keys = buckets(collection.ids)
+    return Shared(retriever, exact, reference, build_s, float(postings.mean()), keys)
 
 
 def run_size(
@@ -200,6 +203,11 @@ def measure_engine(
             m = _engine_mode(client, name, queries, mode, exact[mode], opts, w1, w2)
             m["R@k"]["exact"] = recall_at(exact[mode]["ids"], queries.relevant)
             run["modes"][mode] = m
+        opts.log(f"[{engine} {n:,}] engine filtered hybrid ({', '.join(SELECTIVITY)} kept)")
+        run["filtered"] = measure_filtered(
+            run_queries, client, name, queries, shared.retriever, shared.buckets,
+            opts.warmup_queries, w1, w2,
+        )  # fmt: skip
     g = len(queries) if opts.grid_queries is None else min(opts.grid_queries, len(queries))
     opts.log(f"[{engine} {n:,}] pruning grid ({len(opts.grid)} points, {g} queries each)")
     with opts.phases.timed("grid", **where):

@@ -43,7 +43,8 @@ def model_binding(model) -> dict:
         "w1": float(w1),
         "w2": float(w2),
         "query_encoder": encoder,
-        "path": str(path),
+        # absolute: a service following an alias loads the model from here (indexing.searcher)
+        "path": str(path.resolve()),
     }
 
 

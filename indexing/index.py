@@ -82,6 +82,13 @@ def check_index(client, name: str, dense_dim: int | None = None) -> dict:
     """Verify `name` is a sparse-mm index (and of `dense_dim`); return its `_meta`."""
     engine = as_engine(client)
     meta = index_meta(engine, name)
+    check_meta(engine, name, meta, dense_dim)
+    return meta
+
+
+def check_meta(engine, name: str, meta: dict, dense_dim: int | None = None) -> None:
+    """DataError unless `meta` (an index's `_meta` with its `_properties`) is a sparse-mm
+    index's of this mapping version (and of `dense_dim`)."""
     version = meta.get("sparse_mm_mapping")
     if version != MAPPING_VERSION:
         raise DataError(
@@ -94,7 +101,6 @@ def check_index(client, name: str, dense_dim: int | None = None) -> dict:
             f"index {name!r} holds {found}-d vectors but the model makes {dense_dim}-d ones; "
             "use another --index or delete this one"
         )
-    return meta
 
 
 BULK_REFRESH = "-1"

@@ -138,7 +138,7 @@ class Searcher:
             line = self._remember(concrete, mapping)
             if line is None:
                 continue
-            if self.follow and not allow_mismatch:
+            if self.follow and not allow_mismatch and self._checked[concrete]:
                 self._adopt(concrete)
                 continue
             if not allow_mismatch:
@@ -148,8 +148,12 @@ class Searcher:
         return None
 
     def _remember(self, concrete: str, mapping: dict) -> str | None:
-        """Record `concrete`'s mapping; the mismatch line for the current model, or None."""
+        """Record `concrete`'s mapping; the mismatch line for the current model, or None.
+        DataError when it is not a sparse-mm index at all."""
+        from indexing.index import check_meta
+
         meta = {**mapping.get("_meta", {}), "_properties": mapping.get("properties", {})}
+        check_meta(self.engine, concrete, meta)
         self._mappings[concrete] = meta
         self._latest = concrete
         recorded = meta.get(BINDING_KEY) or {}
@@ -228,7 +232,7 @@ class Searcher:
             key = self._checked[concrete]
             if key == serving.key:
                 continue
-            if not self.follow:
+            if not self.follow or not key:  # an index with no recorded model cannot be followed
                 raise self._moved_error(response, concrete)
             return self._adopt(concrete)
         return serving

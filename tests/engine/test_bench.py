@@ -43,6 +43,12 @@ def test_bench_run_meets_the_parity_thresholds(bench_run):
     assert sparse["overlap@10_ties"] >= 0.999
     assert sparse["score_rel_err_max"] <= 1e-5
     assert dense["recall@10_vs_exact"] >= 0.95
+    # the filtered hybrid (bench.filtered): exact over the kept documents at every selectivity
+    for label, share in (("50%", 0.5), ("5%", 0.05), ("0.1%", 0.001)):
+        f = run["filtered"][label]
+        assert f["kept_share"] == pytest.approx(share, abs=max(share / 3, 0.001)), label
+        assert f["top10_identical"] >= 0.95 and f["score_rel_err_max"] <= 1e-4, (label, f)
+        assert f["latency_ms"]["p50"] > 0
     # the engine's R@k can only differ from the exact one through those few disagreements
     for mode in ("hybrid", "sparse"):
         r = run["modes"][mode]["R@k"]
@@ -75,6 +81,8 @@ def test_bench_run_measures_everything_the_report_needs(bench_run, engine, train
     for mode in ("dense", "sparse", "hybrid"):
         m = run["modes"][mode]
         assert f"| synthetic | 10,000 | {engine.name} | {mode} | {_f(m['overlap@10'])} |" in text
+    f = run["filtered"]["5%"]
+    assert f"| {engine.name} | 5% (bucket<50) | {f['kept_docs']:,} |" in text
     assert not engine.client.indices.exists(index=run["index"])  # cleaned up
 
 

@@ -233,3 +233,48 @@ def test_serve_says_in_one_line_that_its_port_is_taken(engine, cli_index, traine
         result = run("serve", "--model", trained_model.path, "--index", cli_index[0],
                      "--engine", engine.name, "--url", engine.url, "--port", port)  # fmt: skip
     one_line_error(result, f"cannot listen on 127.0.0.1:{port}")
+
+
+@pytest.mark.parametrize("follow", [True, False], ids=["follow-model", "no-follow-model"])
+def test_a_new_model_behind_the_alias_is_followed_or_refused(
+    engine, meta_corpus, trained_model, other_model, tmp_path, follow
+):
+    from indexing.bulk import BulkOptions
+    from indexing.engine import as_engine
+    from indexing.ingest import IngestOptions, source_from_dataset
+    from indexing.versions import ingest_alias
+
+    alias = f"test-serve-alias-{uuid.uuid4().hex[:8]}"
+    source = source_from_dataset(meta_corpus, "test")
+    options = IngestOptions(bulk=BulkOptions(rejects_path=tmp_path / "rejects.jsonl"))
+    adapter = as_engine(engine.client)
+    try:
+        ingest_alias(adapter, trained_model, source, options, alias, progress=False)
+        searcher = Searcher(trained_model, alias, engine.client, follow=follow)
+        searcher.bind()
+        with running(create_app(searcher)) as url:
+            before = httpx.get(f"{url}/api/search", params={"q": "a dog on a beach"})
+            assert before.status_code == 200
+            new = ingest_alias(adapter, other_model, source, options, alias, progress=False)
+            after = httpx.get(f"{url}/api/search", params={"q": "a dog on a beach"})
+            health = httpx.get(f"{url}/api/health")
+        if follow:  # answered by the new model, from the new index, without a restart
+            assert after.status_code == 200, after.text
+            assert {h["index"] for h in after.json()["hits"]} == {new.index}
+            expected = Searcher(other_model, new.index, engine.client).search("a dog on a beach")
+            assert [h["id"] for h in after.json()["hits"]] == [
+                h.id for h in expected.response.hits
+            ]
+            from indexing.binding import model_binding
+
+            assert health.status_code == 200, health.text
+            assert health.json()["model_sha256"] == model_binding(other_model)["weights_sha256"]
+        else:
+            assert after.status_code == 503, after.text
+            assert "is bound to model" in after.json()["detail"]
+            assert health.status_code == 503
+    finally:
+        for row in adapter.index_rows(f"{alias}*"):
+            adapter.delete_index(row.name)
+            adapter.delete_assets(row.name)
+        adapter.delete_assets(alias)

@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from sparse_mm.provenance import data_record, provenance, write_json
+from sparse_mm.provenance import REPO, data_record, provenance, write_json
 
 INDEX = "sparse-mm"
 QUERY = "a dog on a beach"
@@ -37,15 +37,19 @@ EXAMPLES = (
 
 
 def run_examples(
-    url: str, workdir: Path, examples=EXAMPLES, url_variable: str = "OPENSEARCH_URL"
+    url: str,
+    workdir: Path,
+    examples=EXAMPLES,
+    url_variable: str = "OPENSEARCH_URL",
+    *,
+    refused: bool = False,
 ) -> list[dict]:
     """Each example through bash, `sparse-mm` being this interpreter and checkout, with the
-    engine's URL in `url_variable`."""
+    engine's URL in `url_variable`. `refused`: the examples show a mistake, so each must fail
+    (its exit status is recorded)."""
     prelude = f'sparse-mm() {{ "{sys.executable}" -m sparse_mm.cli "$@"; }}\n'
-    env = {**os.environ, url_variable: url}
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(Path(__file__).resolve().parent.parent), env.get("PYTHONPATH", "")]
-    )
+    env = {**os.environ, url_variable: url, "TQDM_DISABLE": "1"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     out = []
     for command in examples:
         done = subprocess.run(
@@ -56,9 +60,15 @@ def run_examples(
             text=True,
             check=False,
         )
-        if done.returncode != 0:
-            raise SystemExit(f"`{command}` failed ({done.returncode}): {done.stderr.strip()}")
-        out.append({"command": command, "output": (done.stdout + done.stderr).splitlines()})
+        if (done.returncode != 0) != refused:
+            raise SystemExit(
+                f"`{command}` {'succeeded' if refused else 'failed'} ({done.returncode}): "
+                f"{done.stderr.strip()}"
+            )
+        entry = {"command": command, "output": (done.stdout + done.stderr).splitlines()}
+        if refused:
+            entry["exit"] = done.returncode
+        out.append(entry)
     return out
 
 
