@@ -64,9 +64,7 @@ def binding_differences(recorded: dict, current: dict) -> list[str]:
     return [word for key, word in COMPARED.items() if recorded.get(key) != current.get(key)]
 
 
-def mismatch_line(
-    index: str, meta: dict, current: dict, alias: str | None = None
-) -> str | None:
+def mismatch_line(index: str, meta: dict, current: dict, alias: str | None = None) -> str | None:
     """None when the index whose `_meta` is `meta` is bound to the model of `current`, else
     the one line saying why not (without the override's advice). `alias`: the name the user
     gave, when `index` is the concrete index behind it."""

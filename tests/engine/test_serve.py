@@ -262,9 +262,7 @@ def test_a_new_model_behind_the_alias_is_followed_or_refused(
             assert after.status_code == 200, after.text
             assert {h["index"] for h in after.json()["hits"]} == {new.index}
             expected = Searcher(other_model, new.index, engine.client).search("a dog on a beach")
-            assert [h["id"] for h in after.json()["hits"]] == [
-                h.id for h in expected.response.hits
-            ]
+            assert [h["id"] for h in after.json()["hits"]] == [h.id for h in expected.response.hits]
             from indexing.binding import model_binding
 
             assert health.status_code == 200, health.text
