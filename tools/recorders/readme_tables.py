@@ -17,6 +17,8 @@ cannot drift from its JSON, wherever it is shown:
   (`python -m tools.recorders.readme_examples`);
 - the Elasticsearch examples, each command with its output as the README shows them:
   bench/results/readme_examples_elasticsearch.json (`python -m tools.recorders.es_examples`);
+- the lifecycle examples (README's "A new model without downtime"), each command with its
+  output: bench/results/lifecycle_examples.json (`python -m tools.recorders.lifecycle_examples`);
 - the demo world's words (docs/demo-corpus.md), one line per kind of concept:
   sparse_mm/synth_words.py;
 - the performance table, its targets and its hybrid headline: bench/results/peers/<engine>.json
@@ -214,6 +216,15 @@ def elasticsearch_examples(results: Path = RESULTS_DIR) -> list[str]:
     return ["\n".join([f"$ {e['command']}", *e["output"]]) for e in record["examples"]]
 
 
+def lifecycle_examples(results: Path = RESULTS_DIR) -> list[str]:
+    """Each recorded lifecycle example (README's "A new model without downtime") as the page
+    shows it: `$ command`, then its output."""
+    path = results / "lifecycle_examples.json"
+    if not path.exists():
+        return []
+    return ["\n".join([f"$ {e['command']}", *e["output"]]) for e in _load(path)["examples"]]
+
+
 def _peer_reports(results: Path) -> dict[str, dict]:
     from bench.targets import ENGINE_ORDER
 
@@ -342,6 +353,8 @@ def blocks(results: Path = RESULTS_DIR, demo: Path = DEMO_PROVENANCE) -> dict[st
         out[f"example output {i + 1}"] = text
     for i, text in enumerate(elasticsearch_examples(results)):
         out[f"elasticsearch example {i + 1}"] = text
+    for i, text in enumerate(lifecycle_examples(results)):
+        out[f"lifecycle example {i + 1}"] = text
     return out
 
 
