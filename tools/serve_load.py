@@ -24,6 +24,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -56,21 +57,23 @@ def build_index(engine, url: str) -> str:
     return report.index
 
 
-def start_service(engine: str, url: str, port: int) -> subprocess.Popen:
+def start_service(engine: str, url: str, port: int, log) -> subprocess.Popen:
+    """`sparse-mm serve` on the alias, its output into the file `log` (a pipe nobody reads
+    would fill up and stop the service)."""
     command = [
         sys.executable, "-c", "from sparse_mm.cli import main; main()", "serve",
         "--index", ALIAS, "--engine", engine, "--url", url, "--port", str(port),
     ]  # fmt: skip
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
 
-def wait_healthy(base: str, process: subprocess.Popen, seconds: float = 120) -> dict:
+def wait_healthy(base: str, process: subprocess.Popen, log: Path, seconds: float = 120) -> dict:
     import httpx
 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"sparse-mm serve ended: {process.stderr.read().decode()[-2000:]}")
+            raise SystemExit(f"sparse-mm serve ended: {log.read_text()[-2000:]}")
         try:
             answer = httpx.get(f"{base}/api/health", timeout=5)
             if answer.status_code == 200:
@@ -164,14 +167,17 @@ def main(argv: list[str] | None = None) -> None:
         url = engine_url(None, os.environ, name)
         index = build_index(name, url)
         port = free_port()
-        service = start_service(name, url, port)
         base = f"http://127.0.0.1:{port}"
-        try:
-            health = wait_healthy(base, service)
-            levels_out = load_levels(base, texts, levels, args.requests)
-        finally:
-            service.terminate()
-            service.wait(timeout=30)
+        with tempfile.TemporaryDirectory() as folder:
+            log = Path(folder) / "serve.log"
+            with log.open("wb") as out:
+                service = start_service(name, url, port, out)
+                try:
+                    health = wait_healthy(base, service, log)
+                    levels_out = load_levels(base, texts, levels, args.requests)
+                finally:
+                    service.terminate()
+                    service.wait(timeout=30)
         run = {"engine": name, "version": health["version"], "index": index,
                "documents": health["documents"], "levels": levels_out}  # fmt: skip
         report["runs"].append(run)
