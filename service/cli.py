@@ -91,6 +91,8 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"serving {index} at http://{shown}:{sock.getsockname()[1]}/", err=True)
     logging.basicConfig(level=logging.INFO)
+    for library in ("opensearch", "elastic_transport"):  # a line per engine request is noise
+        logging.getLogger(library).setLevel(logging.WARNING)
     server(create_app(searcher, config), sock).run(sockets=[sock])
 
 
