@@ -50,11 +50,11 @@ def parse_condition(spec: str) -> Condition:
     match = _CONDITION.match(spec)
     # a value that starts with an operator is a mistyped one (year=>3), not a value
     if match is None or not match[3] or match[3][0] in "<>=":
-        raise ConfigError(f"--filter {spec!r}: expected {SYNTAX}")
+        raise ConfigError(f"filter {spec!r}: expected {SYNTAX}")
     field, op, value = match.groups()
     if not FIELD_NAME.fullmatch(field):
         raise ConfigError(
-            f"--filter {spec!r}: {field!r} is not a field name (letters, digits, _ and -)"
+            f"filter {spec!r}: {field!r} is not a field name (letters, digits, _ and -)"
         )
     return Condition(field, op, value)
 
@@ -85,7 +85,7 @@ class SearchFilter:
             if kind is None:
                 known = ", ".join(sorted(fields)) or "none"
                 raise DataError(
-                    f"--filter {c}: the index has no field {c.field!r} to filter on "
+                    f"filter {c}: the index has no field {c.field!r} to filter on "
                     f"(its fields: {known})"
                 )
             path = field_path(c.field)
@@ -96,7 +96,7 @@ class SearchFilter:
             bounds = ranges.setdefault(path, {})
             key = _RANGE_KEYS[c.op]
             if key in bounds and bounds[key] != value:
-                raise ConfigError(f"--filter {c}: {c.field} has two {c.op} bounds")
+                raise ConfigError(f"filter {c}: {c.field} has two {c.op} bounds")
             bounds[key] = value
         return ResolvedFilter(
             tuple((p, tuple(dict.fromkeys(v))) for p, v in equals.items()),
@@ -111,17 +111,17 @@ def typed_value(c: Condition, kind: str):
         return c.value
     if kind == "boolean":
         if c.op != "=" or c.value.lower() not in ("true", "false"):
-            raise DataError(f"--filter {c}: {c.field} is true or false")
+            raise DataError(f"filter {c}: {c.field} is true or false")
         return c.value.lower() == "true"
     try:
         number = float(c.value)
     except ValueError:
-        raise DataError(f"--filter {c}: {c.field} holds numbers, not {c.value!r}") from None
+        raise DataError(f"filter {c}: {c.field} holds numbers, not {c.value!r}") from None
     if not math.isfinite(number):
-        raise DataError(f"--filter {c}: the bound must be a finite number")
+        raise DataError(f"filter {c}: the bound must be a finite number")
     if kind == "long" and c.op == "=":
         if not number.is_integer():
-            raise DataError(f"--filter {c}: {c.field} holds whole numbers")
+            raise DataError(f"filter {c}: {c.field} holds whole numbers")
         return int(number)
     return int(number) if kind == "long" and number.is_integer() else number
 

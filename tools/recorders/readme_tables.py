@@ -19,6 +19,8 @@ cannot drift from its JSON, wherever it is shown:
   bench/results/readme_examples_elasticsearch.json (`python -m tools.recorders.es_examples`);
 - the lifecycle examples (README's "A new model without downtime"), each command with its
   output: bench/results/lifecycle_examples.json (`python -m tools.recorders.lifecycle_examples`);
+- the load on `sparse-mm serve` (docs/serve.md): bench/results/serve_load.json
+  (`python -m tools.serve_load`);
 - the demo world's words (docs/demo-corpus.md), one line per kind of concept:
   sparse_mm/synth_words.py;
 - the performance table, its targets and its hybrid headline: bench/results/peers/<engine>.json
@@ -225,6 +227,34 @@ def lifecycle_examples(results: Path = RESULTS_DIR) -> list[str]:
     return ["\n".join([f"$ {e['command']}", *e["output"]]) for e in _load(path)["examples"]]
 
 
+def serve_load_table(results: Path = RESULTS_DIR) -> str | None:
+    """docs/serve.md's load table: per engine and number of clients, the client's latency
+    p50/p99, queries/s and errors, and the service's and the engine's own p50 beside them;
+    None while bench/results/serve_load.json is not committed."""
+    path = results / "serve_load.json"
+    if not path.exists():
+        return None
+    record = _load(path)
+    machine = record["machine"]
+    rows = [
+        f"Measured at git {record['git']} on {machine['cpu']} ({machine['cores']} cores, shared "
+        "by the clients, the service and the engine), hybrid, k = 10:",
+        "",
+        "| engine | clients | requests | errors | q/s | p50 ms | p99 ms | service p50 | "
+        "encode p50 | engine took p50 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for run in record["runs"]:
+        for x in run["levels"]:
+            rows.append(
+                f"| {run['engine']} {run['version']} | {x['clients']} | {x['answered']} | "
+                f"{x['errors']} | {x['qps']:.1f} | {x['latency_ms']['p50']:.1f} | "
+                f"{x['latency_ms']['p99']:.1f} | {x['service_total_ms']['p50']:.1f} | "
+                f"{x['encode_ms']['p50']:.1f} | {x['engine_took_ms']['p50']:.1f} |"
+            )
+    return "\n".join(rows)
+
+
 def _peer_reports(results: Path) -> dict[str, dict]:
     from bench.targets import ENGINE_ORDER
 
@@ -353,6 +383,9 @@ def blocks(results: Path = RESULTS_DIR, demo: Path = DEMO_PROVENANCE) -> dict[st
         out[f"example output {i + 1}"] = text
     for i, text in enumerate(elasticsearch_examples(results)):
         out[f"elasticsearch example {i + 1}"] = text
+    load = serve_load_table(results)
+    if load is not None:
+        out["serve load table"] = load
     for i, text in enumerate(lifecycle_examples(results)):
         out[f"lifecycle example {i + 1}"] = text
     return out
