@@ -42,6 +42,8 @@ def schema(max_query_chars: int, max_k: int) -> dict:
             "matches": {"type": "array", "items": {"$ref": "#/components/schemas/Match"}},
             "filename": {"type": ["string", "null"]},
             "captions": {"type": "array", "items": {"type": "string"}},
+            "index": {"type": "string", "description": "the concrete index that answered"},
+            "meta": {"type": "object", "description": "the collection's own metadata fields"},
         },
     }
     match = {
@@ -77,7 +79,12 @@ def schema(max_query_chars: int, max_k: int) -> dict:
         _query("q", {"type": "string", "maxLength": max_query_chars}, "query text", True),
         _query("mode", {"enum": ["hybrid", "sparse", "dense"], "default": "hybrid"}, "score"),
         _query("k", {"type": "integer", "minimum": 1, "maximum": max_k, "default": 10}, "hits"),
-        _query("filter", {"type": "array", "items": {"type": "string"}}, "FIELD=VALUE"),
+        _query(
+            "filter",
+            {"type": "array", "items": {"type": "string"}},
+            "FIELD=VALUE, FIELD>=X, FIELD>X, FIELD<=X or FIELD<X (repeatable: different fields "
+            "must all hold, one field repeated is any of its values); every mode, every phase",
+        ),
     ]
     image_id = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
     return {
