@@ -42,6 +42,7 @@ class GridPoint:
     query_top_k: int | None = None
     window: int = SearchOptions.window  # the hybrid default (query_terms.DEFAULT_WINDOW)
     ef_search: int | None = None
+    knn_k: int | None = None  # hybrid: the k-NN clause's neighbours (None: the window)
 
     def options(self) -> SearchOptions:
         return SearchOptions(
@@ -51,6 +52,7 @@ class GridPoint:
             ef_search=self.ef_search,
             query_top_k=self.query_top_k,
             explain=False,
+            knn_k=self.knn_k,
         )
 
 
@@ -340,6 +342,7 @@ def _grid_point(client, name, queries: Queries, point: GridPoint, exact, w1, w2,
         "mode": point.mode,
         "query_top_k": point.query_top_k,
         "window": point.window if point.mode == "hybrid" else None,
+        "knn_k": point.knn_k if point.mode == "hybrid" else None,
         "ef_search": point.ef_search,
         "latency_ms": percentiles(timed.client_ms),
         "took_ms": percentiles(timed.took_ms),

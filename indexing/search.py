@@ -48,6 +48,8 @@ class SearchOptions:
     mode: str = "hybrid"
     k: int = 10
     window: int = DEFAULT_WINDOW  # hybrid: candidates rescored exactly
+    # hybrid: the neighbours the k-NN clause adds to the candidates (None: the window)
+    knn_k: int | None = None
     # HNSW candidates per k-NN search, at least k (hybrid: at least the window). None: the
     # window in hybrid, DENSE_EF_SEARCH in dense mode.
     ef_search: int | None = None

@@ -121,7 +121,8 @@ def send_template_request(engine: Engine, index: str, request: dict) -> list[dic
         assert features and all("." not in f for f in features)
         return engine.client.search_template(index=index, body=request)["hits"]["hits"]
     first, second = (r["body"] for r in request["requests"])
-    ids = [h["_id"] for h in engine.client.search(index=index, body=first)["hits"]["hits"]]
-    text = json.dumps(second).replace('["<_id of each hit of request 1>"]', json.dumps(ids))
+    found = engine.client.search(index=index, body=first)["hits"]["hits"]
+    ids = [h["fields"]["id"][0] for h in found]
+    text = json.dumps(second).replace('["<fields.id of each hit of request 1>"]', json.dumps(ids))
     assert text.count(json.dumps(ids)) == 2  # the filter's and the knn clause's
     return engine.client.search(index=index, body=json.loads(text))["hits"]["hits"]

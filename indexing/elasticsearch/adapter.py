@@ -175,9 +175,10 @@ class ElasticsearchEngine(Engine):
                 window=window,
                 num_candidates=options.ef_search,
                 filters=filters,
+                knn_k=options.knn_k,
             )
             first = self._search(index, body)
-        ids = [str(h["_id"]) for h in first["hits"]["hits"]]
+        ids = [str(h["fields"]["id"][0]) for h in first["hits"]["hits"]]
         if not ids:
             return EngineResult([], first["took"], 1)
         # step 2 asks the index that answered step 1: an alias that moved in between (a new
@@ -266,12 +267,19 @@ class ElasticsearchEngine(Engine):
         window = max(window, k)
         path = f"/{index}/_search"
         second = q.exact_query(
-            dense, terms, ["<_id of each hit of request 1>"], w1=w1, w2=w2, k=k, at_most=window
+            dense,
+            terms,
+            ["<fields.id of each hit of request 1>"],
+            w1=w1,
+            w2=w2,
+            k=k,
+            at_most=window,
         )
         return {
             "engine": "elasticsearch",
             "note": "Elasticsearch stores no search template for this query: send request 1, "
-            "put the _id of its hits into both 'ids' lists of request 2 and send it; the "
+            "put the ids of its hits (each hit's fields.id) into both 'ids' lists of request 2 "
+            "and send it; the "
             f"integrated score of a hit of request 2 is its _score - {w1}",
             "requests": [
                 {

@@ -167,6 +167,7 @@ class OpenSearchEngine(Engine):
                 ef_search=options.ef_search,
                 exact=options.exact,
                 filters=filters,
+                knn_k=options.knn_k,
             )
         else:
             raise ConfigError(f"unknown mode {options.mode!r}; expected hybrid, sparse or dense")

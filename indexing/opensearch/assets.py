@@ -30,7 +30,8 @@ from sparse_mm.errors import EngineError
 
 # 2: the stored template's default window went from 100 to 200 (query_terms.DEFAULT_WINDOW)
 # 3: and from 200 to 600
-ASSETS_VERSION = 3
+# 4: no hit count (track_total_hits false), so Lucene skips from the first hit on
+ASSETS_VERSION = 4
 DEFAULT_K = 10
 SHOWN_FIELDS = ["filename", "captions"]
 _PRIORITY = 500  # above OpenSearch's built-in templates

@@ -23,6 +23,10 @@ from indexing.layout import DENSE_FIELD, SPARSE_FIELD
 from indexing.query_terms import DEFAULT_WINDOW, checked_vector
 from sparse_mm.errors import ConfigError, DataError
 
+# sparse-mm never reads the hit count; counting hits (by default up to 10,000) keeps Lucene from
+# skipping the documents that cannot reach the top k (block-max WAND / MaxScore) until then.
+NO_HIT_COUNT = {"track_total_hits": False}
+
 
 def sparse_clauses(terms: Mapping[str, float]) -> list[dict]:
     """One `rank_feature` clause per query term, boost = the query's weight for the term."""
@@ -73,14 +77,14 @@ def dense_query(
 ) -> dict:
     """Approximate k-NN (among the documents `filters` keep); a hit's cosine is 2 * score - 1."""
     knn = _knn(checked_vector(vector), k, ef_search and max(ef_search, k), filters=filters)
-    return {"size": k, "query": knn}
+    return {"size": k, **NO_HIT_COUNT, "query": knn}
 
 
 def sparse_query(terms: Mapping[str, float], *, k: int = 10, filters: list | None = None) -> dict:
     """Sum over shared terms of query weight x stored document weight; score is that sum."""
     if not terms:
         raise DataError("the query has no terms left to search the sparse field with")
-    return {"size": k, "query": _any_of(sparse_clauses(terms), filters)}
+    return {"size": k, **NO_HIT_COUNT, "query": _any_of(sparse_clauses(terms), filters)}
 
 
 def hybrid_query(
@@ -94,12 +98,15 @@ def hybrid_query(
     ef_search: int | None = None,
     exact: bool = False,
     filters: list | None = None,
+    knn_k: int | None = None,
 ) -> dict:
     """The integrated score w1 * cos + w2 * sparse (engine score minus w1; see the module doc),
-    over the documents `filters` keep."""
+    over the documents `filters` keep. `knn_k`: the neighbours the k-NN clause adds to the
+    candidates (default: the window)."""
     if w1 <= 0 or w2 <= 0:
         raise ConfigError(f"hybrid weights must be positive, got w1={w1}, w2={w2}")
     window = max(window, k)
+    neighbours = min(knn_k or window, window)
     return hybrid_body(
         checked_vector(vector),
         sparse_clauses(terms),
@@ -107,8 +114,9 @@ def hybrid_query(
         w2=w2,
         k=k,
         window=None if exact else window,
-        ef_search=ef_search and max(ef_search, window),
+        ef_search=ef_search and max(ef_search, neighbours),
         filters=filters,
+        knn_k=neighbours,
     )
 
 
@@ -122,6 +130,7 @@ def hybrid_body(
     window: object | None,
     ef_search: int | None = None,
     filters: list | None = None,
+    knn_k: object | None = None,
 ) -> dict:
     """The hybrid request from its parts, placed as given (values or template placeholders):
     `window` None scores every document exactly; otherwise k-NN + sparse candidates, the top
@@ -131,16 +140,18 @@ def hybrid_body(
     sparse_part = [{"bool": {"should": clauses, "boost": w2}}] if clauses else []
     exact_scoring = _any_of([_dense_script(vector, 2 * w1, filters), *sparse_part], filters)
     if window is None:
-        return {"size": k, "query": exact_scoring}
+        return {"size": k, **NO_HIT_COUNT, "query": exact_scoring}
     # Candidates: one flat disjunction, the k-NN clause beside every rank_feature clause, so
     # that Lucene skips non-competitive documents across all of them (a nested sparse bool
     # made the query 5x slower at 1M documents: bench/results/report.md of commit 686bb3b).
     # Their score is the integrated one divided by w2 (the k-NN clause is boosted 2 * w1 / w2
     # instead of every clause by w2, which a template cannot do): the same order, and the
     # rescore replaces it.
-    candidates = _any_of([_knn(vector, window, ef_search, 2 * w1 / w2, filters), *clauses], filters)
+    knn = _knn(vector, knn_k or window, ef_search, 2 * w1 / w2, filters)
+    candidates = _any_of([knn, *clauses], filters)
     return {
         "size": k,
+        **NO_HIT_COUNT,
         "query": candidates,
         "rescore": {
             "window_size": window,

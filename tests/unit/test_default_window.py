@@ -15,7 +15,7 @@ from indexing.query_terms import DEFAULT_WINDOW
 
 # The stored template's default window of each assets version: a new default window needs a
 # new version (an install over an older template then updates it).
-TEMPLATE_WINDOW_OF_VERSION = {1: 100, 2: 200, 3: 600}
+TEMPLATE_WINDOW_OF_VERSION = {1: 100, 2: 200, 3: 600, 4: 600}
 
 # With the constant changed before anything else reads it, every default must follow it: a
 # default written as a literal anywhere stays behind and fails.

@@ -46,7 +46,10 @@ def test_sparse_query_is_exact_and_encodes_term_names():
 
 def test_hybrid_steps_boost_the_knn_clause_by_2_w1_and_the_sparse_clause_by_w2():
     first = candidates_query(V, {"dog": 1.0}, w1=0.3, w2=0.7, window=50)
-    assert first["size"] == 50 and first["_source"] is False
+    assert first["size"] == 50
+    # ids from doc values, no stored fields read, no hit count
+    assert first["stored_fields"] == "_none_" and first["docvalue_fields"] == ["id"]
+    assert first["track_total_hits"] is False
     knn, sparse = first["query"]["bool"]["should"]
     assert (knn["knn"]["k"], knn["knn"]["num_candidates"], knn["knn"]["boost"]) == (50, 50, 0.6)
     assert sparse["sparse_vector"]["boost"] == 0.7
@@ -120,7 +123,8 @@ class _AliasMovingClient:
 
     def search(self, index, body):
         self.asked.append(index)
-        hit = {"_id": "a", "_index": "photos-old", "_score": 1.5, "_source": {}}
+        hit = {"_id": "a", "_index": "photos-old", "_score": 1.5, "_source": {},
+               "fields": {"id": ["a"]}}  # fmt: skip
         return _Answer({"took": 1, "hits": {"hits": [hit]}})
 
 
