@@ -1,9 +1,11 @@
-"""Where a query's time goes inside the engine: OpenSearch's profile API, summarised.
+"""Where a query's time goes inside the engine: the engines' profile API, summarised.
 
-The same bodies `indexing.search.search` sends (built by `indexing.opensearch.queries`) are
-sent with `"profile": true`; per query, the shard's rewrite time (where the k-NN clause runs its
+Each engine's own requests (`indexing.search.search` with `SearchOptions.profile`: the adapter
+adds `"profile": true` to every request it sends, Elasticsearch's two hybrid steps included)
+are profiled; per query and request, the shard's rewrite time (where a k-NN clause runs its
 HNSW search), the time of each top-level query node (with its children's types), the
-collectors, and the rescore phase when there is one. Times are medians over the profiled queries.
+collectors, the rescore phase when there is one, and the fetch. Times are medians over the
+profiled queries. The query-body variants (`time_variants`) are OpenSearch's bodies.
 """
 
 from __future__ import annotations
@@ -35,25 +37,34 @@ def _walk(node: dict, depth: int, out: dict) -> None:
 def profile_mode(
     client, index: str, queries: Sequence[QueryVectors], mode: str, w1: float, w2: float
 ) -> dict:
-    """Median ms per profiled component for `queries` in `mode`."""
+    """Median ms per profiled component for `queries` in `mode`, on any engine; a component
+    of a mode's n-th request (Elasticsearch's hybrid step 2) is prefixed "request n: "."""
+    from indexing.search import SearchOptions, search
+
     parts: dict[str, list[float]] = defaultdict(list)
+    options = SearchOptions(mode=mode, explain=False, profile=True)
     for q in queries:
-        body = body_for(q, mode, w1, w2)
-        body["profile"] = True
-        body["_source"] = False
-        response = client.search(index=index, body=body)
-        parts["took (whole request)"].append(float(response["took"]))
-        for shard in response["profile"]["shards"]:
-            for search in shard["searches"]:
-                parts["rewrite"].append(search["rewrite_time"] / 1e6)
-                for node in search["query"]:
-                    _walk(node, 0, parts)
-                for collector in search.get("collector", []):
-                    parts[f"collector {collector['name']}"].append(collector["time_in_nanos"] / 1e6)
-            fetch = shard.get("fetch") or []
-            for phase in fetch if isinstance(fetch, list) else [fetch]:
-                parts["fetch"].append(phase["time_in_nanos"] / 1e6)
+        response = search(client, index, q, options, w1, w2)
+        parts["took (whole query)"].append(float(response.took_ms))
+        for n, profile in enumerate(response.profiles, start=1):
+            _summarise(profile, "" if n == 1 else f"request {n}: ", parts)
     return {name: statistics.median(values) for name, values in parts.items()}
+
+
+def _summarise(profile: dict, prefix: str, parts: dict) -> None:
+    for shard in profile["shards"]:
+        for search in shard["searches"]:
+            parts[f"{prefix}rewrite"].append(search["rewrite_time"] / 1e6)
+            named: dict[str, list[float]] = defaultdict(list)
+            for node in search["query"]:
+                _walk(node, 0, named)
+            for collector in search.get("collector", []):
+                named[f"collector {collector['name']}"].append(collector["time_in_nanos"] / 1e6)
+            for name, values in named.items():
+                parts[f"{prefix}{name}"].extend(values)
+        fetch = shard.get("fetch") or []
+        for phase in fetch if isinstance(fetch, list) else [fetch]:
+            parts[f"{prefix}fetch"].append(phase["time_in_nanos"] / 1e6)
 
 
 def _counted_hits(body: dict) -> dict:

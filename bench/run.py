@@ -60,7 +60,12 @@ DEFAULT_GRID = (
     *(GridPoint("sparse", query_top_k=t) for t in (4, 8, 16, 32)),
     *(GridPoint("hybrid", query_top_k=t) for t in (4, 8, 16, 32)),
     *(GridPoint("hybrid", window=w) for w in (100, 200, 400, 1000)),
-    *(GridPoint("dense", ef_search=e) for e in (64, 128, 256, 1024)),
+    # the k-NN clause's neighbours apart from the rescored window (SearchOptions.knn_k)
+    *(
+        GridPoint("hybrid", window=w, knn_k=n)
+        for w, n in ((600, 200), (600, 100), (400, 100), (200, 100), (200, 50), (100, 50))
+    ),
+    *(GridPoint("dense", ef_search=e) for e in (64, 128, 256, 768, 1024)),
 )
 
 
@@ -82,7 +87,10 @@ class RunOptions:
     qps_seconds: float | None = 5.0  # time budget of each throughput level (None: each query once)
     grid_queries: int | None = 100  # queries per pruning grid point (None: all)
     variants: bool = True  # time the candidate query-body variants (OpenSearch)
-    warmup_queries: int = 20  # sent before the one timed pass per mode
+    # sent before the one timed pass per mode (None: every query, a whole untimed pass): the
+    # JVM compiles a query path's code over its first hundreds of queries, and a fresh index's
+    # pages come into the cache; 20 queries left the first timed passes measurably slower
+    warmup_queries: int | None = None
     phases: Phases = field(default_factory=Phases)
     log: Callable[[str], None] = field(default=lambda _m: None)
 
@@ -218,14 +226,15 @@ def measure_engine(
             for p in opts.grid
         ]
     run["profile"] = _profile(run)
-    if engine_spec(engine).query_profile and opts.profile_queries:  # bench.profile's bodies
-        opts.log(f"[{engine} {n:,}] engine profile and variants")
+    if opts.profile_queries:
+        opts.log(f"[{engine} {n:,}] engine profile" + (" and variants" if opts.variants else ""))
         sample = queries.vectors[: opts.profile_queries]
         with opts.phases.timed("profile", **where):
             run["engine_profile"] = {
                 mode: profile_mode(client, name, sample, mode, w1, w2) for mode in MODES
             }
-            if opts.variants:
+            # the variants are OpenSearch's bodies (bench.profile.body_for)
+            if opts.variants and engine_spec(engine).query_profile:
                 run["variants"] = time_variants(client, name, queries.vectors[:g], w1, w2)
     run["engine_memory"] = node_memory(client)
     run["work"] = _work(run, engine, collection.dense_dim, shared.postings_mean, opts)

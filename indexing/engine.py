@@ -48,6 +48,7 @@ class EngineResult:
     hits: list[EngineHit]
     took_ms: int  # the engine's own time, summed over the round trips
     round_trips: int = 1
+    profiles: list = field(default_factory=list)  # each request's `profile` when asked for
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ class EngineSpec:
     container: str  # "module:class" of its testcontainers container
     stored_template: bool  # hybrid as a stored search template (one request for any client)
     one_request_hybrid: bool  # the hybrid query (candidates + exact rescore) is one request
-    query_profile: bool  # bench.profile's profile bodies are this engine's (profile API)
+    query_profile: bool  # bench.profile's query-body variants are this engine's bodies
     # the hybrid's k-NN clause searches max(window, the index's ef_search) candidates (else
     # the window itself)
     knn_searches_ef_search: bool

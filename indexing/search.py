@@ -61,6 +61,7 @@ class SearchOptions:
     # only the documents this keeps, in every phase (indexing.filters; resolved against the
     # index's mapping by Searcher.options)
     filter: ResolvedFilter | None = None
+    profile: bool = False  # ask the engine's profile API; each request's profile is returned
 
 
 @dataclass
@@ -91,6 +92,7 @@ class SearchResponse:
     pruning: PruneReport | None = None
     round_trips: int = 1
     unknown_words: tuple = ()  # the query's words the encoder did not know (UnknownWord)
+    profiles: list = field(default_factory=list)  # with SearchOptions.profile: per request
 
 
 def encode_query(model, encoder, text: str) -> QueryVectors:
@@ -149,6 +151,7 @@ def search(client, index: str, query: QueryVectors, options: SearchOptions, w1: 
         report,
         result.round_trips,
         query.unknown_words,
+        result.profiles,
     )
 
 

@@ -146,16 +146,26 @@ class ElasticsearchEngine(Engine):
         from indexing.elasticsearch import queries as q
 
         fetch = {"includes": source, "exclude_vectors": False}
+        profiles: list = []
+
+        def send(target: str, body: dict) -> dict:
+            if options.profile:
+                body = {**body, "profile": True}
+            response = self._search(target, body)
+            if options.profile:
+                profiles.append(response["profile"])
+            return response
+
         filters = options.filter.clauses() if options.filter else None
         if options.mode == "sparse":
             body = q.sparse_query(terms, k=options.k, filters=filters)
-            return self._hits(index, {**body, "_source": fetch}, "sparse", w1)
+            return self._hits(send(index, {**body, "_source": fetch}), "sparse", w1, profiles)
         if options.mode not in ("dense", "hybrid"):
             raise ConfigError(f"unknown mode {options.mode!r}; expected hybrid, sparse or dense")
         if options.mode == "dense" and not options.exact:
             candidates = options.ef_search or DENSE_EF_SEARCH
             body = q.dense_query(dense, k=options.k, num_candidates=candidates, filters=filters)
-            return self._hits(index, {**body, "_source": fetch}, "dense", w1)
+            return self._hits(send(index, {**body, "_source": fetch}), "dense", w1, profiles)
         # dense exact: the exact step with w1 = 0.5 and no terms scores (1 + cos) / 2
         hybrid = options.mode == "hybrid"
         w1, w2, terms = (w1, w2, terms) if hybrid else (0.5, 1.0, {})
@@ -164,7 +174,7 @@ class ElasticsearchEngine(Engine):
             # are fetched: build step 2's body, for no ids, first
             q.exact_query(dense, terms, [], w1=w1, w2=w2, k=options.k)
             matching = self.count(index, options.filter.query() if filters else None)
-            first = self._search(index, q.all_ids_query(matching, filters))
+            first = send(index, q.all_ids_query(matching, filters))
         else:
             window = max(options.window, options.k)
             body = q.candidates_query(
@@ -177,22 +187,22 @@ class ElasticsearchEngine(Engine):
                 filters=filters,
                 knn_k=options.knn_k,
             )
-            first = self._search(index, body)
+            first = send(index, body)
         ids = [str(h["fields"]["id"][0]) for h in first["hits"]["hits"]]
         if not ids:
-            return EngineResult([], first["took"], 1)
+            return EngineResult([], first["took"], 1, profiles)
         # step 2 asks the index that answered step 1: an alias that moved in between (a new
         # index swapped in) must not mix the old index's candidates with the new one's scores
         answered = {h["_index"] for h in first["hits"]["hits"]}
         target = answered.pop() if len(answered) == 1 else index
         body = {**q.exact_query(dense, terms, ids, w1=w1, w2=w2, k=options.k), "_source": fetch}
-        result = self._hits(target, body, options.mode, w1)
+        result = self._hits(send(target, body), options.mode, w1, profiles)
         result.took_ms += first["took"]
         result.round_trips = 2
         return result
 
-    def _hits(self, index: str, body: dict, mode: str, w1: float) -> EngineResult:
-        response = self._search(index, body)
+    @staticmethod
+    def _hits(response: dict, mode: str, w1: float, profiles: list) -> EngineResult:
         hits = [
             EngineHit(
                 str(h["_id"]),
@@ -202,7 +212,7 @@ class ElasticsearchEngine(Engine):
             )
             for h in response["hits"]["hits"]
         ]
-        return EngineResult(hits, response["took"], 1)
+        return EngineResult(hits, response["took"], 1, profiles)
 
     def _search(self, index: str, body: dict) -> dict:
         from elasticsearch import BadRequestError, NotFoundError

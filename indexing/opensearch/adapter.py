@@ -172,6 +172,8 @@ class OpenSearchEngine(Engine):
         else:
             raise ConfigError(f"unknown mode {options.mode!r}; expected hybrid, sparse or dense")
         body["_source"] = source
+        if options.profile:
+            body["profile"] = True
         try:
             response = self.client.search(index=index, body=body)
         except NotFoundError as exc:
@@ -184,7 +186,8 @@ class OpenSearchEngine(Engine):
             )
             for h in response["hits"]["hits"]
         ]
-        return EngineResult(hits, response["took"], 1)
+        profiles = [response["profile"]] if options.profile else []
+        return EngineResult(hits, response["took"], 1, profiles)
 
     # -------------------------------------------------------------- assets
     def install_assets(self, index, dense_dim, settings, w1, w2, meta) -> AssetsReport:
