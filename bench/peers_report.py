@@ -65,10 +65,12 @@ def markdown(reports: dict[str, dict], plots: list[str]) -> str:
         "shared by the engines' JSONs.",
         "",
     ]
+    out += _capabilities(reports)
     out += _targets(reports)
     out += _workloads(reports)
     out += _parity(reports)
     out += _filtered(reports)
+    out += _breakdown(reports)
     out += _latency(reports)
     out += _ingest(reports)
     out += _cost(reports)
@@ -76,6 +78,28 @@ def markdown(reports: dict[str, dict], plots: list[str]) -> str:
     out += phase_table(first.get("phases") or [])
     out += [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(out)
+
+
+def _capabilities(reports: dict) -> list[str]:
+    """How each engine answers the hybrid (Engine.capabilities, detected on the run's index),
+    and what one request would change where it takes two."""
+    lines = []
+    for name, report in reports.items():
+        found = [r["capabilities"] for r in report["runs"] if r.get("capabilities")]
+        if not found:
+            continue
+        one = found[-1]["one_request_hybrid"]
+        if one["available"]:
+            lines.append(f"- {name}: the hybrid in one request ({one['why']}).")
+        else:
+            lines.append(
+                f"- {name}: the hybrid in two requests: {one['why']}. A node with the exact "
+                "`dense_vector` query (Elasticsearch 9.6+; the adapter detects it on the index "
+                "and checks its scores against knn) answers in one, rescoring the window "
+                "exactly as OpenSearch does: the second request (the breakdown's request 2) "
+                "and its round trip would go."
+            )
+    return ["## How each engine answers the hybrid", "", *lines, ""] if lines else []
 
 
 def _produced_by(report: dict) -> list[str]:
@@ -242,6 +266,65 @@ def _filtered(reports: dict) -> list[str]:
         "against exact in-memory search over the same kept documents."
     )
     return ["## Filtered hybrid", "", intro, "", *_table(header, rows)]
+
+
+def profile_parts(profile: dict) -> dict[str, float]:
+    """A mode's engine profile (bench.profile.profile_mode: median ms per component) in five
+    parts: rewrite (where a k-NN clause runs its HNSW search), query (the top-level query
+    nodes: matching and scoring, a rescore included), collect, fetch, and the second request
+    (Elasticsearch's exact hybrid step), whole."""
+    parts = {"rewrite": 0.0, "query": 0.0, "collect": 0.0, "fetch": 0.0, "request 2": 0.0}
+    for name, ms in profile.items():
+        if name.startswith("took") or name.startswith(" "):
+            continue
+        if name.startswith("request 2: "):
+            if not name.removeprefix("request 2: ").startswith(" "):
+                parts["request 2"] += ms
+            continue
+        if name.startswith("request "):
+            continue
+        key = {"rewrite": "rewrite", "fetch": "fetch"}.get(name)
+        key = key or ("collect" if name.startswith("collector ") else "query")
+        parts[key] += ms
+    return parts
+
+
+def _breakdown(reports: dict) -> list[str]:
+    """Where a query's time goes, per engine, N and mode: the client's p50 against the
+    engine's own `took`, and the profile API's parts."""
+    rows = []
+    for key, entries in engine_groups(reports).items():
+        for engine, run, _ in entries:
+            profiles = run.get("engine_profile") or {}
+            for mode in MODES:
+                p = run["profile"][mode]
+                parts = profile_parts(profiles.get(mode, {}))
+                rows.append(
+                    [
+                        key,
+                        f"{run['n_docs']:,}",
+                        engine,
+                        mode,
+                        p["client_p50_ms"],
+                        p["engine_took_p50_ms"],
+                        p["outside_engine_p50_ms"],
+                        *(parts[k] if profiles else None for k in parts),
+                    ]
+                )
+    header = [
+        "workload", "N", "engine", "mode", "client p50 ms", "engine took p50",
+        "outside the engine", "profile: rewrite (k-NN)", "query", "collect", "fetch",
+        "request 2",
+    ]  # fmt: skip
+    intro = (
+        "The client's latency against the engine's own `took` (the rest is the client: body, "
+        "JSON both ways, HTTP on the loopback), and the engine's profile API on the first "
+        "queries, median ms per part (profiling adds its own overhead; the parts are medians, "
+        "so they need not add up): rewrite is where a k-NN clause runs its HNSW search, query "
+        "the matching and scoring (OpenSearch's exact rescore included), request 2 "
+        "Elasticsearch's exact hybrid step, whole."
+    )
+    return ["## Where the time goes", "", intro, "", *_table(header, rows)]
 
 
 def _qps(q: dict) -> str:

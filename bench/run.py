@@ -192,6 +192,7 @@ def measure_engine(
         )
     opts.log(f"[{engine} {n:,}] ingest: {ingest.as_dict(collection.encode_seconds)}")
     exact = shared.exact
+    capabilities = as_engine(client).capabilities(name)
     run: dict = {
         "n_docs": n,
         "n_queries": len(queries),
@@ -200,6 +201,7 @@ def measure_engine(
         "terms_per_doc": collection.encoded.sparse.values().numel() / max(n, 1),
         "terms_per_query": float((queries.sparse > 0).sum(1).float().mean()),
         "ingest": ingest.as_dict(collection.encode_seconds),
+        "capabilities": capabilities,  # e.g. a one-request hybrid (Engine.capabilities)
         "modes": {},
         "reference": shared.reference,
         "seconds": {

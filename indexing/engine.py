@@ -80,6 +80,13 @@ class Engine(EngineAdmin, ABC):
     def __init__(self, client) -> None:
         self.client = client
 
+    def capabilities(self, index: str) -> dict:
+        """What this engine can do for `index`, for the record (bench JSONs):
+        {"one_request_hybrid": {"available": bool, "why": str}}."""
+        available = self.spec.one_request_hybrid
+        why = "the engine's exact rescore in the same request" if available else "two requests"
+        return {"one_request_hybrid": {"available": available, "why": why}}
+
     def missing_index(self, index: str) -> EngineError:
         """The one-line error for an index that does not exist, naming this engine's ingest."""
         return EngineError(

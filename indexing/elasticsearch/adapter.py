@@ -53,6 +53,26 @@ NO_SEARCH_TEMPLATE = "none (hybrid takes two requests: see `sparse-mm query --te
 class ElasticsearchEngine(Engine):
     spec = SPEC
 
+    def __init__(self, client) -> None:
+        super().__init__(client)
+        self._one_request: dict[str, tuple[bool, str]] = {}  # index -> (available, why)
+
+    # -------------------------------------------------------------- capabilities
+    def one_request(self, index: str) -> tuple[bool, str]:
+        """Whether this node has the exact `dense_vector` query (Elasticsearch 9.6+) and it
+        scores like the knn query, so that the hybrid takes one request; (available, why),
+        decided once per index (a validate request, then one document scored both ways)."""
+        if index not in self._one_request:
+            decided = _probe_dense_vector_query(self, index)
+            if decided is None:  # nothing to check against yet: ask again next time
+                return False, "no document to check the dense_vector query's scores against"
+            self._one_request[index] = decided
+        return self._one_request[index]
+
+    def capabilities(self, index: str) -> dict:
+        available, why = self.one_request(index)
+        return {"one_request_hybrid": {"available": available, "why": why}}
+
     def version(self) -> str:
         """From the node's info (the minimal distribution has no `GET /`)."""
         nodes = self.client.nodes.info(node_id="_local", metric="_none")["nodes"]
@@ -175,6 +195,19 @@ class ElasticsearchEngine(Engine):
             q.exact_query(dense, terms, [], w1=w1, w2=w2, k=options.k)
             matching = self.count(index, options.filter.query() if filters else None)
             first = send(index, q.all_ids_query(matching, filters))
+        elif hybrid and self.one_request(index)[0]:
+            body = q.one_request_hybrid(
+                dense,
+                terms,
+                w1=w1,
+                w2=w2,
+                k=options.k,
+                window=options.window,
+                num_candidates=options.ef_search,
+                filters=filters,
+                knn_k=options.knn_k,
+            )
+            return self._hits(send(index, {**body, "_source": fetch}), "hybrid", w1, profiles)
         else:
             window = max(options.window, options.k)
             body = q.candidates_query(
@@ -304,3 +337,36 @@ class ElasticsearchEngine(Engine):
 
 def _same_json(a, b) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def _probe_dense_vector_query(engine: ElasticsearchEngine, index: str) -> tuple[bool, str] | None:
+    """(available, why) for `ElasticsearchEngine.one_request`; None when the index has no
+    document yet to check the scores with."""
+    from indexing.elasticsearch import queries as q
+
+    mappings = engine.concrete_mappings(index)
+    if not mappings:
+        return None
+    dims = engine.dense_dim(next(iter(mappings.values())).get("properties", {}))
+    probe = [1.0] + [0.0] * (int(dims or 1) - 1)
+    answer = engine.client.indices.validate_query(
+        index=index, body={"query": q.dense_vector_clause(probe)}, explain=True
+    )
+    if not answer.get("valid"):
+        errors = [e.get("error", "") for e in answer.get("explanations", []) if e.get("error")]
+        reason = (errors[0] if errors else answer.get("error") or "not valid").splitlines()[0]
+        reason = reason.split(";")[0].split("Exception: ", 1)[-1]  # the Java class left out
+        return False, f"no exact dense_vector query on {engine.version()} ({reason[:160]})"
+    first = engine._search(index, {"size": 1, **q.IDS_ONLY, "query": {"match_all": {}}})
+    first = first["hits"]["hits"]
+    if not first:
+        return None
+    doc = str(first[0]["fields"]["id"][0])
+    only = [{"ids": {"values": [doc]}}]
+    knn = engine._search(index, {"size": 1, "query": q._knn(probe, 1, 1, ids=[doc])})
+    exact_query = {"bool": {"must": [q.dense_vector_clause(probe)], "filter": only}}
+    exact = engine._search(index, {"size": 1, "query": exact_query})
+    scores = [r["hits"]["hits"][0]["_score"] for r in (knn, exact) if r["hits"]["hits"]]
+    if len(scores) != 2 or abs(scores[0] - scores[1]) > 1e-6:
+        return False, f"the dense_vector query scores {scores[1:]} where knn scores {scores[:1]}"
+    return True, f"the exact dense_vector query, checked against knn on document {doc!r}"

@@ -169,3 +169,48 @@ def exact_query(
         should.append(sparse_clause(terms, w2))
     query = {"bool": {"filter": [{"ids": {"values": list(ids)}}], "should": should}}
     return {"size": k, **NO_HIT_COUNT, "query": query}
+
+
+def dense_vector_clause(vector: object, boost: float = 1.0, field: str = DENSE_FIELD) -> dict:
+    """The exact, k-free `dense_vector` query (Elasticsearch 9.6+; unknown to 9.5): every
+    matching document's similarity, no HNSW search."""
+    return {"dense_vector": {"field": field, "query_vector": vector, "boost": boost}}
+
+
+def one_request_hybrid(
+    vector: Sequence[float],
+    terms: Mapping[str, float],
+    *,
+    w1: float,
+    w2: float,
+    k: int = 10,
+    window: int = DEFAULT_WINDOW,
+    num_candidates: int | None = None,
+    filters: list | None = None,
+    knn_k: int | None = None,
+) -> dict:
+    """The hybrid in ONE request where the engine has the exact `dense_vector` query
+    (`ElasticsearchEngine.one_request`): step 1's candidates, then the top `window` of them
+    rescored by bool(should: [dense_vector boosted 2 * w1, sparse_vector boosted w2]), which
+    scores w1 * (1 + cos) + w2 * sparse for each, as OpenSearch's rescore does."""
+    first = candidates_query(
+        vector, terms, w1=w1, w2=w2, window=window, num_candidates=num_candidates,
+        filters=filters, knn_k=knn_k,
+    )  # fmt: skip
+    exact = [dense_vector_clause(checked_vector(vector), 2 * w1)]
+    if terms:
+        exact.append(sparse_clause(terms, w2))
+    window = max(window, k)
+    return {
+        "size": k,
+        **NO_HIT_COUNT,
+        "query": first["query"],
+        "rescore": {
+            "window_size": window,
+            "query": {
+                "rescore_query": {"bool": {"should": exact}},
+                "query_weight": 0.0,
+                "rescore_query_weight": 1.0,
+            },
+        },
+    }

@@ -3,6 +3,8 @@ second step), its mapping, and how a lost connection in a bulk round becomes fai
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from elasticsearch import Elasticsearch
 
@@ -120,6 +122,10 @@ class _AliasMovingClient:
 
     def __init__(self):
         self.asked = []
+        self.indices = self
+
+    def get_mapping(self, index):  # no mapping answered: the one-request probe waits
+        return {}
 
     def search(self, index, body):
         self.asked.append(index)
@@ -138,3 +144,53 @@ def test_the_exact_step_asks_the_index_that_gave_the_candidates():
     # the alias may have moved to a new index in between: never mix its scores in
     assert client.asked == ["photos", "photos-old"]
     assert result.hits[0].index == "photos-old" and result.round_trips == 2
+
+
+class _NodeWithDenseVectorQuery:
+    """A stand-in for an Elasticsearch that knows the exact dense_vector query (9.6+): it
+    validates the probe, scores it like knn (or `off` from it), and records every search."""
+
+    def __init__(self, off: float = 0.0):
+        self.off, self.bodies = off, []
+        self.indices = self
+
+    def get_mapping(self, index):
+        return {"photos-1": {"mappings": {"properties": {"dense": {"dims": 2}}}}}
+
+    def validate_query(self, index, body, explain):
+        assert "dense_vector" in body["query"]
+        return {"valid": True}
+
+    def search(self, index, body):
+        self.bodies.append(body)
+        query = json.dumps(body.get("query", {}))
+        score = 0.75 + (self.off if "dense_vector" in query else 0.0)
+        hit = {"_id": "a", "_index": "photos-1", "_score": score, "_source": {},
+               "fields": {"id": ["a"]}}  # fmt: skip
+        return _Answer({"took": 1, "hits": {"hits": [hit]}})
+
+
+def test_a_node_with_the_exact_dense_vector_query_answers_the_hybrid_in_one_request():
+    from indexing.search import SearchOptions
+
+    node = _NodeWithDenseVectorQuery()
+    engine = ElasticsearchEngine(node)
+    available, why = engine.one_request("photos")
+    assert available and "checked against knn on document 'a'" in why
+    node.bodies.clear()
+    result = engine.search(
+        "photos", V, {"dog": 1.0}, SearchOptions(mode="hybrid", k=1), 0.1, 0.2, []
+    )
+    (body,) = node.bodies  # one request: candidates, then the exact rescore of the window
+    rescore = body["rescore"]["query"]["rescore_query"]["bool"]["should"]
+    assert rescore[0] == {"dense_vector": {"field": "dense", "query_vector": V, "boost": 0.2}}
+    assert rescore[1]["sparse_vector"]["boost"] == 0.2
+    assert (
+        result.round_trips == 1 and engine.capabilities("photos")["one_request_hybrid"]["available"]
+    )
+
+
+def test_a_dense_vector_query_that_scores_otherwise_is_not_used():
+    engine = ElasticsearchEngine(_NodeWithDenseVectorQuery(off=0.25))
+    available, why = engine.one_request("photos")
+    assert not available and "scores" in why
