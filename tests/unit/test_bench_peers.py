@@ -330,3 +330,23 @@ def test_lsr_documents_depend_on_doc_terms_not_query_terms():
     assert a.description == b.description != c.description
     assert torch.equal(a.encoded.dense, b.encoded.dense)
     assert torch.equal(a.encoded.sparse.to_dense(), b.encoded.sparse.to_dense())
+
+
+def test_a_profile_splits_into_rewrite_query_collect_fetch_and_the_second_request():
+    from bench.peers_report import profile_parts
+
+    profile = {
+        "took (whole query)": 9.0,
+        "rewrite": 1.5,
+        "BooleanQuery": 2.0,
+        "  BoostQuery": 0.5,  # a child: inside its parent's time, not added again
+        "collector QueryPhaseCollector": 0.6,
+        "fetch": 0.4,
+        "request 2: rewrite": 1.0,
+        "request 2: BooleanQuery": 0.7,
+        "request 2:   BoostQuery": 0.2,
+        "request 2: fetch": 0.3,
+    }
+    assert profile_parts(profile) == pytest.approx(
+        {"rewrite": 1.5, "query": 2.0, "collect": 0.6, "fetch": 0.4, "request 2": 2.0}
+    )
