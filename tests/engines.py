@@ -126,3 +126,15 @@ def send_template_request(engine: Engine, index: str, request: dict) -> list[dic
     text = json.dumps(second).replace('["<fields.id of each hit of request 1>"]', json.dumps(ids))
     assert text.count(json.dumps(ids)) == 2  # the filter's and the knn clause's
     return engine.client.search(index=index, body=json.loads(text))["hits"]["hits"]
+
+
+def remove_prefixed(engine: Engine, prefix: str) -> None:
+    """Delete every index whose name starts with `prefix`, with the engine assets sparse-mm made
+    for each and for `prefix` itself (an alias's stored template): a test's cleanup."""
+    from indexing.engine import as_engine
+
+    adapter = as_engine(engine.client)
+    for row in adapter.index_rows(f"{prefix}*"):
+        adapter.delete_index(row.name)
+        adapter.delete_assets(row.name)
+    adapter.delete_assets(prefix)

@@ -189,6 +189,14 @@ class ElasticsearchEngine(Engine):
         # dense exact: the exact step with w1 = 0.5 and no terms scores (1 + cos) / 2
         hybrid = options.mode == "hybrid"
         w1, w2, terms = (w1, w2, terms) if hybrid else (0.5, 1.0, {})
+        candidates = {
+            "w1": w1,
+            "w2": w2,
+            "window": max(options.window, options.k),
+            "num_candidates": options.ef_search,
+            "filters": filters,
+            "knn_k": options.knn_k,
+        }
         if options.exact:
             # a query sparse-mm refuses (zero vector, bad weights) is refused before the ids
             # are fetched: build step 2's body, for no ids, first
@@ -196,30 +204,10 @@ class ElasticsearchEngine(Engine):
             matching = self.count(index, options.filter.query() if filters else None)
             first = send(index, q.all_ids_query(matching, filters))
         elif hybrid and self.one_request(index)[0]:
-            body = q.one_request_hybrid(
-                dense,
-                terms,
-                w1=w1,
-                w2=w2,
-                k=options.k,
-                window=options.window,
-                num_candidates=options.ef_search,
-                filters=filters,
-                knn_k=options.knn_k,
-            )
+            body = q.one_request_hybrid(dense, terms, k=options.k, **candidates)
             return self._hits(send(index, {**body, "_source": fetch}), "hybrid", w1, profiles)
         else:
-            window = max(options.window, options.k)
-            body = q.candidates_query(
-                dense,
-                terms,
-                w1=w1,
-                w2=w2,
-                window=window,
-                num_candidates=options.ef_search,
-                filters=filters,
-                knn_k=options.knn_k,
-            )
+            body = q.candidates_query(dense, terms, **candidates)
             first = send(index, body)
         ids = [str(h["fields"]["id"][0]) for h in first["hits"]["hits"]]
         if not ids:

@@ -21,7 +21,10 @@ from indexing.engine import as_engine
 from indexing.ingest import IngestOptions, source_from_dataset
 from indexing.searcher import Searcher
 from indexing.versions import ingest_alias
-from tests.engines import each_engine  # noqa: F401  (every test here runs on both engines)
+from tests.engines import (
+    each_engine,  # noqa: F401  (every test here runs on both engines)
+    remove_prefixed,
+)
 
 CLIENTS = 4
 TEXTS = ("a dog on a beach", "a cat in a kitchen", "a red car on a street", "a person skiing")
@@ -33,11 +36,7 @@ DEADLINE = 300.0  # seconds: the clients stop anyway (bounded load)
 def alias(engine):
     name = f"test-swap-{uuid.uuid4().hex[:8]}"
     yield name
-    adapter = as_engine(engine.client)
-    for row in adapter.index_rows(f"{name}*"):
-        adapter.delete_index(row.name)
-        adapter.delete_assets(row.name)
-    adapter.delete_assets(name)
+    remove_prefixed(engine, name)
 
 
 def _answer(searcher: Searcher, text: str, index: str | None = None):

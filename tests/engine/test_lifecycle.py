@@ -13,7 +13,10 @@ from indexing.binding import model_binding, short_hash
 from indexing.engine import as_engine
 from indexing.registry import engine_spec
 from tests.cli_run import one_line_error, run
-from tests.engines import each_engine  # noqa: F401  (every test here runs on both engines)
+from tests.engines import (
+    each_engine,  # noqa: F401  (every test here runs on both engines)
+    remove_prefixed,
+)
 
 MODES = ("hybrid", "sparse", "dense")
 
@@ -24,11 +27,7 @@ def prefix(engine):
     afterwards."""
     name = f"test-life-{uuid.uuid4().hex[:8]}"
     yield name
-    adapter = as_engine(engine.client)
-    for row in adapter.index_rows(f"{name}*"):
-        adapter.delete_index(row.name)
-        adapter.delete_assets(row.name)
-    adapter.delete_assets(name)
+    remove_prefixed(engine, name)
 
 
 def ingest(engine, tmp_path, model, data, *args, split="test"):

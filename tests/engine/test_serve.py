@@ -20,7 +20,10 @@ from indexing.searcher import Searcher
 from service.app import ServiceConfig, create_app
 from service.server import running
 from tests.cli_run import one_line_error, run
-from tests.engines import each_engine  # noqa: F401  (every test here runs on both engines)
+from tests.engines import (
+    each_engine,  # noqa: F401  (every test here runs on both engines)
+    remove_prefixed,
+)
 
 QUERIES = ("a dog on the beach", "a red car in the snow", "a cat on the grass")
 
@@ -272,7 +275,4 @@ def test_a_new_model_behind_the_alias_is_followed_or_refused(
             assert "is bound to model" in after.json()["detail"]
             assert health.status_code == 503
     finally:
-        for row in adapter.index_rows(f"{alias}*"):
-            adapter.delete_index(row.name)
-            adapter.delete_assets(row.name)
-        adapter.delete_assets(alias)
+        remove_prefixed(engine, alias)
