@@ -28,6 +28,7 @@ from bench.reference import build_reference, exact_scores, pair_scores, time_ref
 from bench.work import against_limit, postings_per_query, work_per_query
 from indexing.engine import as_engine
 from indexing.layout import IndexSettings
+from indexing.query_terms import DEFAULT_KNN_K, DEFAULT_WINDOW
 from indexing.registry import engine_spec
 from indexing.search import SearchOptions, search
 from sparse_mm.retriever import MODES, top_k
@@ -40,9 +41,9 @@ PARITY_BLOCK = 32  # queries whose full exact score rows are held at once
 class GridPoint:
     mode: str
     query_top_k: int | None = None
-    window: int = SearchOptions.window  # the hybrid default (query_terms.DEFAULT_WINDOW)
+    window: int = DEFAULT_WINDOW  # the hybrid default
     ef_search: int | None = None
-    knn_k: int | None = None  # hybrid: the k-NN clause's neighbours (None: the window)
+    knn_k: int | None = None  # hybrid: the k-NN clause's neighbours (None: the default)
 
     def options(self) -> SearchOptions:
         return SearchOptions(
@@ -247,12 +248,9 @@ def measure_engine(
 
 def _work(run: dict, engine: str, dim: int, postings_mean: float, opts: RunOptions) -> dict:
     """Work per query per system and mode, and each p50 against the bandwidth limit."""
-    window = SearchOptions().window
     settings = opts.index_settings
-    # OpenSearch's k-NN clause searches max(k, the index's ef_search); Elasticsearch's
-    # num_candidates is the window
-    spec = engine_spec(engine)
-    ef_hybrid = max(window, settings.ef_search) if spec.knn_searches_ef_search else window
+    # the hybrid's k-NN clause searches as wide as the neighbours it adds, on both engines
+    ef_hybrid = DEFAULT_KNN_K
     work = work_per_query(
         run["n_docs"],
         dim,

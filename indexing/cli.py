@@ -12,7 +12,7 @@ from indexing.binding import mismatch_option
 from indexing.bulk import BulkOptions
 from indexing.engine_options import connect_engine, engine_options
 from indexing.layout import DEFAULT_PROFILE, PROFILES
-from indexing.query_terms import DEFAULT_WINDOW
+from indexing.query_terms import DEFAULT_KNN_K, DEFAULT_WINDOW
 from indexing.registry import spec_for_library
 from sparse_mm.cli_support import (
     CommandGroup,
@@ -261,9 +261,16 @@ def filter_options(f):
 @click.option(
     "--window",
     type=click.IntRange(1, 10000),
-    default=DEFAULT_WINDOW,
-    show_default=True,
-    help="Hybrid candidates rescored exactly.",
+    default=None,
+    help=f"Hybrid candidates rescored exactly [default: {DEFAULT_WINDOW} at k = 10, in "
+    "proportion to k above].",
+)
+@click.option(
+    "--knn-k",
+    type=click.IntRange(1, 10000),
+    default=None,
+    help=f"Of the hybrid candidates, how many the k-NN clause adds (the rest come from the "
+    f"sparse clauses) [default: {DEFAULT_KNN_K} at k = 10, in proportion to k above].",
 )
 @click.option(
     "--query-top-k",
@@ -300,6 +307,7 @@ def query(
     k,
     exact,
     window,
+    knn_k,
     query_top_k,
     query_min_weight,
     caption_id,
@@ -350,10 +358,20 @@ def query(
         from indexing.query_terms import prune_terms
 
         terms, _ = prune_terms(vectors.terms, top_k=query_top_k, min_weight=query_min_weight)
+        from indexing.query_terms import candidate_window
+
         adapter = engine_class(engine)(None)
         w1, w2 = model.serving_weights()
+        default_window, default_knn = candidate_window(k)
         request = adapter.template_request(
-            index, list(vectors.dense), terms, k=k, window=window, w1=w1, w2=w2
+            index,
+            list(vectors.dense),
+            terms,
+            k=k,
+            window=window or default_window,
+            knn_k=knn_k or default_knn,
+            w1=w1,
+            w2=w2,
         )
         click.echo(json.dumps(request))
         if unknown:
@@ -368,6 +386,7 @@ def query(
         mode=mode,
         k=k,
         window=window,
+        knn_k=knn_k,
         exact=exact,
         query_top_k=query_top_k,
         query_min_weight=query_min_weight,

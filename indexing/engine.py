@@ -282,6 +282,7 @@ class Engine(EngineAdmin, ABC):
         *,
         k: int,
         window: int,
+        knn_k: int,
         w1: float,
         w2: float,
     ) -> dict:

@@ -28,14 +28,37 @@ MIN_QUERY_WEIGHT = 2.0**-126
 # `sparse-mm query` uses the one recorded in the index's `_meta`. Hybrid searches use their
 # candidate window instead.
 DENSE_EF_SEARCH = PROFILES[DEFAULT_PROFILE].ef_search
-# Hybrid candidates rescored exactly (raised to k), every engine's and the CLI's default. At
-# 100k documents a window of 100 gave a top-10 identical to exact search in 95% of 200 queries on
-# both engines, 200 in 100% (bench/results/engines_100k_windows.json); at 1M images of the demo
-# model, 200 gave 91.5% (bench/results/model_1m), 400 98% and 600 100% (runs on an uncommitted
-# tree behind commit b907f1c, in its history only); the report at a clean commit
-# (bench/results/peers) has 600 at 100% on both engines and workloads at 1M: the window a
-# collection needs grows with it.
-DEFAULT_WINDOW = 600
+# Hybrid candidates at k = 10: the top DEFAULT_WINDOW of the candidate query are rescored
+# exactly, and its k-NN clause adds DEFAULT_KNN_K of them (the rest come from the sparse
+# clauses). With the k-NN clause asking for the whole window, the window a collection needed
+# grew with it (at 1M images of the demo model 200 left 2.5% of top-10s short of exact, 600
+# none): its neighbours filled the window and crowded out documents that only the sparse part
+# ranks high. With 50 neighbours, a window of 100 was exact at 1M on both workloads and both
+# engines, and 200 too, 1 to 2 ms faster than 600 (bench/results/choice_1m_seed7, seed 7's
+# grid); 200 keeps a margin. Both grow with k (candidate_window).
+DEFAULT_WINDOW = 200
+DEFAULT_KNN_K = 50
+MEASURED_UP_TO = 1_000_000  # documents: the largest collection the choice was measured on
+# A filter that keeps at most this many documents is searched exactly (brute force over the
+# kept documents): a k-NN search restricted to a few is approximate and cheap to avoid.
+EXACT_FILTERED = 2_000
+
+
+def window_of(options) -> tuple[int, int]:
+    """(window, k-NN neighbours) of SearchOptions, the defaults for its k where it left them
+    open (indexing.search.resolved fills them in, with the index's size when known)."""
+    window, knn_k = candidate_window(options.k)
+    return max(options.window or window, options.k), options.knn_k or knn_k
+
+
+def candidate_window(k: int, n_docs: int | None = None) -> tuple[int, int]:
+    """(window, k-NN neighbours) for `k` hits over `n_docs` documents: the measured defaults at
+    k = 10, in proportion to k above it; above MEASURED_UP_TO documents (not measured) twice
+    as many per tenfold, erring towards exactness."""
+    scale = max(1.0, k / 10)
+    if n_docs and n_docs > MEASURED_UP_TO:
+        scale *= 2 ** math.ceil(math.log10(n_docs / MEASURED_UP_TO))
+    return math.ceil(DEFAULT_WINDOW * scale), math.ceil(DEFAULT_KNN_K * scale)
 
 
 @dataclass(frozen=True)
@@ -120,3 +143,27 @@ def model_score(engine_score: float, mode: str, w1: float) -> float:
     if mode == "sparse":
         return engine_score
     raise ConfigError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+
+
+def undecided_window(
+    parts: Sequence[tuple[str, float | None, float]], k: int, w1: float
+) -> list[str]:
+    """The ids of a hybrid candidate window whose exact scores can still change the top k.
+
+    `parts`: each candidate's (id, dense part, sparse part) as the engine scored them in the
+    candidate step, on the engine's scale: the dense part is w1 * (1 + cos) where the k-NN
+    clause found the document (exact, as an HNSW search scores what it finds), None where it
+    did not; the sparse part is w2 * sparse (exact). A found document's score is then exact; a
+    document the k-NN clause did not find has a cosine at most the smallest cosine it found
+    (its neighbours are the nearest), which bounds its score. Returned: the k best exact
+    scores, and every other candidate whose bound reaches the k-th of them (all of them when
+    fewer than k are exact); the rest cannot enter the top k."""
+    found = [(i, d + s) for i, d, s in parts if d is not None]
+    if not found or len(found) < k:
+        return [i for i, _, _ in parts]
+    found.sort(key=lambda x: -x[1])
+    kth = found[k - 1][1]
+    lowest = min(d for _, d, _ in parts if d is not None)  # w1 * (1 + the smallest cosine)
+    slack = 1e-6 * max(abs(kth), 1.0)  # float32 scores: ties are kept, not dropped
+    rest = [i for i, d, s in parts if d is None and lowest + s >= kth - slack]
+    return [i for i, _ in found[:k]] + rest

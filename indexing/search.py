@@ -24,9 +24,10 @@ from indexing.filters import META_FIELD, ResolvedFilter
 from indexing.layout import DENSE_FIELD, SPARSE_FIELD
 from indexing.query_terms import (
     DEFAULT_MAX_CLAUSES,
-    DEFAULT_WINDOW,
+    EXACT_FILTERED,
     MODES,
     PruneReport,
+    candidate_window,
     prune_terms,
 )
 from sparse_mm.errors import ConfigError, EngineError
@@ -47,8 +48,9 @@ class QueryVectors:
 class SearchOptions:
     mode: str = "hybrid"
     k: int = 10
-    window: int = DEFAULT_WINDOW  # hybrid: candidates rescored exactly
-    # hybrid: the neighbours the k-NN clause adds to the candidates (None: the window)
+    # hybrid: the candidates rescored exactly, and the neighbours the k-NN clause adds to them
+    # (None: query_terms.candidate_window's, for k and the index's size when known)
+    window: int | None = None
     knn_k: int | None = None
     # HNSW candidates per k-NN search, at least k (hybrid: at least the window). None: the
     # window in hybrid, DENSE_EF_SEARCH in dense mode.
@@ -116,12 +118,26 @@ def vectors_from_embedding(model, embedding: torch.Tensor) -> QueryVectors:
     return QueryVectors(dense[0].tolist(), terms)
 
 
+def resolved(options: SearchOptions, n_docs: int | None = None) -> SearchOptions:
+    """`options` with the hybrid window and k-NN neighbours it left open filled in
+    (query_terms.candidate_window, for its k and `n_docs` when known)."""
+    window, knn_k = candidate_window(options.k, n_docs)
+    return dataclasses.replace(
+        options, window=options.window or window, knn_k=options.knn_k or knn_k
+    )
+
+
 def search(client, index: str, query: QueryVectors, options: SearchOptions, w1: float, w2: float):
     """Run `query` in `options.mode` on `client` (an engine adapter or a bare client); scores
-    are the model's (see indexing.query_terms)."""
+    are the model's (see indexing.query_terms). A filter that keeps at most EXACT_FILTERED
+    documents makes hybrid and dense search them exactly (one count request first)."""
     if options.mode not in MODES:
         raise ConfigError(f"unknown mode {options.mode!r}; expected hybrid, sparse or dense")
     engine = as_engine(client)
+    options = resolved(options)
+    few = options.filter and options.mode != "sparse" and not options.exact
+    if few and engine.count(index, options.filter.query()) <= EXACT_FILTERED:
+        options = dataclasses.replace(options, exact=True)
     terms, report = prune_terms(
         query.terms,
         top_k=options.query_top_k,

@@ -27,7 +27,14 @@ from pathlib import Path
 from indexing.binding import BINDING_KEY, OVERRIDE, describe, mismatch_line, model_binding
 from indexing.engine import Engine, as_engine
 from indexing.filters import SearchFilter
-from indexing.search import QueryVectors, SearchOptions, SearchResponse, encode_query, search
+from indexing.search import (
+    QueryVectors,
+    SearchOptions,
+    SearchResponse,
+    encode_query,
+    resolved,
+    search,
+)
 from sparse_mm.errors import ConfigError, EngineError, ModelMismatchError, SparseMMError
 
 log = logging.getLogger("sparse_mm.searcher")
@@ -95,6 +102,7 @@ class Searcher:
         self._checked: dict[str, str] = {}  # concrete index -> weights sha256 it is bound to
         self._mappings: dict[str, dict] = {}  # concrete index -> its _meta and properties
         self._latest: str | None = None  # the concrete index that answered last
+        self._counts: dict[str, int] = {}  # concrete index -> its documents, counted once
         self._unchecked = False  # --allow-model-mismatch: answers are not checked
         self._adopting = threading.Lock()
 
@@ -160,6 +168,15 @@ class Searcher:
         self._checked[concrete] = recorded.get("weights_sha256") or ""
         return mismatch_line(concrete, meta, self._serving.binding, self.index)
 
+    def _documents(self) -> int | None:
+        """The index's documents (for the candidate window), counted once per concrete index;
+        None before the searcher met the index."""
+        if self._latest is None:
+            return None
+        if self._latest not in self._counts:
+            self._counts[self._latest] = self.engine.count(self._latest)
+        return self._counts[self._latest]
+
     def index_meta(self) -> dict:
         """The `_meta` (and `_properties`) of the concrete index that answered last (or that
         `bind` checked)."""
@@ -174,7 +191,7 @@ class Searcher:
         """SearchOptions from `given`, with `search_filter` resolved against the index's
         mapping (a field it lacks is one line); in dense mode (not exact) with no ef_search
         given, the ef_search the index's graph was measured with (its `_meta`)."""
-        options = SearchOptions(**given)
+        options = resolved(SearchOptions(**given), self._documents())
         if search_filter:
             properties = self.index_meta().get("_properties", {})
             options = replace(options, filter=search_filter.resolve(properties))

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from indexing.engine import AssetsReport, Engine, EngineHit, EngineResult, error_reason
 from indexing.layout import DENSE_FIELD, IndexSettings
-from indexing.query_terms import DENSE_EF_SEARCH, model_score
+from indexing.query_terms import DENSE_EF_SEARCH, model_score, undecided_window, window_of
 from indexing.registry import EngineSpec
 from sparse_mm.errors import ConfigError, EngineError
 
@@ -168,10 +168,10 @@ class ElasticsearchEngine(Engine):
         fetch = {"includes": source, "exclude_vectors": False}
         profiles: list = []
 
-        def send(target: str, body: dict) -> dict:
+        def send(target: str, body: dict, **params) -> dict:
             if options.profile:
                 body = {**body, "profile": True}
-            response = self._search(target, body)
+            response = self._search(target, body, **params)
             if options.profile:
                 profiles.append(response["profile"])
             return response
@@ -189,13 +189,14 @@ class ElasticsearchEngine(Engine):
         # dense exact: the exact step with w1 = 0.5 and no terms scores (1 + cos) / 2
         hybrid = options.mode == "hybrid"
         w1, w2, terms = (w1, w2, terms) if hybrid else (0.5, 1.0, {})
+        window, knn_k = window_of(options)
         candidates = {
             "w1": w1,
             "w2": w2,
-            "window": max(options.window, options.k),
+            "window": window,
             "num_candidates": options.ef_search,
             "filters": filters,
-            "knn_k": options.knn_k,
+            "knn_k": knn_k,
         }
         if options.exact:
             # a query sparse-mm refuses (zero vector, bad weights) is refused before the ids
@@ -208,8 +209,10 @@ class ElasticsearchEngine(Engine):
             return self._hits(send(index, {**body, "_source": fetch}), "hybrid", w1, profiles)
         else:
             body = q.candidates_query(dense, terms, **candidates)
-            first = send(index, body)
+            first = send(index, body, include_named_queries_score=True)
         ids = [str(h["fields"]["id"][0]) for h in first["hits"]["hits"]]
+        if ids and not options.exact:  # step 2 scores only what can still change the top k
+            ids = undecided_window(_parts(first["hits"]["hits"]), options.k, w1)
         if not ids:
             return EngineResult([], first["took"], 1, profiles)
         # step 2 asks the index that answered step 1: an alias that moved in between (a new
@@ -235,11 +238,11 @@ class ElasticsearchEngine(Engine):
         ]
         return EngineResult(hits, response["took"], 1, profiles)
 
-    def _search(self, index: str, body: dict) -> dict:
+    def _search(self, index: str, body: dict, **params) -> dict:
         from elasticsearch import BadRequestError, NotFoundError
 
         try:
-            return self.client.search(index=index, body=body).body
+            return self.client.search(index=index, body=body, **params).body
         except NotFoundError as exc:
             raise self.missing_index(index) from exc
         except BadRequestError as exc:
@@ -292,7 +295,7 @@ class ElasticsearchEngine(Engine):
         with contextlib.suppress(NotFoundError):
             self.client.indices.delete_index_template(name=f"sparse-mm-{index}")
 
-    def template_request(self, index, dense, terms, *, k, window, w1, w2) -> dict:
+    def template_request(self, index, dense, terms, *, k, window, knn_k, w1, w2) -> dict:
         from indexing.elasticsearch import queries as q
 
         window = max(window, k)
@@ -316,7 +319,9 @@ class ElasticsearchEngine(Engine):
                 {
                     "method": "POST",
                     "path": path,
-                    "body": q.candidates_query(dense, terms, w1=w1, w2=w2, window=window),
+                    "body": q.candidates_query(
+                        dense, terms, w1=w1, w2=w2, window=window, knn_k=knn_k
+                    ),
                 },
                 {"method": "POST", "path": path, "body": second},
             ],
@@ -325,6 +330,17 @@ class ElasticsearchEngine(Engine):
 
 def _same_json(a, b) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def _parts(hits: list[dict]) -> list[tuple[str, float | None, float]]:
+    """(id, dense part or None, sparse part) of each step-1 hit, from its named scores."""
+    from indexing.elasticsearch.queries import DENSE_PART, SPARSE_PART
+
+    out = []
+    for h in hits:
+        named = h.get("matched_queries") or {}
+        out.append((str(h["fields"]["id"][0]), named.get(DENSE_PART), named.get(SPARSE_PART, 0.0)))
+    return out
 
 
 def _probe_dense_vector_query(engine: ElasticsearchEngine, index: str) -> tuple[bool, str] | None:

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 
 from indexing.codec import encode_term
 from indexing.layout import DENSE_FIELD, SPARSE_FIELD
-from indexing.query_terms import DEFAULT_WINDOW, DENSE_EF_SEARCH, checked_vector
+from indexing.query_terms import DEFAULT_KNN_K, DEFAULT_WINDOW, DENSE_EF_SEARCH, checked_vector
 from sparse_mm.errors import ConfigError, DataError
 
 MAX_CANDIDATES = 10_000  # the knn query's limit on num_candidates (and so on a window)
@@ -39,6 +39,10 @@ MAX_CANDIDATES = 10_000  # the knn query's limit on num_candidates (and so on a 
 # the search (bench/results/peers: ES hybrid took 35 ms at 100k documents, against 2-5 ms for
 # dense and sparse). No hit count either: counting keeps Lucene from skipping.
 NO_HIT_COUNT = {"track_total_hits": False}
+# The names of step 1's clauses: with the request parameter include_named_queries_score, each
+# hit carries the score of each clause that matched it, so that step 2 need only score the
+# candidates that can still change the top k (query_terms.undecided_window).
+DENSE_PART, SPARSE_PART = "dense", "sparse"
 IDS_ONLY = {"stored_fields": "_none_", "docvalue_fields": ["id"], **NO_HIT_COUNT}
 
 
@@ -121,19 +125,23 @@ def candidates_query(
     window: int = DEFAULT_WINDOW,
     num_candidates: int | None = None,
     filters: list | None = None,
-    knn_k: int | None = None,
+    knn_k: int = DEFAULT_KNN_K,
 ) -> dict:
     """Step 1 of hybrid: the top `window` documents of knn + sparse, ids only, among the
     documents `filters` keep (the knn clause pre-filtered, so its neighbours are all kept
-    ones). `knn_k`: the neighbours the knn clause adds (default: the window)."""
+    ones). `knn_k`: the neighbours the knn clause adds (at most the window)."""
     _weights(w1, w2)
     _check_window(window, "the hybrid window")
     neighbours = min(knn_k or window, window)
     candidates = max(num_candidates or neighbours, neighbours)
     _check_window(candidates, "the hybrid window")
-    should = [_knn(checked_vector(vector), neighbours, candidates, 2 * w1, filters=filters)]
+    knn = _knn(checked_vector(vector), neighbours, candidates, 2 * w1, filters=filters)
+    knn["knn"]["_name"] = DENSE_PART  # each hit's parts, with include_named_queries_score
+    should = [knn]
     if terms:
-        should.append(sparse_clause(terms, w2))
+        sparse = sparse_clause(terms, w2)
+        sparse["sparse_vector"]["_name"] = SPARSE_PART
+        should.append(sparse)
     query: dict = {"should": should}
     if filters:
         query.update(filter=filters, minimum_should_match=1)
@@ -187,7 +195,7 @@ def one_request_hybrid(
     window: int = DEFAULT_WINDOW,
     num_candidates: int | None = None,
     filters: list | None = None,
-    knn_k: int | None = None,
+    knn_k: int = DEFAULT_KNN_K,
 ) -> dict:
     """The hybrid in ONE request where the engine has the exact `dense_vector` query
     (`ElasticsearchEngine.one_request`): step 1's candidates, then the top `window` of them

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from indexing.engine import AssetsReport, Engine, EngineHit, EngineResult, error_reason
 from indexing.layout import IndexSettings
-from indexing.query_terms import DENSE_EF_SEARCH, model_score
+from indexing.query_terms import DENSE_EF_SEARCH, model_score, window_of
 from indexing.registry import EngineSpec
 from sparse_mm.errors import ConfigError, EngineError
 
@@ -157,17 +157,18 @@ class OpenSearchEngine(Engine):
         elif options.mode == "sparse":
             body = sparse_query(terms, k=options.k, filters=filters)
         elif options.mode == "hybrid":
+            window, knn_k = window_of(options)
             body = hybrid_query(
                 dense,
                 terms,
                 w1=w1,
                 w2=w2,
                 k=options.k,
-                window=options.window,
+                window=window,
                 ef_search=options.ef_search,
                 exact=options.exact,
                 filters=filters,
-                knn_k=options.knn_k,
+                knn_k=knn_k,
             )
         else:
             raise ConfigError(f"unknown mode {options.mode!r}; expected hybrid, sparse or dense")
@@ -205,8 +206,8 @@ class OpenSearchEngine(Engine):
 
         delete_assets(self.client, index)
 
-    def template_request(self, index, dense, terms, *, k, window, w1, w2) -> dict:
+    def template_request(self, index, dense, terms, *, k, window, knn_k, w1, w2) -> dict:
         """The stored template has the model's w1 and w2 built in."""
         from indexing.opensearch.assets import template_request
 
-        return template_request(index, dense, terms, k=k, window=window)
+        return template_request(index, dense, terms, k=k, window=window, knn_k=knn_k)

@@ -7,9 +7,10 @@ integrated score without sparse-mm:
 - stored search template `sparse-mm-hybrid-<index>` (mustache): the hybrid query of
   `indexing.opensearch.queries`, with the model's w1 and w2 built in. Parameters: `vector` (the
   query's unit dense vector), `terms` (a list of {"feature": name, "weight": w}, feature names
-  encoded as `indexing.codec` does: '%' -> '%25', '.' -> '%2E'), optional `k` (default 10) and
-  `window` (default 600, query_terms.DEFAULT_WINDOW; at least k). A hit's integrated score is
-  its `_score` minus w1.
+  encoded as `indexing.codec` does: '%' -> '%25', '.' -> '%2E'), optional `k` (default 10),
+  `window` (default query_terms.DEFAULT_WINDOW; at least k) and `knn_k` (the neighbours the
+  k-NN clause adds to the candidates, default query_terms.DEFAULT_KNN_K; at most the window).
+  A hit's integrated score is its `_score` minus w1.
 
 Both carry `ASSETS_VERSION`; installing is idempotent (unchanged assets are not rewritten) and
 refuses to downgrade assets written by a newer sparse-mm.
@@ -25,13 +26,14 @@ from indexing.engine import AssetsReport
 from indexing.layout import IndexSettings
 from indexing.opensearch.mapping import index_body
 from indexing.opensearch.queries import hybrid_body, sparse_clauses
-from indexing.query_terms import DEFAULT_WINDOW
+from indexing.query_terms import DEFAULT_KNN_K, DEFAULT_WINDOW
 from sparse_mm.errors import EngineError
 
 # 2: the stored template's default window went from 100 to 200 (query_terms.DEFAULT_WINDOW)
 # 3: and from 200 to 600
 # 4: no hit count (track_total_hits false), so Lucene skips from the first hit on
-ASSETS_VERSION = 4
+# 5: the window 200 and the k-NN clause's neighbours apart from it, 50 (knn_k)
+ASSETS_VERSION = 5
 DEFAULT_K = 10
 SHOWN_FIELDS = ["filename", "captions"]
 _PRIORITY = 500  # above OpenSearch's built-in templates
@@ -53,7 +55,9 @@ def hybrid_template_source(w1: float, w2: float) -> str:
         '"boost": 0.0', '"boost": @w@'
     )
     loop = "{{#terms}}" + clause + ",{{/terms}}" + '{"match_none": {}}'
-    body = hybrid_body("@vector@", ["@terms@"], w1=w1, w2=w2, k="@k@", window="@window@")
+    body = hybrid_body(
+        "@vector@", ["@terms@"], w1=w1, w2=w2, k="@k@", window="@window@", knn_k="@knn_k@"
+    )
     body["_source"] = SHOWN_FIELDS
     source = json.dumps(body)
     for placeholder, tag in (
@@ -61,6 +65,7 @@ def hybrid_template_source(w1: float, w2: float) -> str:
         ('"@vector@"', "{{#toJson}}vector{{/toJson}}"),
         ('"@k@"', f"{{{{k}}}}{{{{^k}}}}{DEFAULT_K}{{{{/k}}}}"),
         ('"@window@"', f"{{{{window}}}}{{{{^window}}}}{DEFAULT_WINDOW}{{{{/window}}}}"),
+        ('"@knn_k@"', f"{{{{knn_k}}}}{{{{^knn_k}}}}{DEFAULT_KNN_K}{{{{/knn_k}}}}"),
         ("@feature@", "{{feature}}"),
         ("@w@", "{{weight}}"),
     ):
@@ -77,14 +82,17 @@ def template_request(
     *,
     k: int = DEFAULT_K,
     window: int = DEFAULT_WINDOW,
+    knn_k: int = DEFAULT_KNN_K,
 ) -> dict:
     """The body of `POST <index>/_search/template` for a query's dense vector and term weights
     (tokens as in the vocabulary; encoded here)."""
+    window = max(window, k)
     params = {
         "vector": list(vector),
         "terms": [{"feature": encode_term(t), "weight": w} for t, w in terms.items()],
         "k": k,
-        "window": max(window, k),
+        "window": window,
+        "knn_k": min(knn_k, window),
     }
     return {"id": search_template_id(index), "params": params}
 

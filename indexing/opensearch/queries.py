@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 
 from indexing.codec import encode_term
 from indexing.layout import DENSE_FIELD, SPARSE_FIELD
-from indexing.query_terms import DEFAULT_WINDOW, checked_vector
+from indexing.query_terms import DEFAULT_KNN_K, DEFAULT_WINDOW, checked_vector
 from sparse_mm.errors import ConfigError, DataError
 
 # sparse-mm never reads the hit count; counting hits (by default up to 10,000) keeps Lucene from
@@ -98,11 +98,11 @@ def hybrid_query(
     ef_search: int | None = None,
     exact: bool = False,
     filters: list | None = None,
-    knn_k: int | None = None,
+    knn_k: int = DEFAULT_KNN_K,
 ) -> dict:
     """The integrated score w1 * cos + w2 * sparse (engine score minus w1; see the module doc),
     over the documents `filters` keep. `knn_k`: the neighbours the k-NN clause adds to the
-    candidates (default: the window)."""
+    candidates (at most the window)."""
     if w1 <= 0 or w2 <= 0:
         raise ConfigError(f"hybrid weights must be positive, got w1={w1}, w2={w2}")
     window = max(window, k)
@@ -114,7 +114,9 @@ def hybrid_query(
         w2=w2,
         k=k,
         window=None if exact else window,
-        ef_search=ef_search and max(ef_search, neighbours),
+        # the k-NN clause searches as wide as the neighbours it adds (the index's own ef_search
+        # is dense mode's, for recall@10 of a whole answer), as Elasticsearch's num_candidates
+        ef_search=max(ef_search or neighbours, neighbours),
         filters=filters,
         knn_k=neighbours,
     )
