@@ -203,6 +203,7 @@ def measure_engine(
         "terms_per_query": float((queries.sparse > 0).sum(1).float().mean()),
         "ingest": ingest.as_dict(collection.encode_seconds),
         "capabilities": capabilities,  # e.g. a one-request hybrid (Engine.capabilities)
+        "dense_ef_search": opts.index_settings.ef_search,  # dense mode's HNSW candidates
         "modes": {},
         "reference": shared.reference,
         "seconds": {

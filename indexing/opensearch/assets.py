@@ -56,8 +56,9 @@ def hybrid_template_source(w1: float, w2: float) -> str:
     )
     loop = "{{#terms}}" + clause + ",{{/terms}}" + '{"match_none": {}}'
     body = hybrid_body(
-        "@vector@", ["@terms@"], w1=w1, w2=w2, k="@k@", window="@window@", knn_k="@knn_k@"
-    )
+        "@vector@", ["@terms@"], w1=w1, w2=w2, k="@k@", window="@window@", knn_k="@knn_k@",
+        ef_search="@knn_k@",  # the k-NN clause searches as wide as its neighbours, as query does
+    )  # fmt: skip
     body["_source"] = SHOWN_FIELDS
     source = json.dumps(body)
     for placeholder, tag in (

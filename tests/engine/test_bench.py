@@ -159,7 +159,7 @@ def test_bench_builds_its_indices_with_the_chosen_graph(engine, trained_model):
     from indexing.engine import as_engine
     from indexing.index import index_meta
     from indexing.layout import IndexSettings
-    from indexing.query_terms import DEFAULT_WINDOW
+    from indexing.query_terms import DEFAULT_KNN_K
 
     settings = IndexSettings(profile="legacy")
     assert (settings.m, settings.ef_construction) != (
@@ -184,12 +184,11 @@ def test_bench_builds_its_indices_with_the_chosen_graph(engine, trained_model):
         meta = index_meta(client, run["index"])
         assert meta["hnsw"] == settings.graph
         assert as_engine(client).hnsw_parameters(meta["_properties"]) == (16, 128)
+        # the hybrid's k-NN clause searches as wide as its neighbours, on both engines
         assert run["work"]["per_query"]["hnsw"] == {
             "m": 16,
             "ef_dense": settings.ef_search,
-            "ef_hybrid": max(settings.ef_search, DEFAULT_WINDOW)
-            if as_engine(client).name == "opensearch"
-            else DEFAULT_WINDOW,
+            "ef_hybrid": DEFAULT_KNN_K,
         }
         header = report_header(client, trained_model, "x", settings=settings)
         assert json.dumps(settings.graph["m"]) in json.dumps(header["engine"]["index"])
