@@ -143,27 +143,3 @@ def model_score(engine_score: float, mode: str, w1: float) -> float:
     if mode == "sparse":
         return engine_score
     raise ConfigError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-
-
-def undecided_window(
-    parts: Sequence[tuple[str, float | None, float]], k: int, w1: float
-) -> list[str]:
-    """The ids of a hybrid candidate window whose exact scores can still change the top k.
-
-    `parts`: each candidate's (id, dense part, sparse part) as the engine scored them in the
-    candidate step, on the engine's scale: the dense part is w1 * (1 + cos) where the k-NN
-    clause found the document (exact, as an HNSW search scores what it finds), None where it
-    did not; the sparse part is w2 * sparse (exact). A found document's score is then exact; a
-    document the k-NN clause did not find has a cosine at most the smallest cosine it found
-    (its neighbours are the nearest), which bounds its score. Returned: the k best exact
-    scores, and every other candidate whose bound reaches the k-th of them (all of them when
-    fewer than k are exact); the rest cannot enter the top k."""
-    found = [(i, d + s) for i, d, s in parts if d is not None]
-    if not found or len(found) < k:
-        return [i for i, _, _ in parts]
-    found.sort(key=lambda x: -x[1])
-    kth = found[k - 1][1]
-    lowest = min(d for _, d, _ in parts if d is not None)  # w1 * (1 + the smallest cosine)
-    slack = 1e-6 * max(abs(kth), 1.0)  # float32 scores: ties are kept, not dropped
-    rest = [i for i, d, s in parts if d is None and lowest + s >= kth - slack]
-    return [i for i, _ in found[:k]] + rest

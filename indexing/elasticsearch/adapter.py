@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from indexing.engine import AssetsReport, Engine, EngineHit, EngineResult, error_reason
 from indexing.layout import DENSE_FIELD, IndexSettings
-from indexing.query_terms import DENSE_EF_SEARCH, model_score, undecided_window, window_of
+from indexing.query_terms import DENSE_EF_SEARCH, model_score, window_of
 from indexing.registry import EngineSpec
 from sparse_mm.errors import ConfigError, EngineError
 
@@ -168,10 +168,10 @@ class ElasticsearchEngine(Engine):
         fetch = {"includes": source, "exclude_vectors": False}
         profiles: list = []
 
-        def send(target: str, body: dict, **params) -> dict:
+        def send(target: str, body: dict) -> dict:
             if options.profile:
                 body = {**body, "profile": True}
-            response = self._search(target, body, **params)
+            response = self._search(target, body)
             if options.profile:
                 profiles.append(response["profile"])
             return response
@@ -209,10 +209,8 @@ class ElasticsearchEngine(Engine):
             return self._hits(send(index, {**body, "_source": fetch}), "hybrid", w1, profiles)
         else:
             body = q.candidates_query(dense, terms, **candidates)
-            first = send(index, body, include_named_queries_score=True)
+            first = send(index, body)
         ids = [str(h["fields"]["id"][0]) for h in first["hits"]["hits"]]
-        if ids and not options.exact:  # step 2 scores only what can still change the top k
-            ids = undecided_window(_parts(first["hits"]["hits"]), options.k, w1)
         if not ids:
             return EngineResult([], first["took"], 1, profiles)
         # step 2 asks the index that answered step 1: an alias that moved in between (a new
@@ -238,11 +236,11 @@ class ElasticsearchEngine(Engine):
         ]
         return EngineResult(hits, response["took"], 1, profiles)
 
-    def _search(self, index: str, body: dict, **params) -> dict:
+    def _search(self, index: str, body: dict) -> dict:
         from elasticsearch import BadRequestError, NotFoundError
 
         try:
-            return self.client.search(index=index, body=body, **params).body
+            return self.client.search(index=index, body=body).body
         except NotFoundError as exc:
             raise self.missing_index(index) from exc
         except BadRequestError as exc:
@@ -330,17 +328,6 @@ class ElasticsearchEngine(Engine):
 
 def _same_json(a, b) -> bool:
     return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
-
-
-def _parts(hits: list[dict]) -> list[tuple[str, float | None, float]]:
-    """(id, dense part or None, sparse part) of each step-1 hit, from its named scores."""
-    from indexing.elasticsearch.queries import DENSE_PART, SPARSE_PART
-
-    out = []
-    for h in hits:
-        named = h.get("matched_queries") or {}
-        out.append((str(h["fields"]["id"][0]), named.get(DENSE_PART), named.get(SPARSE_PART, 0.0)))
-    return out
 
 
 def _probe_dense_vector_query(engine: ElasticsearchEngine, index: str) -> tuple[bool, str] | None:

@@ -39,10 +39,6 @@ MAX_CANDIDATES = 10_000  # the knn query's limit on num_candidates (and so on a 
 # the search (bench/results/peers: ES hybrid took 35 ms at 100k documents, against 2-5 ms for
 # dense and sparse). No hit count either: counting keeps Lucene from skipping.
 NO_HIT_COUNT = {"track_total_hits": False}
-# The names of step 1's clauses: with the request parameter include_named_queries_score, each
-# hit carries the score of each clause that matched it, so that step 2 need only score the
-# candidates that can still change the top k (query_terms.undecided_window).
-DENSE_PART, SPARSE_PART = "dense", "sparse"
 IDS_ONLY = {"stored_fields": "_none_", "docvalue_fields": ["id"], **NO_HIT_COUNT}
 
 
@@ -135,13 +131,9 @@ def candidates_query(
     neighbours = min(knn_k or window, window)
     candidates = max(num_candidates or neighbours, neighbours)
     _check_window(candidates, "the hybrid window")
-    knn = _knn(checked_vector(vector), neighbours, candidates, 2 * w1, filters=filters)
-    knn["knn"]["_name"] = DENSE_PART  # each hit's parts, with include_named_queries_score
-    should = [knn]
+    should = [_knn(checked_vector(vector), neighbours, candidates, 2 * w1, filters=filters)]
     if terms:
-        sparse = sparse_clause(terms, w2)
-        sparse["sparse_vector"]["_name"] = SPARSE_PART
-        should.append(sparse)
+        should.append(sparse_clause(terms, w2))
     query: dict = {"should": should}
     if filters:
         query.update(filter=filters, minimum_should_match=1)

@@ -144,24 +144,3 @@ def test_model_score_inverts_engine_scoring():
     assert model_score(0.8, "dense", 0.1) == pytest.approx(0.6)
     assert model_score(0.35, "hybrid", 0.1) == pytest.approx(0.25)
     assert model_score(1.5, "sparse", 0.1) == 1.5
-
-
-def test_the_window_keeps_only_candidates_that_can_still_enter_the_top_k():
-    from indexing.query_terms import undecided_window
-
-    w1 = 0.1
-    # (id, w1 * (1 + cos) where the k-NN clause found it, w2 * sparse)
-    parts = [
-        ("a", w1 * 1.9, 0.50),  # exact 0.69
-        ("b", w1 * 1.8, 0.45),  # exact 0.63
-        ("c", w1 * 1.7, 0.30),  # exact 0.47: beyond k = 2
-        ("d", None, 0.52),  # bound: smallest found cosine 0.7 -> 0.17 + 0.52 = 0.69 >= 0.63
-        ("e", None, 0.40),  # bound 0.57 < 0.63: cannot enter
-    ]
-    assert undecided_window(parts, 2, w1) == ["a", "b", "d"]
-    # fewer exact scores than k: every candidate is needed
-    assert undecided_window(parts[3:], 2, w1) == ["d", "e"]
-    assert undecided_window([], 2, w1) == []
-    # a bound equal to the k-th score (a tie) is kept
-    tied = [("a", w1 * 2.0, 0.5), ("b", w1 * 1.5, 0.5), ("c", None, 0.5)]
-    assert undecided_window(tied, 2, w1) == ["a", "b", "c"]

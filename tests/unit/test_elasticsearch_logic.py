@@ -127,7 +127,7 @@ class _AliasMovingClient:
     def get_mapping(self, index):  # no mapping answered: the one-request probe waits
         return {}
 
-    def search(self, index, body, **params):
+    def search(self, index, body):
         self.asked.append(index)
         hit = {"_id": "a", "_index": "photos-old", "_score": 1.5, "_source": {},
                "fields": {"id": ["a"]}}  # fmt: skip
@@ -161,7 +161,7 @@ class _NodeWithDenseVectorQuery:
         assert "dense_vector" in body["query"]
         return {"valid": True}
 
-    def search(self, index, body, **params):
+    def search(self, index, body):
         self.bodies.append(body)
         query = json.dumps(body.get("query", {}))
         score = 0.75 + (self.off if "dense_vector" in query else 0.0)
