@@ -108,7 +108,7 @@ def prepare_index(
     binding = model_binding(model)
     marker = (
         f"{collection.description} | model {model.path} | {settings.describe_graph()} | "
-        f"filter field {FIELD}"
+        f"filter field {FIELD} | shown fields stored"
     )
     if client.indices.exists(index=name):
         meta = index_meta(client, name)

@@ -43,7 +43,9 @@ def measure_filtered(run_queries, client, name, queries, retriever, keys, warmup
     for label, below in SELECTIVITY.items():
         keep = keys < below
         kept = retriever.subset(keep)
-        options = SearchOptions(mode="hybrid", k=K, explain=False, filter=bucket_filter(below))
+        options = SearchOptions(
+            mode="hybrid", k=K, explain=False, filter=bucket_filter(below), stored_fields=True
+        )
         run_queries(client, name, queries.vectors[:warmup], options, w1, w2)
         timed = run_queries(client, name, queries.vectors, options, w1, w2)
         parity = _parity(kept, queries, timed)

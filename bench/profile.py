@@ -42,7 +42,7 @@ def profile_mode(
     from indexing.search import SearchOptions, search
 
     parts: dict[str, list[float]] = defaultdict(list)
-    options = SearchOptions(mode=mode, explain=False, profile=True)
+    options = SearchOptions(mode=mode, explain=False, profile=True, stored_fields=True)
     for q in queries:
         response = search(client, index, q, options, w1, w2)
         parts["took (whole query)"].append(float(response.took_ms))

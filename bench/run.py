@@ -54,6 +54,7 @@ class GridPoint:
             query_top_k=self.query_top_k,
             explain=False,
             knn_k=self.knn_k,
+            stored_fields=True,  # the bench's own indices store the shown fields
         )
 
 
@@ -315,7 +316,7 @@ def _parity(exact: dict, ids, scores, mode: str) -> dict:
 def _engine_mode(client, name, queries: Queries, mode, exact, opts: RunOptions, w1, w2) -> dict:
     # dense mode searches the graph's own ef_search, as `sparse-mm query --mode dense` does
     ef_search = opts.index_settings.ef_search if mode == "dense" else None
-    options = SearchOptions(mode=mode, k=K, ef_search=ef_search, explain=False)
+    options = SearchOptions(mode=mode, k=K, ef_search=ef_search, explain=False, stored_fields=True)
     run_queries(client, name, queries.vectors[: opts.warmup_queries], options, w1, w2)  # warm-up
     # one pass gives both the parity and the latency
     first = timed = run_queries(client, name, queries.vectors, options, w1, w2)

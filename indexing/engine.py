@@ -289,6 +289,25 @@ class Engine(EngineAdmin, ABC):
         """What any client can send to get the hybrid results without sparse-mm."""
 
 
+def fetched(options, source: object) -> dict:
+    """What a search body asks to fetch of each hit: `source` from _source, or, without
+    explanations in an index that stores them, the shown fields as stored fields."""
+    from indexing.layout import STORED_SHOWN
+
+    if options.stored_fields and not options.explain:
+        return {"_source": False, "stored_fields": STORED_SHOWN}
+    return {"_source": source}
+
+
+def hit_source(hit: dict) -> dict:
+    """A hit's _source, or its shown fields from its stored fields (`fetched`)."""
+    if "_source" in hit:
+        return hit["_source"] or {}
+    from indexing.layout import shown_from_stored
+
+    return shown_from_stored(hit.get("fields") or {})
+
+
 def as_engine(client) -> Engine:
     """`client` if it is an Engine, else the adapter for a bare client of a known library."""
     if isinstance(client, Engine):

@@ -13,6 +13,10 @@ from sparse_mm.errors import ConfigError
 DENSE_FIELD = "dense"
 SPARSE_FIELD = "sparse"
 MAPPING_VERSION = 1  # stored in the index's _meta; bump when the layout changes
+# What a search shows of a hit besides its scores (and the stored fields that hold them, in
+# indices made since they are stored: `stored_shown`)
+SHOWN_FIELDS = ("filename", "captions", "meta")
+STORED_SHOWN = ["filename", "captions", "meta.*"]
 
 
 @dataclass(frozen=True)
@@ -144,10 +148,35 @@ def index_body(
                 "id": {"type": "keyword"},
                 DENSE_FIELD: dense,
                 SPARSE_FIELD: sparse,
-                "filename": {"type": "keyword"},
-                "split": {"type": "keyword"},
-                "captions": {"type": "text", "index": False},
+                # stored apart from _source: a search that shows them reads them without
+                # parsing each hit's whole _source (its vectors: most of the fetch's time)
+                "filename": {"type": "keyword", "store": True},
+                "split": {"type": "keyword", "store": True},
+                "captions": {"type": "text", "index": False, "store": True},
                 **meta_properties(dict(settings.fields)),
             },
         },
     }
+
+
+def stored_shown(properties) -> bool:
+    """Whether an index (its mapping `properties`) stores the shown fields apart from _source."""
+    return bool((properties.get("filename") or {}).get("store"))
+
+
+def shown_from_stored(fields: dict) -> dict:
+    """A hit's shown fields from its stored fields (each a list, meta's flattened to
+    `meta.<name>`), in _source's shape: one filename, the captions, meta's single values
+    unwrapped."""
+    out: dict = {}
+    meta: dict = {}
+    for name, values in (fields or {}).items():
+        if name == "filename":
+            out["filename"] = values[0]
+        elif name == "captions":
+            out["captions"] = list(values)
+        elif name.startswith("meta."):
+            meta[name.removeprefix("meta.")] = values[0] if len(values) == 1 else list(values)
+    if meta:
+        out["meta"] = meta
+    return out

@@ -71,7 +71,8 @@ def meta_properties(fields: Mapping[str, str]) -> dict:
     """The mapping properties of the `meta` object for these fields ({} for none)."""
     if not fields:
         return {}
-    return {META_FIELD: {"properties": {n: {"type": t} for n, t in sorted(fields.items())}}}
+    stored = {n: {"type": t, "store": True} for n, t in sorted(fields.items())}
+    return {META_FIELD: {"properties": stored}}
 
 
 def new_fields(properties: Mapping, fields: Mapping[str, str], index: str) -> dict[str, str]:

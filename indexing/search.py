@@ -20,8 +20,8 @@ import torch
 
 from indexing.codec import decode_term
 from indexing.engine import as_engine
-from indexing.filters import META_FIELD, ResolvedFilter
-from indexing.layout import DENSE_FIELD, SPARSE_FIELD
+from indexing.filters import ResolvedFilter
+from indexing.layout import DENSE_FIELD, SHOWN_FIELDS, SPARSE_FIELD
 from indexing.query_terms import (
     DEFAULT_MAX_CLAUSES,
     EXACT_FILTERED,
@@ -64,6 +64,9 @@ class SearchOptions:
     # index's mapping by Searcher.options)
     filter: ResolvedFilter | None = None
     profile: bool = False  # ask the engine's profile API; each request's profile is returned
+    # the index stores the shown fields apart from _source (layout.stored_shown): without
+    # explanations, read them so (set by Searcher.options from the mapping)
+    stored_fields: bool = False
 
 
 @dataclass
@@ -144,7 +147,7 @@ def search(client, index: str, query: QueryVectors, options: SearchOptions, w1: 
         min_weight=options.query_min_weight,
         max_clauses=options.max_clauses,
     )
-    shown = ["filename", "captions", META_FIELD]
+    shown = list(SHOWN_FIELDS)
     source = [DENSE_FIELD, SPARSE_FIELD, *shown] if options.explain else shown
     began = time.perf_counter()
     result = engine.search(index, query.dense, terms, options, w1, w2, source)

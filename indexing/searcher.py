@@ -27,6 +27,7 @@ from pathlib import Path
 from indexing.binding import BINDING_KEY, OVERRIDE, describe, mismatch_line, model_binding
 from indexing.engine import Engine, as_engine
 from indexing.filters import SearchFilter
+from indexing.layout import stored_shown
 from indexing.search import (
     QueryVectors,
     SearchOptions,
@@ -191,7 +192,8 @@ class Searcher:
         """SearchOptions from `given`, with `search_filter` resolved against the index's
         mapping (a field it lacks is one line); in dense mode (not exact) with no ef_search
         given, the ef_search the index's graph was measured with (its `_meta`)."""
-        options = resolved(SearchOptions(**given), self._documents())
+        stored = stored_shown(self.index_meta().get("_properties", {}))
+        options = resolved(SearchOptions(**given, stored_fields=stored), self._documents())
         if search_filter:
             properties = self.index_meta().get("_properties", {})
             options = replace(options, filter=search_filter.resolve(properties))

@@ -114,7 +114,7 @@ def verify_index(engine, index: str, sample: ExactSample | None, expected_docume
     if sample is None or not sample.queries:
         return Verification(documents, expected_documents)
     identical, worst, checked = 0, 0.0, 0
-    options = SearchOptions(mode="hybrid", k=sample.k, explain=False)
+    options = SearchOptions(mode="hybrid", k=sample.k, explain=False, stored_fields=True)
     for j, vectors in enumerate(sample.queries):
         if not vectors.terms:  # a caption with no terms has no hybrid query
             continue

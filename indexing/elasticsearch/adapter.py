@@ -13,7 +13,15 @@ import contextlib
 import json
 from collections.abc import Mapping, Sequence
 
-from indexing.engine import AssetsReport, Engine, EngineHit, EngineResult, error_reason
+from indexing.engine import (
+    AssetsReport,
+    Engine,
+    EngineHit,
+    EngineResult,
+    error_reason,
+    fetched,
+    hit_source,
+)
 from indexing.layout import DENSE_FIELD, IndexSettings
 from indexing.query_terms import DENSE_EF_SEARCH, model_score, window_of
 from indexing.registry import EngineSpec
@@ -165,7 +173,7 @@ class ElasticsearchEngine(Engine):
     ) -> EngineResult:
         from indexing.elasticsearch import queries as q
 
-        fetch = {"includes": source, "exclude_vectors": False}
+        fetch = fetched(options, {"includes": source, "exclude_vectors": False})
         profiles: list = []
 
         def send(target: str, body: dict) -> dict:
@@ -179,13 +187,13 @@ class ElasticsearchEngine(Engine):
         filters = options.filter.clauses() if options.filter else None
         if options.mode == "sparse":
             body = q.sparse_query(terms, k=options.k, filters=filters)
-            return self._hits(send(index, {**body, "_source": fetch}), "sparse", w1, profiles)
+            return self._hits(send(index, {**body, **fetch}), "sparse", w1, profiles)
         if options.mode not in ("dense", "hybrid"):
             raise ConfigError(f"unknown mode {options.mode!r}; expected hybrid, sparse or dense")
         if options.mode == "dense" and not options.exact:
             candidates = options.ef_search or DENSE_EF_SEARCH
             body = q.dense_query(dense, k=options.k, num_candidates=candidates, filters=filters)
-            return self._hits(send(index, {**body, "_source": fetch}), "dense", w1, profiles)
+            return self._hits(send(index, {**body, **fetch}), "dense", w1, profiles)
         # dense exact: the exact step with w1 = 0.5 and no terms scores (1 + cos) / 2
         hybrid = options.mode == "hybrid"
         w1, w2, terms = (w1, w2, terms) if hybrid else (0.5, 1.0, {})
@@ -206,7 +214,7 @@ class ElasticsearchEngine(Engine):
             first = send(index, q.all_ids_query(matching, filters))
         elif hybrid and self.one_request(index)[0]:
             body = q.one_request_hybrid(dense, terms, k=options.k, **candidates)
-            return self._hits(send(index, {**body, "_source": fetch}), "hybrid", w1, profiles)
+            return self._hits(send(index, {**body, **fetch}), "hybrid", w1, profiles)
         else:
             body = q.candidates_query(dense, terms, **candidates)
             first = send(index, body)
@@ -217,7 +225,7 @@ class ElasticsearchEngine(Engine):
         # index swapped in) must not mix the old index's candidates with the new one's scores
         answered = {h["_index"] for h in first["hits"]["hits"]}
         target = answered.pop() if len(answered) == 1 else index
-        body = {**q.exact_query(dense, terms, ids, w1=w1, w2=w2, k=options.k), "_source": fetch}
+        body = {**q.exact_query(dense, terms, ids, w1=w1, w2=w2, k=options.k), **fetch}
         result = self._hits(send(target, body), options.mode, w1, profiles)
         result.took_ms += first["took"]
         result.round_trips = 2
@@ -229,7 +237,7 @@ class ElasticsearchEngine(Engine):
             EngineHit(
                 str(h["_id"]),
                 model_score(h["_score"], mode, w1),
-                h.get("_source", {}),
+                hit_source(h),
                 h["_index"],
             )
             for h in response["hits"]["hits"]

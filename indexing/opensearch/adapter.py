@@ -9,7 +9,15 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 
-from indexing.engine import AssetsReport, Engine, EngineHit, EngineResult, error_reason
+from indexing.engine import (
+    AssetsReport,
+    Engine,
+    EngineHit,
+    EngineResult,
+    error_reason,
+    fetched,
+    hit_source,
+)
 from indexing.layout import IndexSettings
 from indexing.query_terms import DENSE_EF_SEARCH, model_score, window_of
 from indexing.registry import EngineSpec
@@ -172,7 +180,7 @@ class OpenSearchEngine(Engine):
             )
         else:
             raise ConfigError(f"unknown mode {options.mode!r}; expected hybrid, sparse or dense")
-        body["_source"] = source
+        body.update(fetched(options, source))
         if options.profile:
             body["profile"] = True
         try:
@@ -183,7 +191,10 @@ class OpenSearchEngine(Engine):
             raise EngineError(f"OpenSearch rejected the query: {self.root_cause(exc)}") from exc
         hits = [
             EngineHit(
-                str(h["_id"]), model_score(h["_score"], options.mode, w1), h["_source"], h["_index"]
+                str(h["_id"]),
+                model_score(h["_score"], options.mode, w1),
+                hit_source(h),
+                h["_index"],
             )
             for h in response["hits"]["hits"]
         ]

@@ -152,3 +152,24 @@ def test_a_plain_query_through_the_cli_takes_filters(engine, filtered_index, tra
     one_line_error(run(*base, "--filter", "year=recent"), "holds numbers")
     one_line_error(run(*base, "--filter", "colour=red"), "no field 'colour'", "licence")
     one_line_error(run(*base, "--filter", "year"), "expected FIELD=VALUE")
+
+
+def test_stored_shown_fields_read_back_as_the_source_has_them(
+    engine, filtered_index, meta_corpus, trained_model
+):
+    """A search without explanations reads filename, captions and meta from stored fields
+    (no _source parsed): the same values as from _source, multi-valued fields included."""
+    from dataclasses import replace
+
+    from indexing.search import SearchOptions
+
+    name, *_ = filtered_index
+    w1, w2 = trained_model.serving_weights()
+    q = _queries(meta_corpus, trained_model)[0]
+    plain = SearchOptions(mode="hybrid", k=20, explain=False)
+    from_source = search(engine.client, name, q, plain, w1, w2)
+    from_stored = search(engine.client, name, q, replace(plain, stored_fields=True), w1, w2)
+    assert [h.id for h in from_stored.hits] == [h.id for h in from_source.hits]
+    for a, b in zip(from_stored.hits, from_source.hits, strict=True):
+        assert a.source == b.source
+        assert isinstance(a.source["meta"]["tags"], list) and a.source["captions"]

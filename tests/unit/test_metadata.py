@@ -71,7 +71,9 @@ def test_an_existing_index_takes_new_fields_but_never_another_type():
 
 def test_the_mapping_declares_the_fields_under_meta():
     body = index_body({"type": "x"}, {"type": "y"}, IndexSettings(fields=(("year", "long"),)))
-    assert body["mappings"]["properties"]["meta"] == {"properties": {"year": {"type": "long"}}}
+    assert body["mappings"]["properties"]["meta"] == {
+        "properties": {"year": {"type": "long", "store": True}}
+    }
     assert "meta" not in index_body({}, {}, IndexSettings())["mappings"]["properties"]
 
 
@@ -88,3 +90,20 @@ def test_a_datasets_fields_reach_its_documents(tmp_path):
     assert first["meta"]["licence"] in ("cc0", "mit") and isinstance(first["meta"]["year"], int)
     assert source.queries is not None and source.queries.shape[1] == source.emb.shape[1]
     assert 1 <= len(source.queries) <= 20
+
+
+def test_shown_fields_from_stored_fields_take_the_sources_shape():
+    from indexing.layout import shown_from_stored
+
+    fields = {
+        "filename": ["a.jpg"],
+        "captions": ["a dog"],
+        "meta.year": [2001],
+        "meta.tags": ["even", "decade-2000s"],
+    }
+    assert shown_from_stored(fields) == {
+        "filename": "a.jpg",
+        "captions": ["a dog"],
+        "meta": {"year": 2001, "tags": ["even", "decade-2000s"]},
+    }
+    assert shown_from_stored({}) == {}
