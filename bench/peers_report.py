@@ -120,7 +120,8 @@ def _produced_by(report: dict) -> list[str]:
 
 def _targets(reports: dict) -> list[str]:
     out = [
-        "## Targets (at each workload's largest N; the issue asks for them at 1M on lsr-30k)",
+        "## Targets (at each workload's largest N; issue 26 asks for them at 1M on both "
+        "workloads and engines)",
         "",
     ]
     rows = []
