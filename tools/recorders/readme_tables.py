@@ -342,6 +342,84 @@ def performance_headline(results: Path = RESULTS_DIR) -> str | None:
     return "\n".join(rows)
 
 
+def breakdown_table(results: Path = RESULTS_DIR) -> str | None:
+    """Where a query's time goes at the report's largest N, per workload, engine and mode: the
+    client's p50, the engine's own `took`, the rest, and the profile API's parts
+    (bench.peers_report.profile_parts); None while no peers report is committed."""
+    from bench.peers_report import profile_parts
+
+    reports = _peer_reports(results)
+    if not reports:
+        return None
+    rows = [
+        "| workload | engine | mode | client p50 ms | took p50 | outside the engine | "
+        "profile: rewrite (k-NN) | query | collect | fetch | request 2 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, _n, last in _largest_runs(reports):
+        for engine, run in last:
+            for mode, p in run["profile"].items():
+                parts = profile_parts((run.get("engine_profile") or {}).get(mode, {}))
+                cells = " | ".join(f"{v:.2f}" for v in parts.values())
+                rows.append(
+                    f"| {key} | {engine} | {mode} | {p['client_p50_ms']:.2f} | "
+                    f"{p['engine_took_p50_ms']:.1f} | {p['outside_engine_p50_ms']:.2f} | {cells} |"
+                )
+    return "\n".join(rows)
+
+
+def _knn_of(run: dict, point: dict) -> int | str:
+    """A grid point's k-NN neighbours: runs before `capabilities` were recorded asked for the
+    whole window when none was given, later ones for the default (query_terms.DEFAULT_KNN_K)."""
+    from indexing.query_terms import DEFAULT_KNN_K
+
+    if point.get("knn_k"):
+        return point["knn_k"]
+    return DEFAULT_KNN_K if "capabilities" in run else point["window"]
+
+
+def window_choice_table(results: Path = RESULTS_DIR) -> str | None:
+    """The hybrid's candidates at 1M, chosen on seed 7 (bench/results/choice_1m_seed7) and
+    confirmed on seed 11's held-out queries (the peers report's grid): per workload, engine,
+    window and k-NN neighbours, the top-10 overlap with exact search and the p50; None until
+    both are committed."""
+    sources = {"seed 7 (choice)": results / "choice_1m_seed7", "seed 11 (confirmation)": None}
+    out = {}
+    for label, folder in sources.items():
+        found = _peer_reports(results) if folder is None else {
+            e: _load(folder / f"{e}.json") for e in ("opensearch", "elasticsearch")
+            if (folder / f"{e}.json").exists()
+        }  # fmt: skip
+        for engine, report in found.items():
+            for run in report["runs"]:
+                if run["n_docs"] < 1_000_000 or not run.get("pruning"):
+                    continue
+                key = run.get("workload", {}).get("label") or run["workload"].get("name")
+                for g in run["pruning"]:
+                    if g["mode"] != "hybrid" or g.get("query_top_k"):
+                        continue
+                    point = (key, g["window"], _knn_of(run, g))
+                    out.setdefault(point, {})[(label, engine)] = g
+    if not any(label == "seed 11 (confirmation)" for cells in out.values() for label, _ in cells):
+        return None
+    columns = [(label, e) for label in sources for e in ("opensearch", "elasticsearch")]
+    rows = [
+        "| workload | window | k-NN neighbours | "
+        + " | ".join(f"{e}, {label}: overlap@10 / p50 ms" for label, e in columns)
+        + " |",
+        "|---|---|---|" + "---|" * len(columns),
+    ]
+    for (key, window, knn), cells in sorted(out.items(), key=lambda x: (x[0][0], x[0][1], x[0][2])):
+        shown = [
+            f"{cells[c]['overlap@10']:.4f} / {cells[c]['latency_ms']['p50']:.1f}"
+            if c in cells
+            else "–"
+            for c in columns
+        ]
+        rows.append(f"| {key} | {window} | {knn} | " + " | ".join(shown) + " |")
+    return "\n".join(rows)
+
+
 def targets_table(results: Path = RESULTS_DIR) -> str | None:
     """The benchmark's targets, met or not, per engine and workload at the report's largest N
     (the lsr grid's smaller N is in report.md), from the committed peers report; None while no
@@ -379,6 +457,10 @@ def blocks(results: Path = RESULTS_DIR, demo: Path = DEMO_PROVENANCE) -> dict[st
         out["performance table"] = performance
         out["performance targets"] = targets_table(results)
         out["performance headline"] = performance_headline(results)
+        out["performance breakdown"] = breakdown_table(results)
+    choice = window_choice_table(results)
+    if choice is not None:
+        out["hybrid candidates choice"] = choice
     for i, text in enumerate(example_outputs(results)):
         out[f"example output {i + 1}"] = text
     for i, text in enumerate(elasticsearch_examples(results)):
