@@ -61,11 +61,11 @@ class GridPoint:
 DEFAULT_GRID = (
     *(GridPoint("sparse", query_top_k=t) for t in (4, 8, 16, 32)),
     *(GridPoint("hybrid", query_top_k=t) for t in (4, 8, 16, 32)),
-    *(GridPoint("hybrid", window=w) for w in (100, 200, 400, 1000)),
+    *(GridPoint("hybrid", window=w) for w in (100, 200, 400, 600, 1000, 2000)),
     # the k-NN clause's neighbours apart from the rescored window (SearchOptions.knn_k)
     *(
         GridPoint("hybrid", window=w, knn_k=n)
-        for w, n in ((600, 200), (600, 100), (400, 100), (200, 100), (200, 50), (100, 50))
+        for w, n in ((600, 200), (600, 100), (400, 100), (200, 100))
     ),
     *(GridPoint("dense", ef_search=e) for e in (64, 128, 256, 768, 1024)),
 )

@@ -379,14 +379,23 @@ def _knn_of(run: dict, point: dict) -> int | str:
 
 
 def window_choice_table(results: Path = RESULTS_DIR) -> str | None:
-    """The hybrid's candidates at 1M, chosen on seed 7 (bench/results/choice_1m_seed7) and
-    confirmed on seed 11's held-out queries (the peers report's grid): per workload, engine,
-    window and k-NN neighbours, the top-10 overlap with exact search and the p50; None until
-    both are committed."""
-    sources = {"seed 7 (choice)": results / "choice_1m_seed7", "seed 11 (confirmation)": None}
+    """The hybrid's candidates at 1M, chosen on seeds 7 and 11 (bench/results/choice_1m_seed7,
+    choice_1m_seed11) and confirmed on the peers report's seed with its held-out queries: per
+    workload, engine, window and k-NN neighbours, the top-10 overlap with exact search and the
+    p50; None until all are committed."""
+    peers = _peer_reports(results)
+    seeds = {
+        r["workload"].get("recipe", {}).get("seed") for p in peers.values() for r in p["runs"]
+    }
+    confirmation = f"seed {'/'.join(str(s) for s in sorted(seeds - {None}))} (confirmation)"
+    sources = {
+        "seed 7 (choice)": results / "choice_1m_seed7",
+        "seed 11 (choice)": results / "choice_1m_seed11",
+        confirmation: None,
+    }
     out = {}
     for label, folder in sources.items():
-        found = _peer_reports(results) if folder is None else {
+        found = peers if folder is None else {
             e: _load(folder / f"{e}.json") for e in ("opensearch", "elasticsearch")
             if (folder / f"{e}.json").exists()
         }  # fmt: skip
@@ -400,7 +409,7 @@ def window_choice_table(results: Path = RESULTS_DIR) -> str | None:
                         continue
                     point = (key, g["window"], _knn_of(run, g))
                     out.setdefault(point, {})[(label, engine)] = g
-    if not any(label == "seed 11 (confirmation)" for cells in out.values() for label, _ in cells):
+    if not any(label == confirmation for cells in out.values() for label, _ in cells):
         return None
     columns = [(label, e) for label in sources for e in ("opensearch", "elasticsearch")]
     rows = [
