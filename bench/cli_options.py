@@ -83,7 +83,15 @@ _OPTIONS = [
         "--lsr-grid-size.",
     ),
     click.option("--lsr-grid-size", default="100k", show_default=True, help="N of the lsr grid."),
-    click.option("--seed", default=7, show_default=True, help="Synthetic world / workload seed."),
+    click.option(
+        "--seed",
+        default=7,
+        show_default=True,
+        help="Workload seed: the lsr workloads' generator's; for the model workload, "
+        "held-out queries of the model's own synthetic training world (its provenance.json; "
+        "that world's seed asks the default sample), or for a model without one the "
+        "synthetic world itself.",
+    ),
     click.option(
         "--index",
         default="sparse-mm-bench",

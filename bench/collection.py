@@ -13,6 +13,7 @@ Each query knows its caption's image (the one relevant item, for R@k).
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Sequence
@@ -110,9 +111,58 @@ def synthetic_queries(
     n_test, per = split_sizes(n_images)["test"], params.captions_per_image
     part = generate_chunk(World(params), 0, n_test)
     n = n_test * per
-    rows = sorted(random.Random(query_seed).sample(range(n), min(n_queries, n)))
+    rows = caption_sample(n, n_queries, query_seed)
     emb = torch.from_numpy(part.text_emb)[rows]
     return make_queries(model, emb, [str(r // per) for r in rows], [part.captions[r] for r in rows])
+
+
+def caption_sample(n: int, n_queries: int, query_seed: int) -> list[int]:
+    """`n_queries` of `n` caption rows, sorted: query seed 0's sample, or for another query
+    seed one held out from it (none of seed 0's captions, while enough others remain)."""
+    taken = set(caption_sample(n, n_queries, 0)) if query_seed else set()
+    pool = [r for r in range(n) if r not in taken] if n - len(taken) >= n_queries else range(n)
+    return sorted(random.Random(query_seed).sample(pool, min(n_queries, n)))
+
+
+@dataclass(frozen=True)
+class ModelWorld:
+    """Which synthetic world a model workload draws from, and which of its captions ask."""
+
+    seed: int  # the world's (its images, captions and their embeddings)
+    query_seed: int  # 0: the default sample of the test captions; else one held out from it
+    source: str  # why this world, for the report
+
+
+def model_world(model_path, seed: int) -> ModelWorld:
+    """The synthetic world a benchmark's `--seed` means for a model: the model's own training
+    world where its provenance.json records one (a model sees any other world as noise: its
+    R@k is 0 there and its vectors are not what it would serve), `seed` then choosing held-out
+    queries; for any other model the world `seed` itself."""
+    trained = _training_world(Path(model_path))
+    if trained is None:
+        why = "the model records no synthetic training world: its R@k here says nothing of it"
+        return ModelWorld(seed, 0, f"synthetic seed {seed} ({why})")
+    if seed == trained:
+        return ModelWorld(trained, 0, f"the model's training world, synthetic seed {trained}")
+    return ModelWorld(
+        trained,
+        seed,
+        f"the model's training world, synthetic seed {trained}; queries held out from the "
+        f"default sample, drawn with seed {seed}",
+    )
+
+
+def _training_world(model_path: Path) -> int | None:
+    path = model_path / "provenance.json"
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8")).get("data") or {}
+    except (OSError, ValueError):
+        return None
+    recipe = data.get("recipe") or {}
+    seed = recipe.get("seed")
+    return seed if isinstance(seed, int) and "captions_per_image" in recipe else None
 
 
 def synthetic_collection(

@@ -130,7 +130,7 @@ def demo_model_statistics(model) -> dict | None:
 
 def make_item(item: Item, model, *, n_queries: int, seed: int, log):
     """(Collection, Queries, workload record) for one item."""
-    from bench.collection import synthetic_collection, synthetic_workload
+    from bench.collection import model_world, synthetic_collection, synthetic_workload
 
     log(f"[{item.label} {item.n_docs:,}] generating the collection and queries")
     if item.params is not None:
@@ -143,11 +143,17 @@ def make_item(item: Item, model, *, n_queries: int, seed: int, log):
             defaults_source=LSR_DEFAULTS_SOURCE,
         )
     else:
+        world = model_world(model.path, seed)
+        log(f"[{item.label} {item.n_docs:,}] {world.source}")
         collection, queries = synthetic_collection(
-            model, item.n_docs, seed=seed, n_queries=n_queries
+            model, item.n_docs, seed=world.seed, n_queries=n_queries, query_seed=world.query_seed
         )
-        record = synthetic_workload(seed, item.n_docs, len(queries), model.config.heads.vocab_size)
+        record = synthetic_workload(
+            world.seed, item.n_docs, len(queries), model.config.heads.vocab_size
+        )
         record.update(
+            query_seed=world.query_seed,
+            world=world.source,
             name="model",
             label="model",
             source="synthetic",

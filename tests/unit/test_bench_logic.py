@@ -120,6 +120,39 @@ def test_synthetic_queries_do_not_depend_on_the_collection_size(tmp_path):
     assert bool((a.dense == b.dense).all())
 
 
+def test_held_out_captions_leave_out_the_default_sample():
+    from bench.collection import caption_sample
+
+    default = caption_sample(5000, 200, 0)
+    assert default == sorted(__import__("random").Random(0).sample(range(5000), 200))
+    held_out = caption_sample(5000, 200, 13)
+    assert len(held_out) == 200 and not set(held_out) & set(default)
+    assert held_out != caption_sample(5000, 200, 11)
+    assert sorted(caption_sample(300, 200, 13)) == caption_sample(
+        300, 200, 13
+    )  # too few to hold out
+    assert len(set(caption_sample(300, 200, 13))) == 200
+
+
+def test_a_model_workload_stays_in_the_models_training_world(tmp_path):
+    from bench.collection import model_world
+
+    trained = tmp_path / "trained"
+    trained.mkdir()
+    recipe = {"seed": 7, "n_images": 10_000, "captions_per_image": 5}
+    (trained / "provenance.json").write_text(json.dumps({"data": {"recipe": recipe}}))
+    own = model_world(trained, 7)
+    assert (own.seed, own.query_seed) == (7, 0)
+    other = model_world(trained, 13)
+    assert (other.seed, other.query_seed) == (7, 13) and "held out" in other.source
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    assert (model_world(bare, 13).seed, model_world(bare, 13).query_seed) == (13, 0)
+    assert "says nothing of it" in model_world(bare, 13).source
+    (bare / "provenance.json").write_text("{not json")
+    assert model_world(bare, 5).seed == 5
+
+
 def _run(n: int, engine_ms: float, torch_ms: float) -> dict:
     lat = {"p50": engine_ms, "p95": engine_ms * 2, "p99": engine_ms * 3, "mean": engine_ms}
     mode = {
