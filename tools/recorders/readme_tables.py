@@ -384,8 +384,10 @@ def window_choice_table(results: Path = RESULTS_DIR) -> str | None:
     workload, engine, window and k-NN neighbours, the top-10 overlap with exact search and the
     p50; None until all are committed."""
     peers = _peer_reports(results)
-    seeds = {
-        r["workload"].get("recipe", {}).get("seed") for p in peers.values() for r in p["runs"]
+    seeds = {  # a model workload's held-out queries have their own seed in its training world
+        r["workload"].get("query_seed") or r["workload"].get("recipe", {}).get("seed")
+        for p in peers.values()
+        for r in p["runs"]
     }
     confirmation = f"seed {'/'.join(str(s) for s in sorted(seeds - {None}))} (confirmation)"
     sources = {
