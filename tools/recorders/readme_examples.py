@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> None:
     if client.indices.exists(index=INDEX):
         if not args.replace:
             parser.error(f"index {INDEX!r} exists at {args.url}; pass --replace to delete it")
-        client.indices.delete(index=INDEX)
+        # the name may be an alias (`ingest --alias`, the lifecycle recording): its indices go
+        for concrete in client.indices.get(index=INDEX):
+            client.indices.delete(index=concrete)
     model = load_model(demo_model_dir())
     with tempfile.TemporaryDirectory() as tmp:
         examples = run_examples(args.url, Path(tmp))
